@@ -1,0 +1,34 @@
+"""Backend registry: names to classes, imported lazily so an unused SDK never loads."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+from services.errors import BadRequest
+
+# name -> "module:Class"; each backend lives in its own file
+REGISTRY: dict[str, str] = {
+    "onnx": "services.backends.onnx_backend:OnnxBackend",
+    "transformers": "services.backends.transformers_backend:TransformersBackend",
+}
+
+_instances: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def backend_names() -> list[str]:
+    """Every registered backend name."""
+    return list(REGISTRY)
+
+
+def get_backend(name: str):
+    """The process-wide instance of a backend (models it loads are shared by all sessions)."""
+    if name not in REGISTRY:
+        raise BadRequest(f"Unknown backend {name!r}; known backends: {', '.join(REGISTRY)}.")
+    with _lock:
+        if name not in _instances:
+            module_name, cls_name = REGISTRY[name].split(":")
+            cls = getattr(importlib.import_module(module_name), cls_name)
+            _instances[name] = cls()
+        return _instances[name]

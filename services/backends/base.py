@@ -1,0 +1,101 @@
+"""The one backend interface, and small helpers every backend shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Protocol, runtime_checkable
+
+from services.types import Capabilities, ChatRequest, Message, StreamEvent
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """A target as the picker and `targets` list it: available or not, and why."""
+
+    target: str
+    available: bool
+    reason: str = ""
+    label: str = ""
+    family: str = ""
+    capabilities: Capabilities = Capabilities()
+
+    def to_dict(self) -> dict:
+        """Plain dict for `targets --json`."""
+        caps = self.capabilities
+        return {
+            "target": self.target,
+            "available": self.available,
+            "reason": self.reason,
+            "label": self.label,
+            "family": self.family,
+            "capabilities": {
+                "text": caps.text,
+                "images": caps.images,
+                "max_images": caps.max_images,
+                "moe_routing": caps.moe_routing,
+                "context_length": caps.context_length,
+                "local": caps.local,
+                "ignored_params": sorted(caps.ignored_params),
+            },
+        }
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every runtime or endpoint implements."""
+
+    name: str
+
+    def capabilities(self, model: str) -> Capabilities:
+        """What the model accepts; cheap, no model load and no network."""
+
+    def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        """Yield Token, Usage, ... and finally Done; raise a PlaygroundError on failure."""
+
+    def list_targets(self) -> list[TargetInfo]:
+        """Every target this backend offers, with availability."""
+
+    def prepare(self, model: str) -> None:
+        """Load or connect ahead of the first token so load time is measured apart from TTFT."""
+
+    def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
+        """Prompt tokens for these messages, or None when the backend cannot count."""
+
+
+class StopMatcher:
+    """Holds back text that could be the start of a stop string, and cuts at the first match."""
+
+    def __init__(self, stops: tuple[str, ...]):
+        self.stops = tuple(s for s in stops if s)
+        self.buffer = ""
+        self.stopped = False
+
+    def feed(self, text: str) -> str:
+        """Add new text; return what is safe to emit now."""
+        if not self.stops:
+            return text
+        self.buffer += text
+        cut = min((i for i in (self.buffer.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            out, self.buffer, self.stopped = self.buffer[:cut], "", True
+            return out
+        # keep the longest tail that is a prefix of some stop string
+        hold = 0
+        for s in self.stops:
+            for n in range(min(len(s) - 1, len(self.buffer)), 0, -1):
+                if self.buffer.endswith(s[:n]):
+                    hold = max(hold, n)
+                    break
+        out = self.buffer[: len(self.buffer) - hold]
+        self.buffer = self.buffer[len(out):]
+        return out
+
+    def flush(self) -> str:
+        """Release held text at the end of generation."""
+        out, self.buffer = self.buffer, ""
+        return out
+
+
+def messages_as_dicts(messages: tuple[Message, ...]) -> list[dict]:
+    """Role/content dicts for chat templates (images are handled by the vision paths)."""
+    return [{"role": m.role, "content": m.content} for m in messages]

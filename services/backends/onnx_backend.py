@@ -1,0 +1,188 @@
+"""ONNX Runtime GenAI: a pull loop over og.Generator, no thread needed."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from services import embedded
+from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
+from services.errors import BackendTimeout, BackendUnavailable, BadRequest
+from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
+
+# how long a request waits for another session's generation on the same model
+LOCK_WAIT_S = 300
+
+
+@dataclass
+class LoadedModel:
+    """One og.Model with its tokenizer and the lock that serialises generation on it."""
+
+    folder: Path
+    model: object
+    tokenizer: object
+    context_length: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _og():
+    try:
+        import onnxruntime_genai as og
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "ONNX Runtime GenAI is not installed.", hint="Run: pip install -r requirements.txt"
+        ) from exc
+    return og
+
+
+def resolve_folder(model: str, progress=None) -> Path:
+    """Map a model name to a folder holding genai_config.json (building the embedded one if needed)."""
+    if model == embedded.EMBEDDED_MODEL:
+        return embedded.ensure_onnx(progress or embedded._quiet)
+    path = Path(model).expanduser()
+    if path.is_dir() and (path / "genai_config.json").is_file():
+        return path
+    from services import local_models
+
+    found = local_models.find("onnx", model)
+    if found is not None:
+        return found
+    raise BadRequest(
+        f"No ONNX model named {model!r}. Use {embedded.EMBEDDED_MODEL}, a folder with "
+        "genai_config.json, or a model installed from the Models page."
+    )
+
+
+class OnnxBackend:
+    """Local generation with onnxruntime-genai."""
+
+    name = "onnx"
+    ignored_params: frozenset[str] = frozenset()
+
+    def __init__(self):
+        self._models: dict[Path, LoadedModel] = {}
+        self._load_lock = threading.Lock()
+
+    def list_targets(self) -> list[TargetInfo]:
+        """The embedded model plus any installed ONNX model."""
+        out = []
+        try:
+            import onnxruntime_genai  # noqa: F401
+
+            ok, reason = True, ""
+        except ImportError:
+            ok, reason = False, "onnxruntime-genai is not installed"
+        if ok:
+            try:
+                embedded.gguf_path()
+            except BackendUnavailable as exc:
+                ok, reason = False, exc.message
+        out.append(
+            TargetInfo(
+                f"onnx:{embedded.EMBEDDED_MODEL}", ok, reason,
+                label="SmolLM2-135M-Instruct (embedded, ONNX int4)", family="SmolLM2-135M",
+                capabilities=self.capabilities(embedded.EMBEDDED_MODEL),
+            )
+        )
+        from services import local_models
+
+        for name, folder in local_models.installed("onnx"):
+            out.append(TargetInfo(f"onnx:{name}", ok, reason, label=f"{name} (ONNX, local)",
+                                  family=local_models.family_of(name),
+                                  capabilities=self.capabilities(name)))
+        return out
+
+    def capabilities(self, model: str) -> Capabilities:
+        """Text only here; context length read from genai_config.json when the folder exists."""
+        ctx = 8192
+        try:
+            folder = embedded.onnx_dir() if model == embedded.EMBEDDED_MODEL else Path(model)
+            cfg = json.loads((folder / "genai_config.json").read_text())
+            ctx = int(cfg["model"]["context_length"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return Capabilities(text=True, context_length=ctx, ignored_params=self.ignored_params)
+
+    def load(self, model: str, progress=None) -> LoadedModel:
+        """Load once per process; later calls return the shared instance."""
+        folder = resolve_folder(model, progress)
+        with self._load_lock:
+            if folder not in self._models:
+                og = _og()
+                try:
+                    m = og.Model(str(folder))
+                    tok = og.Tokenizer(m)
+                except Exception as exc:  # og raises plain RuntimeError for bad folders
+                    raise BackendUnavailable(f"Could not load the ONNX model in {folder.name}: {exc}") from exc
+                cfg = json.loads((folder / "genai_config.json").read_text())
+                ctx = int(cfg.get("model", {}).get("context_length", 4096))
+                self._models[folder] = LoadedModel(folder, m, tok, ctx)
+            return self._models[folder]
+
+    def prepare(self, model: str) -> None:
+        """Load the model so its time is counted as load, not time to first token."""
+        self.load(model)
+
+    def prompt_text(self, loaded: LoadedModel, messages: tuple[Message, ...]) -> str:
+        """The chat template applied by the tokenizer, ending with the assistant turn."""
+        return loaded.tokenizer.apply_chat_template(
+            json.dumps(messages_as_dicts(messages)), add_generation_prompt=True
+        )
+
+    def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
+        """Prompt tokens after templating."""
+        loaded = self.load(model)
+        return len(loaded.tokenizer.encode(self.prompt_text(loaded, messages)))
+
+    def stream(self, request: ChatRequest) -> Iterator:
+        """Generate token by token; closing the iterator stops at the next token."""
+        og = _og()
+        loaded = self.load(request.target.model)
+        p = request.params
+        ids = loaded.tokenizer.encode(self.prompt_text(loaded, request.messages))
+        if len(ids) >= loaded.context_length:
+            raise BadRequest(
+                f"The prompt is {len(ids)} tokens; this model's context is {loaded.context_length}."
+            )
+        max_length = min(len(ids) + p.max_tokens, loaded.context_length)
+        options = {"max_length": max_length, "do_sample": not p.greedy,
+                   "repetition_penalty": p.repetition_penalty}
+        if not p.greedy:
+            options.update(temperature=p.temperature, top_p=p.top_p)
+            if p.top_k:
+                options["top_k"] = p.top_k
+        if p.seed is not None:
+            options["random_seed"] = p.seed
+        if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
+            raise BackendTimeout("The model is busy with another answer; try again in a moment.")
+        generator = None
+        try:
+            params = og.GeneratorParams(loaded.model)
+            params.set_search_options(**options)
+            generator = og.Generator(loaded.model, params)
+            generator.append_tokens(ids)
+            decoder = loaded.tokenizer.create_stream()
+            stops = StopMatcher(p.stop)
+            produced = 0
+            while not generator.is_done():
+                generator.generate_next_token()
+                token = generator.get_next_tokens()[0]
+                produced += 1
+                piece = stops.feed(decoder.decode(token))
+                if piece:
+                    yield Token(piece)
+                if stops.stopped:
+                    break
+            tail = stops.flush()
+            if tail:
+                yield Token(tail)
+            yield Usage(len(ids), produced)
+            hit_length = not stops.stopped and len(ids) + produced >= max_length
+            yield Done("length" if hit_length else "stop")
+        finally:
+            # free the generator's buffers before the next request takes the lock
+            del generator
+            loaded.lock.release()

@@ -1,0 +1,240 @@
+"""Hugging Face transformers: generate() in a worker thread feeding a TextIteratorStreamer."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from services import embedded
+from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
+from services.errors import BackendTimeout, BackendUnavailable, BadRequest
+from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
+
+LOCK_WAIT_S = 300
+# seconds the consumer waits for the next piece before deciding generate() is stuck
+STREAM_TIMEOUT_S = 120
+# how long closing a stream waits for the worker to notice the stop event
+JOIN_TIMEOUT_S = 10
+
+
+@dataclass
+class LoadedModel:
+    """A model and tokenizer with the lock that serialises generation on them."""
+
+    name: str
+    model: object
+    tokenizer: object
+    context_length: int
+    eos_ids: list[int]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _resolve(model: str, progress=None) -> tuple[str, dict]:
+    """Map a model name to what from_pretrained takes (a folder, or a cached hub id)."""
+    if model == embedded.EMBEDDED_MODEL:
+        return str(embedded.ensure_hf(progress or embedded._quiet)), {}
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BadRequest(f"{path} is not a transformers model folder (config.json is missing).")
+        return str(path), {}
+    from services import local_models
+
+    found = local_models.find("transformers", model)
+    if found is not None:
+        return str(found), {}
+    # a hub id: only what is already in the local cache, never a download from here
+    return model, {"local_files_only": True}
+
+
+class TransformersBackend:
+    """Local generation with transformers on the CPU."""
+
+    name = "transformers"
+    ignored_params: frozenset[str] = frozenset()
+
+    def __init__(self):
+        self._models: dict[str, LoadedModel] = {}
+        self._load_lock = threading.Lock()
+
+    def list_targets(self) -> list[TargetInfo]:
+        """The embedded model plus any installed transformers model."""
+        try:
+            import transformers  # noqa: F401
+
+            ok, reason = True, ""
+            embedded.gguf_path()
+        except ImportError:
+            ok, reason = False, "transformers is not installed"
+        except BackendUnavailable as exc:
+            ok, reason = False, exc.message
+        out = [
+            TargetInfo(
+                f"transformers:{embedded.EMBEDDED_MODEL}", ok, reason,
+                label="SmolLM2-135M-Instruct (embedded, transformers fp32)", family="SmolLM2-135M",
+                capabilities=self.capabilities(embedded.EMBEDDED_MODEL),
+            )
+        ]
+        from services import local_models
+
+        for name, _folder in local_models.installed("transformers"):
+            out.append(TargetInfo(f"transformers:{name}", ok, reason, label=f"{name} (transformers, local)",
+                                  family=local_models.family_of(name), capabilities=self.capabilities(name)))
+        return out
+
+    def capabilities(self, model: str) -> Capabilities:
+        """Text generation; the context length comes from the loaded config when known."""
+        loaded = self._models.get(model)
+        ctx = loaded.context_length if loaded else 8192
+        return Capabilities(text=True, context_length=ctx, ignored_params=self.ignored_params)
+
+    def load(self, model: str, progress=None) -> LoadedModel:
+        """Load once per process (Phi-3/3.5 load natively, never with remote code)."""
+        with self._load_lock:
+            if model in self._models:
+                return self._models[model]
+            source, kwargs = _resolve(model, progress)
+            try:
+                import torch
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+            except ImportError as exc:
+                raise BackendUnavailable(
+                    "transformers or torch is not installed.", hint="Run: pip install -r requirements.txt"
+                ) from exc
+            try:
+                tok = AutoTokenizer.from_pretrained(source, **kwargs)
+                mdl = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
+            except OSError as exc:
+                if kwargs.get("local_files_only"):
+                    raise BackendUnavailable(
+                        f"{model} is not on this machine and no model hub is reachable from here.",
+                        hint="Download it on the Models page when online, or add a local folder.",
+                    ) from exc
+                raise BackendUnavailable(f"Could not load {model}: {exc}") from exc
+            mdl.eval()
+            cfg = mdl.config
+            ctx = int(getattr(cfg, "max_position_embeddings", 4096) or 4096)
+            eos = mdl.generation_config.eos_token_id
+            eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+            # Phi-3 configs sometimes list only <|endoftext|>; always stop on <|end|> too
+            end_id = tok.convert_tokens_to_ids("<|end|>") if "<|end|>" in tok.get_vocab() else None
+            if end_id is not None and end_id not in eos_ids:
+                eos_ids.append(end_id)
+            if tok.eos_token_id is not None and tok.eos_token_id not in eos_ids:
+                eos_ids.append(tok.eos_token_id)
+            loaded = LoadedModel(model, mdl, tok, ctx, eos_ids)
+            self._models[model] = loaded
+            return loaded
+
+    def prepare(self, model: str) -> None:
+        """Load ahead of generation so load time is measured apart."""
+        self.load(model)
+
+    def prompt_ids(self, loaded: LoadedModel, messages: tuple[Message, ...]):
+        """Token ids of the chat template with the assistant turn opened."""
+        out = loaded.tokenizer.apply_chat_template(
+            messages_as_dicts(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        return out["input_ids"]
+
+    def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
+        """Prompt tokens after templating."""
+        loaded = self.load(model)
+        return int(self.prompt_ids(loaded, messages).shape[-1])
+
+    def generation_kwargs(self, loaded: LoadedModel, params) -> dict:
+        """Map GenerationParams; temperature 0 is greedy with no sampling fields at all."""
+        from transformers import GenerationConfig
+
+        cfg = {
+            "max_new_tokens": params.max_tokens,
+            "do_sample": not params.greedy,
+            "eos_token_id": loaded.eos_ids,
+            "pad_token_id": loaded.tokenizer.pad_token_id
+            if loaded.tokenizer.pad_token_id is not None else loaded.eos_ids[0],
+            "repetition_penalty": params.repetition_penalty,
+        }
+        if not params.greedy:
+            cfg.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
+        if params.stop:
+            cfg["stop_strings"] = list(params.stop)
+        return {"generation_config": GenerationConfig(**cfg)}
+
+    def stream(self, request: ChatRequest) -> Iterator:
+        """Stream tokens; closing the iterator sets the stop event and joins the worker."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        loaded = self.load(request.target.model)
+        p = request.params
+        input_ids = self.prompt_ids(loaded, request.messages)
+        n_prompt = int(input_ids.shape[-1])
+        if n_prompt >= loaded.context_length:
+            raise BadRequest(f"The prompt is {n_prompt} tokens; this model's context is {loaded.context_length}.")
+        stop_event = threading.Event()
+
+        class StopOnEvent(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return stop_event.is_set()
+
+        streamer = TextIteratorStreamer(
+            loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=STREAM_TIMEOUT_S
+        )
+        kwargs = self.generation_kwargs(loaded, p)
+        result: dict = {}
+
+        def work():
+            try:
+                if p.seed is not None:
+                    torch.manual_seed(p.seed)
+                with torch.inference_mode():
+                    result["ids"] = loaded.model.generate(
+                        input_ids=input_ids,
+                        attention_mask=torch.ones_like(input_ids),
+                        streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([StopOnEvent()]),
+                        tokenizer=loaded.tokenizer,
+                        **kwargs,
+                    )
+            except BaseException as exc:  # surfaced in the consumer, never lost in the thread
+                result["error"] = exc
+                streamer.end()
+
+        if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
+            raise BackendTimeout("The model is busy with another answer; try again in a moment.")
+        worker = threading.Thread(target=work, name="transformers-generate", daemon=True)
+        finished = False
+        try:
+            worker.start()
+            stops = StopMatcher(p.stop)
+            import queue
+
+            try:
+                for piece in streamer:
+                    out = stops.feed(piece)
+                    if out:
+                        yield Token(out)
+                    if stops.stopped:
+                        break
+            except queue.Empty as exc:
+                raise BackendTimeout(f"The model produced nothing for {STREAM_TIMEOUT_S} s.") from exc
+            if not stops.stopped:
+                tail = stops.flush()
+                if tail:
+                    yield Token(tail)
+            stop_event.set()
+            worker.join(JOIN_TIMEOUT_S)
+            if "error" in result:
+                raise BackendUnavailable(f"Generation failed: {result['error']}") from result["error"]
+            produced = int(result["ids"].shape[-1]) - n_prompt if "ids" in result else 0
+            yield Usage(n_prompt, produced)
+            finished = True
+            yield Done("length" if produced >= p.max_tokens and not stops.stopped else "stop")
+        finally:
+            stop_event.set()
+            if not finished:
+                # drain so generate() is never blocked on a full queue while stopping
+                worker.join(JOIN_TIMEOUT_S)
+            loaded.lock.release()

@@ -1,0 +1,109 @@
+"""Chat as a service: validate, fit the context, pick the backend, return a measured stream."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from services.backends import backend_names, get_backend
+from services.errors import BadRequest
+from services.streaming import MeasuredStream
+from services.types import ChatRequest, GenerationParams, Message, Target
+
+DEFAULT_TARGET = "onnx:smollm2-135m-instruct"
+# rough characters per token for backends that cannot count (cloud endpoints)
+CHARS_PER_TOKEN = 3.5
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """Messages trimmed to the context, and how many old turns were dropped."""
+
+    messages: tuple[Message, ...]
+    dropped: int
+
+
+def resolve_target(target: str | Target) -> Target:
+    """Parse a target string and check its backend exists, listing the valid ones if not."""
+    t = target if isinstance(target, Target) else Target.parse(target)
+    if t.backend not in backend_names():
+        from services.targets import list_targets
+
+        valid = ", ".join(info.target for info in list_targets())
+        raise BadRequest(f"Unknown target {t}. Valid targets: {valid}.")
+    return t
+
+
+def _count(backend, model: str, messages: tuple[Message, ...]) -> int:
+    counter = getattr(backend, "count_tokens", None)
+    n = counter(model, messages) if counter else None
+    if n is None:
+        chars = sum(len(m.content) + 8 for m in messages)
+        n = int(chars / CHARS_PER_TOKEN) + 1
+    return n
+
+
+def fit_context(backend, model: str, messages: tuple[Message, ...], max_tokens: int,
+                context_length: int) -> Fitted:
+    """Drop the oldest turns (never the system prompt or the last message) until it fits."""
+    budget = context_length - max_tokens
+    system = tuple(m for m in messages if m.role == "system")
+    rest = [m for m in messages if m.role != "system"]
+    dropped = 0
+    while True:
+        candidate = system + tuple(rest)
+        if _count(backend, model, candidate) <= budget:
+            return Fitted(candidate, dropped)
+        if len(rest) <= 1:
+            n = _count(backend, model, candidate)
+            raise BadRequest(
+                f"This message is about {n} tokens, too long for this model: its context is "
+                f"{context_length} tokens and {max_tokens} are kept for the answer. "
+                "Shorten the message, lower max tokens, or pick a model with a longer context."
+            )
+        # drop a whole exchange (user + assistant) at a time so roles stay in order
+        rest.pop(0)
+        dropped += 1
+        while rest and rest[0].role == "assistant" and len(rest) > 1:
+            rest.pop(0)
+            dropped += 1
+
+
+def start_chat(target: str | Target, messages: list[Message] | tuple[Message, ...],
+               params: GenerationParams | None = None) -> MeasuredStream:
+    """Check everything that can be checked up front, then return a stream ready to iterate."""
+    params = params or GenerationParams()
+    t = resolve_target(target)
+    messages = tuple(messages)
+    last = messages[-1] if messages else None
+    if last is None or last.role != "user" or not (last.content.strip() or last.images):
+        raise BadRequest("Type a message first: the prompt is empty.")
+    backend = get_backend(t.backend)
+    caps = backend.capabilities(t.model)
+    n_images = sum(len(m.images) for m in messages)
+    if n_images and not caps.images:
+        raise BadRequest(f"{t} reads text only; remove the {n_images} image(s) or pick a vision target.")
+    if n_images > caps.max_images and caps.images:
+        raise BadRequest(f"{t} takes at most {caps.max_images} images; this request has {n_images}.")
+    prepare = getattr(backend, "prepare", None)
+    load_s = 0.0
+    if prepare is not None and caps.local:
+        # local runtimes count tokens with their own tokenizer, which needs the model loaded
+        started = time.perf_counter()
+        prepare(t.model)
+        load_s = time.perf_counter() - started
+        caps = backend.capabilities(t.model)
+    fitted = fit_context(backend, t.model, messages, params.max_tokens, caps.context_length)
+    notices = ()
+    if fitted.dropped:
+        notices = (f"The {fitted.dropped} oldest message(s) were left out to fit the model's "
+                   f"{caps.context_length}-token context.",)
+    request = ChatRequest(t, fitted.messages, params)
+    return MeasuredStream(backend, request, notices=notices, load_s=load_s)
+
+
+def chat_once(target: str | Target, prompt: str, *, system: str | None = None,
+              params: GenerationParams | None = None) -> MeasuredStream:
+    """One prompt, one full answer: convenience for the CLI, tests and benchmarks."""
+    messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+    return start_chat(target, messages, params).run()

@@ -1,0 +1,1 @@
+"""CLI commands, one module each; shared flag helpers live in common.py."""

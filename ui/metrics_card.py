@@ -1,0 +1,43 @@
+"""One line (or card) of speed figures under an answer."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def _fmt(value, unit: str = "", digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def metrics_line(metrics: dict, finish_reason: str | None = None) -> str:
+    """TTFT, decode speed, tokens in/out, total and load time, as one line of text."""
+    m = metrics or {}
+    parts = [
+        f"TTFT {_fmt(m.get('ttft_s'), ' s')}",
+        f"{_fmt(m.get('decode_tokens_per_s'), ' tok/s', 1)}",
+        f"{m.get('prompt_tokens', '–')} in / {m.get('completion_tokens', '–')} out",
+        f"total {_fmt(m.get('total_s'), ' s')}",
+    ]
+    if m.get("load_s"):
+        parts.append(f"load {_fmt(m.get('load_s'), ' s')}")
+    if finish_reason and finish_reason != "stop":
+        parts.append(f"finish: {finish_reason}")
+    return " · ".join(parts)
+
+
+def metrics_caption(metrics: dict, finish_reason: str | None = None, container=None) -> None:
+    """The metrics line as a caption."""
+    (container or st).caption(metrics_line(metrics, finish_reason))
+
+
+def metrics_card(metrics: dict, finish_reason: str | None = None, container=None, note: str = "") -> None:
+    """A bordered card of metrics for a compare column."""
+    where = (container or st).container(border=True)
+    m = metrics or {}
+    c1, c2, c3 = where.columns(3)
+    c1.metric("TTFT", _fmt(m.get("ttft_s"), " s"))
+    c2.metric("Tokens/s", _fmt(m.get("decode_tokens_per_s"), "", 1))
+    c3.metric("Total", _fmt(m.get("total_s"), " s"))
+    where.caption(f"{m.get('prompt_tokens', '–')} tokens in / {m.get('completion_tokens', '–')} out · "
+                  f"load {_fmt(m.get('load_s'), ' s')} · finish {finish_reason or '–'}"
+                  + (f" · {note}" if note else ""))

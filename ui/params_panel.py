@@ -1,0 +1,54 @@
+"""Sampling parameters; fields the chosen backend ignores are greyed out with a tooltip."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from services.errors import BadRequest
+from services.types import GenerationParams
+
+DEFAULTS = GenerationParams()
+
+
+def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, container=None,
+                 show_system: bool = True) -> tuple[GenerationParams | None, str]:
+    """Render the controls; return (validated params or None after showing the error, system prompt)."""
+    where = container or st.sidebar
+    system = ""
+    with where.expander("Parameters", expanded=False):
+        if show_system:
+            system = st.text_area("System prompt", key=f"{key}_system", placeholder="You are a helpful assistant.")
+
+        def tip(name: str, text: str) -> str:
+            return f"{text} (ignored by this backend)" if name in ignored else text
+
+        temperature = st.slider("Temperature", 0.0, 2.0, DEFAULTS.temperature, 0.05, key=f"{key}_temperature",
+                                disabled="temperature" in ignored, help=tip("temperature", "0 = greedy"))
+        top_p = st.slider("Top p", 0.01, 1.0, DEFAULTS.top_p, 0.01, key=f"{key}_top_p",
+                          disabled="top_p" in ignored, help=tip("top_p", "nucleus sampling mass"))
+        top_k = st.number_input("Top k", 0, 1000, DEFAULTS.top_k, key=f"{key}_top_k",
+                                disabled="top_k" in ignored, help=tip("top_k", "0 = off"))
+        max_tokens = st.number_input("Max tokens", 1, GenerationParams.MAX_TOKENS_CAP, DEFAULTS.max_tokens,
+                                     key=f"{key}_max_tokens", disabled="max_tokens" in ignored,
+                                     help=tip("max_tokens", "most new tokens in the answer"))
+        repetition_penalty = st.slider("Repetition penalty", 0.5, 2.0, DEFAULTS.repetition_penalty, 0.05,
+                                       key=f"{key}_repetition_penalty", disabled="repetition_penalty" in ignored,
+                                       help=tip("repetition_penalty", "1.0 = none"))
+        seed_text = st.text_input("Seed", key=f"{key}_seed", disabled="seed" in ignored,
+                                  help=tip("seed", "blank = random"))
+        stop_text = st.text_input("Stop strings", key=f"{key}_stop", disabled="stop" in ignored,
+                                  help=tip("stop", "comma-separated"))
+    try:
+        seed = int(seed_text) if seed_text.strip() else None
+    except ValueError:
+        where.error("seed must be a whole number.")
+        return None, system
+    stop = tuple(s.strip() for s in stop_text.split(",") if s.strip())
+    try:
+        params = GenerationParams(temperature=float(temperature), top_p=float(top_p), top_k=int(top_k),
+                                  max_tokens=int(max_tokens), repetition_penalty=float(repetition_penalty),
+                                  seed=seed, stop=stop)
+    except BadRequest as exc:
+        where.error(exc.user_message())
+        return None, system
+    return params, system

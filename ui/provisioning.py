@@ -1,0 +1,30 @@
+"""First-run build of the embedded model, shown as a status box with a progress bar."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from services import embedded
+from services.errors import PlaygroundError
+
+
+def ensure_embedded_ready(model: str) -> bool:
+    """Build the embedded caches if this target needs them; False (with a message) on failure."""
+    if model != embedded.EMBEDDED_MODEL or embedded.is_provisioned():
+        return True
+    with st.status("Preparing the embedded model (first run only, about a minute)…", expanded=True) as status:
+        bar = st.progress(0.0)
+        stages = {"hf": (0.0, 0.5), "onnx": (0.5, 1.0)}
+
+        def report(stage: str, fraction: float, message: str) -> None:
+            lo, hi = stages.get(stage, (0.0, 1.0))
+            bar.progress(min(1.0, lo + (hi - lo) * fraction), text=message)
+
+        try:
+            embedded.provision(report)
+        except PlaygroundError as exc:
+            status.update(label="The embedded model could not be prepared", state="error")
+            st.error(exc.user_message())
+            return False
+        status.update(label="Embedded model ready", state="complete", expanded=False)
+    return True
