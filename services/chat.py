@@ -70,7 +70,7 @@ def fit_context(backend, model: str, messages: tuple[Message, ...], max_tokens: 
 
 
 def start_chat(target: str | Target, messages: list[Message] | tuple[Message, ...],
-               params: GenerationParams | None = None) -> MeasuredStream:
+               params: GenerationParams | None = None, *, routing: bool = False) -> MeasuredStream:
     """Check everything that can be checked up front, then return a stream ready to iterate."""
     params = params or GenerationParams()
     t = resolve_target(target)
@@ -98,7 +98,7 @@ def start_chat(target: str | Target, messages: list[Message] | tuple[Message, ..
     if fitted.dropped:
         notices = (f"The {fitted.dropped} oldest message(s) were left out to fit the model's "
                    f"{caps.context_length}-token context.",)
-    request = ChatRequest(t, fitted.messages, params)
+    request = ChatRequest(t, fitted.messages, params, routing=routing)
     return MeasuredStream(backend, request, notices=notices, load_s=load_s)
 
 

@@ -172,6 +172,8 @@ class ChatRequest:
     target: Target
     messages: tuple[Message, ...]
     params: GenerationParams = field(default_factory=GenerationParams)
+    # ask a local MoE model to report which experts each token went to (Routing events)
+    routing: bool = False
 
 
 @dataclass(frozen=True)
