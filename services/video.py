@@ -1,0 +1,425 @@
+"""Video: probe, sample frames uniformly, at a fixed rate or at scene changes; OpenCV first, PyAV fallback."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from services import media
+from services.errors import BadRequest, MediaError
+from services.types import ImagePart
+
+STRATEGIES = ("uniform", "fps", "scene")
+# the most frames any strategy returns (each costs ~757 Phi-3.5-vision tokens at 4 crops)
+MAX_FRAMES = 64
+DEFAULT_FRAMES = 8
+DEFAULT_RATE = 1.0
+DEFAULT_THRESHOLD = 0.4
+# below this, seeking beats decoding everything: each seek decodes about half a GOP
+GOP_GUESS = 250
+# a frame rate outside this range is a broken header, not a real video
+MIN_FPS, MAX_FPS = 0.1, 1000.0
+# scene detection compares about this many frames per second, not every frame
+SCENE_ANALYSIS_FPS = 5.0
+# seeks that fail in a row before switching to one sequential pass
+MAX_SEEK_FAILURES = 3
+# frames are kept at most this large (the models resize further)
+FRAME_MAX_SIDE = media.DEFAULT_MAX_SIDE
+
+Progress = Callable[[float, str], None]
+
+
+def _quiet(fraction: float, message: str) -> None:
+    """Default progress callback: say nothing."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says (frame_count is an estimate; decoder is opencv or pyav)."""
+
+    duration_s: float
+    fps: float
+    frame_count: int
+    width: int
+    height: int
+    codec: str
+    container: str
+    decoder: str
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One sampled frame: its index in the video, its time, and RGB pixels."""
+
+    index: int
+    timestamp_s: float
+    rgb: object  # numpy array, height x width x 3
+
+    def part(self, max_side: int = FRAME_MAX_SIDE) -> ImagePart:
+        """This frame as an ImagePart with its timestamp."""
+        return media.array_to_part(self.rgb, timestamp_s=round(self.timestamp_s, 3),
+                                   label=f"frame {self.index}", max_side=max_side)
+
+
+@dataclass
+class SampleResult:
+    """The frames chosen, how, and anything the person should know (a lying header, a cap)."""
+
+    info: VideoInfo
+    frames: list[Frame]
+    strategy: str
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+    def parts(self, max_side: int = FRAME_MAX_SIDE) -> list[ImagePart]:
+        """Every frame as an ImagePart, in time order."""
+        return [f.part(max_side) for f in self.frames]
+
+    def frames_json(self) -> list[dict]:
+        """[{"index", "timestamp_s"}] as the CLI and exports show them."""
+        return [{"index": f.index, "timestamp_s": round(f.timestamp_s, 3)} for f in self.frames]
+
+
+# ---------- readers ----------
+
+def _shrink(rgb):
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if max(h, w) <= FRAME_MAX_SIDE:
+        return rgb
+    s = FRAME_MAX_SIDE / max(h, w)
+    return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+class CvReader:
+    """OpenCV's FFmpeg backend: fast, but its properties are only 'as is' (opencv#5686)."""
+
+    decoder = "opencv"
+
+    def __init__(self, path: str):
+        import cv2
+
+        self.cv2, self.path = cv2, path
+        self.cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        if not self.cap.isOpened():
+            raise MediaError("OpenCV cannot open it")
+        # AV1 (and others without a decoder) open fine yet every read fails (opencv#29722)
+        if not self.cap.grab():
+            self.cap.release()
+            raise MediaError("OpenCV opens it but cannot decode a frame")
+        self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        fourcc = int(self.cap.get(cv2.CAP_PROP_FOURCC) or 0)
+        self.codec = fourcc.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ") or "?"
+        self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.width = int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        self.height = int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+
+    def _rgb(self, bgr):
+        return _shrink(self.cv2.cvtColor(bgr, self.cv2.COLOR_BGR2RGB))
+
+    def sequential(self) -> Iterator[tuple[int, Callable]]:
+        """(index, decode) for every frame from the start; decode() only when a frame is wanted."""
+        self.cap.set(self.cv2.CAP_PROP_POS_FRAMES, 0)
+        i = 0
+        # grab() still decodes, but skips the colour conversion and the copy (runtime-facts §8)
+        while self.cap.grab():
+            yield i, lambda: self._retrieve()
+            i += 1
+
+    def _retrieve(self):
+        ok, bgr = self.cap.retrieve()
+        return self._rgb(bgr) if ok else None
+
+    def at(self, index: int):
+        """The frame at index by seeking, or None when the read fails."""
+        self.cap.set(self.cv2.CAP_PROP_POS_FRAMES, int(index))
+        ok, bgr = self.cap.read()
+        return self._rgb(bgr) if ok else None
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class AvReader:
+    """PyAV: its wheels bundle FFmpeg with dav1d, so it decodes what OpenCV's build cannot (AV1)."""
+
+    decoder = "pyav"
+
+    def __init__(self, path: str):
+        import av
+
+        self.av = av
+        try:
+            self.container = av.open(path)
+        except av.FFmpegError as exc:
+            raise MediaError(f"FFmpeg cannot read it ({exc.strerror or 'invalid data'})") from exc
+        if not self.container.streams.video:
+            self.container.close()
+            raise MediaError("it holds no video stream")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        rate = self.stream.average_rate or self.stream.guessed_rate or 0
+        self.fps = float(rate)
+        self.codec = self.stream.codec_context.name
+        self.width, self.height = self.stream.codec_context.width, self.stream.codec_context.height
+        duration = (self.container.duration or 0) / 1e6
+        self.count = int(self.stream.frames or round(duration * self.fps))
+
+    def sequential(self) -> Iterator[tuple[int, Callable]]:
+        self.container.seek(0)
+        try:
+            for i, frame in enumerate(self.container.decode(self.stream)):
+                yield i, lambda f=frame: _shrink(f.to_ndarray(format="rgb24"))
+        except self.av.FFmpegError:
+            return  # a damaged tail ends the pass; what was read is kept
+
+    def at(self, index: int):
+        if self.fps <= 0:
+            return None
+        target = index / self.fps
+        try:
+            self.container.seek(int(target / self.stream.time_base), stream=self.stream, backward=True)
+            for frame in self.container.decode(self.stream):
+                if frame.time is None or frame.time + 0.5 / self.fps >= target:
+                    return _shrink(frame.to_ndarray(format="rgb24"))
+        except self.av.FFmpegError:
+            return None
+        return None
+
+    def close(self) -> None:
+        self.container.close()
+
+
+@contextmanager
+def _on_disk(source: bytes | Path, name: str):
+    """A path FFmpeg can open: the given path, or the bytes in a private temp file with a random name."""
+    if isinstance(source, (str, Path)):
+        yield str(source)
+        return
+    kind = media.sniff(source)
+    # the suffix comes from the content, never from the upload's name
+    fd, path = tempfile.mkstemp(prefix="phi-video-", suffix="." + {"webm": "mkv"}.get(kind, kind))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(source)
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def _check_bytes(source: bytes | Path, name: str) -> None:
+    if isinstance(source, bytes):
+        data = source
+        media.check_size(name, data, media.MAX_VIDEO_BYTES)
+    else:
+        size = Path(source).stat().st_size
+        if size == 0:
+            raise MediaError(f"{name} is empty (0 bytes); pick the file again.")
+        if size > media.MAX_VIDEO_BYTES:
+            raise MediaError(f"{name} is {size / media.MB:.1f} MB, over the "
+                             f"{media.MAX_VIDEO_BYTES // media.MB} MB limit for videos.")
+        with open(source, "rb") as fh:
+            data = fh.read(64)
+    kind = media.sniff(data)
+    if kind in media.IMAGE_KINDS:
+        raise MediaError(f"{name} is {media.kind_name(kind)}, not a video; add it as an image instead.")
+    if kind in ("executable", "script", "pdf", "zip"):
+        raise MediaError(f"{name} is {media.kind_name(kind)}, not a video. Videos can be MP4, MOV, WebM, MKV or AVI.")
+
+
+def _open(path: str, name: str):
+    failures = []
+    for cls in (CvReader, AvReader):
+        try:
+            return cls(path)
+        except MediaError as exc:
+            failures.append(exc.message)
+    raise MediaError(f"{name}: no frame could be read ({'; '.join(failures)}). The file may be truncated "
+                     "or damaged, or use a codec we cannot decode.")
+
+
+def _info(reader, path: str, name: str) -> VideoInfo:
+    fps = reader.fps
+    if not (MIN_FPS <= fps <= MAX_FPS):
+        raise MediaError(f"{name}: its header reports {fps:.3g} frames per second, so frame times cannot be "
+                         "worked out. Re-encode it (for example: ffmpeg -i in.mp4 -r 30 out.mp4).")
+    if reader.width * reader.height > media.MAX_PIXELS:
+        raise MediaError(f"{name} is {reader.width}x{reader.height}, over the "
+                         f"{media.MAX_PIXELS / 1e6:.0f}-megapixel limit.")
+    count = max(reader.count, 0)
+    container = Path(path).suffix.lstrip(".") or "?"
+    return VideoInfo(round(count / fps, 3), round(fps, 3), count, reader.width, reader.height,
+                     reader.codec, container, reader.decoder)
+
+
+def probe(source: bytes | Path, name: str = "The video") -> VideoInfo:
+    """Duration, fps, frame count (an estimate), size, codec and which decoder can read it."""
+    _check_bytes(source, name)
+    with _on_disk(source, name) as path:
+        reader = _open(path, name)
+        try:
+            return _info(reader, path, name)
+        finally:
+            reader.close()
+
+
+# ---------- sampling ----------
+
+def _linspace(total: int, n: int) -> list[int]:
+    if total <= 0 or n <= 0:
+        return []
+    if n >= total:
+        return list(range(total))
+    return sorted({round(i * (total - 1) / (n - 1)) for i in range(n)}) if n > 1 else [0]
+
+
+def _sequential_pick(reader, wanted: list[int], total: int, progress: Progress) -> tuple[dict, int]:
+    """One pass from the start keeping the wanted indices; returns (frames by index, frames seen)."""
+    want, got, seen = set(wanted), {}, 0
+    last = max(want) if want else -1
+    for i, decode in reader.sequential():
+        seen = i + 1
+        if i in want:
+            rgb = decode()
+            if rgb is not None:
+                got[i] = rgb
+        if i % 15 == 0:
+            progress(min(1.0, i / max(total, 1)), f"reading frame {i} of about {total}")
+        if i >= last:
+            break
+    return got, seen
+
+
+def _by_indices(reader, wanted: list[int], total: int, progress: Progress, notes: list[str]) -> tuple[dict, str]:
+    """Frames at these indices: seeking when they are sparse, one sequential pass when dense."""
+    if total > 0 and len(wanted) * GOP_GUESS / 2 < total:
+        got, failures = {}, 0
+        for k, i in enumerate(wanted):
+            rgb = reader.at(i)
+            progress((k + 1) / len(wanted), f"frame {k + 1} of {len(wanted)}")
+            if rgb is None:
+                failures += 1
+                if failures >= MAX_SEEK_FAILURES:
+                    break
+                continue
+            failures = 0
+            got[i] = rgb
+        if len(got) == len(wanted):
+            return got, "seek"
+        notes.append("Seeking failed on this file, so it was read from the start instead.")
+    got, seen = _sequential_pick(reader, wanted, total, progress)
+    return got, "sequential"
+
+
+def _recount(info: VideoInfo, real: int) -> VideoInfo:
+    return VideoInfo(round(real / info.fps, 3), info.fps, real, info.width, info.height,
+                     info.codec, info.container, info.decoder)
+
+
+def _scene_frames(reader, fps: float, total: int, threshold: float, limit: int,
+                  progress: Progress) -> tuple[dict, int]:
+    """Frames where the colour histogram changes by more than threshold (Bhattacharyya distance)."""
+    import cv2
+
+    stride = max(1, round(fps / SCENE_ANALYSIS_FPS))
+    prev, scored, seen = None, [], 0
+    for i, decode in reader.sequential():
+        seen = i + 1
+        if i % stride:
+            continue
+        rgb = decode()
+        if rgb is None:
+            continue
+        small = cv2.resize(rgb, (96, 54), interpolation=cv2.INTER_AREA)
+        hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+        hist = cv2.calcHist([hsv], [0, 1, 2], None, [16, 4, 4], [0, 180, 0, 256, 0, 256])
+        cv2.normalize(hist, hist)
+        score = 1.0 if prev is None else cv2.compareHist(prev, hist, cv2.HISTCMP_BHATTACHARYYA)
+        if score >= threshold:
+            scored.append((score, i, rgb))
+        prev = hist
+        if i % 30 == 0:
+            progress(min(1.0, i / max(total, 1)), f"looking for scene changes: frame {i} of about {total}")
+    # the first frame always starts a scene; beyond the cap keep the sharpest changes
+    keep = sorted(scored, key=lambda s: (s[1] != 0, -s[0]))[:limit]
+    return {i: rgb for _score, i, rgb in keep}, seen
+
+
+def sample(source: bytes | Path, *, strategy: str = "uniform", frames: int = DEFAULT_FRAMES,
+           rate: float = DEFAULT_RATE, threshold: float = DEFAULT_THRESHOLD, max_frames: int = 32,
+           name: str = "The video", progress: Progress | None = None) -> SampleResult:
+    """Sample frames from a video given as bytes (an upload) or a path (the CLI, benches).
+
+    Raises MediaError naming the problem when nothing usable can be read; never an empty success.
+    """
+    progress = progress or _quiet
+    if strategy not in STRATEGIES:
+        raise BadRequest(f"sampling must be one of {', '.join(STRATEGIES)}, not {strategy!r}.")
+    if not 1 <= max_frames <= MAX_FRAMES:
+        raise BadRequest(f"max frames must be between 1 and {MAX_FRAMES}, not {max_frames}.")
+    if strategy == "uniform" and not 1 <= frames <= max_frames:
+        raise BadRequest(f"frames must be between 1 and {max_frames}, not {frames}.")
+    if strategy == "fps" and not 0 < rate <= 30:
+        raise BadRequest(f"rate must be above 0 and at most 30 frames per second, not {rate}.")
+    if strategy == "scene" and not 0 < threshold < 1:
+        raise BadRequest(f"threshold must be between 0 and 1, not {threshold}.")
+    _check_bytes(source, name)
+    notes: list[str] = []
+    with _on_disk(source, name) as path:
+        reader = _open(path, name)
+        try:
+            info = _info(reader, path, name)
+            if reader.decoder == "pyav":
+                notes.append(f"OpenCV cannot decode {info.codec}; PyAV decoded it instead.")
+            total = info.frame_count
+            if total <= 0:
+                # no usable count in the header: count with one pass (grab decodes, skips conversion)
+                total = sum(1 for _ in reader.sequential())
+            if strategy == "scene":
+                got, seen = _scene_frames(reader, info.fps, total, threshold, max_frames, progress)
+                method = "scene scan"
+                if 0 < seen < total:
+                    notes.append(f"The header says {total} frames but only {seen} could be read.")
+                    info = _recount(info, seen)
+            else:
+                cap_notes: list[str] = []
+                wanted = _wanted(strategy, total, info.fps, frames, rate, max_frames, cap_notes)
+                got, method = _by_indices(reader, wanted, total, progress, notes)
+                if len(got) < len(wanted) and max(wanted) > max(got, default=-1):
+                    # the header overstated the length (opencv#11782): measure it and sample again
+                    real = sum(1 for _ in reader.sequential())
+                    if 0 < real < total:
+                        notes.append(f"The header says {total} frames but only {real} could be read; "
+                                     "frames were chosen from those.")
+                        total, info, cap_notes = real, _recount(info, real), []
+                        wanted = _wanted(strategy, real, info.fps, frames, rate, max_frames, cap_notes)
+                        got, _seen = _sequential_pick(reader, wanted, real, progress)
+                        method = "sequential"
+                notes.extend(cap_notes)
+        finally:
+            reader.close()
+    progress(1.0, "done")
+    if not got:
+        raise MediaError(f"{name}: no frame could be decoded. The file may be truncated or damaged.")
+    chosen = [Frame(i, i / info.fps, got[i]) for i in sorted(got)]
+    return SampleResult(info, chosen, strategy, f"{info.decoder} {method}", notes)
+
+
+def _wanted(strategy: str, total: int, fps: float, frames: int, rate: float, max_frames: int,
+            notes: list[str]) -> list[int]:
+    if strategy == "uniform":
+        return _linspace(total, frames)
+    # fixed rate: one frame every 1/rate seconds, capped
+    step = fps / rate
+    idx = sorted({min(total - 1, round(k * step)) for k in range(max(1, int(total / step) + 1))})
+    if len(idx) > max_frames:
+        notes.append(f"{rate:g} frame(s) per second would give {len(idx)} frames; capped at {max_frames}, "
+                     "spread evenly.")
+        idx = [idx[j] for j in _linspace(len(idx), max_frames)]
+    return idx
