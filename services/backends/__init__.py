@@ -11,6 +11,7 @@ from services.errors import BadRequest
 REGISTRY: dict[str, str] = {
     "onnx": "services.backends.onnx_backend:OnnxBackend",
     "transformers": "services.backends.transformers_backend:TransformersBackend",
+    "ocr": "services.backends.ocr_backend:OcrBackend",
 }
 
 _instances: dict[str, object] = {}

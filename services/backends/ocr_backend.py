@@ -1,0 +1,171 @@
+"""Offline image questions: RapidOCR reads the text in each image, the embedded model answers from it.
+
+This target reads text; it does not see. The text read from media goes into a delimited, untrusted
+block of the user turn (services.vision.untrusted_block), never into the system prompt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Iterator
+
+from services import embedded, media, vision
+from services.backends.base import TargetInfo
+from services.errors import BackendUnavailable, MediaError
+from services.types import Capabilities, ChatRequest, ImagePart, Message, Target
+
+ANSWER_BACKEND = "onnx"
+# frames from a video count as images; each costs one OCR pass
+MAX_IMAGES = 64
+# OCR lines below this confidence are more often noise than text
+MIN_CONFIDENCE = 0.5
+CACHE_SIZE = 128
+SYSTEM = ("You answer questions about images. You cannot see them: you get the text that was read from "
+          "them and a few simple facts. Answer briefly, and say so when the text does not answer the question.")
+COLOURS = {
+    "black": (0, 0, 0), "white": (255, 255, 255), "grey": (128, 128, 128), "red": (200, 30, 30),
+    "green": (30, 160, 60), "blue": (30, 60, 200), "yellow": (230, 210, 40), "orange": (240, 140, 20),
+    "purple": (130, 50, 160), "pink": (240, 150, 190), "brown": (120, 70, 30), "cyan": (40, 200, 220),
+}
+
+
+def _engine_class():
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError as exc:
+        raise BackendUnavailable("RapidOCR is not installed.", hint="Run: pip install rapidocr_onnxruntime") from exc
+    return RapidOCR
+
+
+def _where(cx: float, cy: float) -> str:
+    row = "top" if cy < 1 / 3 else "bottom" if cy > 2 / 3 else ""
+    col = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else ""
+    return f"{row}-{col}".strip("-") or "centre"
+
+
+def dominant_colours(img, top: int = 2) -> list[str]:
+    """Names of the colours covering most of the image (each at least 15%)."""
+    import numpy as np
+
+    px = np.asarray(img.convert("RGB").resize((32, 32))).reshape(-1, 3).astype(float)
+    names = list(COLOURS)
+    ref = np.array([COLOURS[n] for n in names], dtype=float)
+    nearest = ((px[:, None, :] - ref[None, :, :]) ** 2).sum(-1).argmin(1)
+    counts = np.bincount(nearest, minlength=len(names)) / len(nearest)
+    order = counts.argsort()[::-1]
+    return [names[i] for i in order[:top] if counts[i] >= 0.15] or [names[order[0]]]
+
+
+class OcrBackend:
+    """`ocr:MODEL`: RapidOCR plus a local ONNX text model (the embedded one by default)."""
+
+    name = "ocr"
+
+    def __init__(self):
+        self._engine = None
+        self._engine_lock = threading.Lock()
+        self._cache: OrderedDict[str, str] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def _answer(self):
+        from services.backends import get_backend
+
+        return get_backend(ANSWER_BACKEND)
+
+    def list_targets(self) -> list[TargetInfo]:
+        """One target: the embedded model reading OCR text."""
+        ok, reason = True, ""
+        try:
+            _engine_class()
+            embedded.gguf_path()
+        except BackendUnavailable as exc:
+            ok, reason = False, exc.message
+        return [TargetInfo(
+            f"ocr:{embedded.EMBEDDED_MODEL}", ok, reason,
+            label="Reads text in images (RapidOCR) + SmolLM2, offline: it reads text, it does not see",
+            family="SmolLM2-135M", capabilities=self.capabilities(embedded.EMBEDDED_MODEL),
+        )]
+
+    def capabilities(self, model: str) -> Capabilities:
+        """The answering model's limits, with images allowed."""
+        base = self._answer().capabilities(model)
+        return replace(base, images=True, max_images=MAX_IMAGES, local=True)
+
+    def prepare(self, model: str) -> None:
+        """Load the answering model and the OCR engine."""
+        self._answer().prepare(model)
+        self.engine()
+
+    def engine(self):
+        """The RapidOCR engine, created once (its ONNX models ship inside the wheel)."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = _engine_class()()
+            return self._engine
+
+    def read(self, part: ImagePart) -> str:
+        """Facts and text lines (with positions) for one image; cached by content."""
+        key = hashlib.sha256(part.data).hexdigest()
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        import numpy as np
+
+        img = media.decode_part(part)
+        rgb = np.asarray(img)
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = _engine_class()()
+            try:
+                # RapidOCR follows OpenCV's channel order
+                result, _elapsed = self._engine(np.ascontiguousarray(rgb[:, :, ::-1]))
+            except Exception as exc:  # its errors are plain exceptions from onnxruntime or cv2
+                raise MediaError(f"Text could not be read from {part.label or 'an image'}: {exc}") from exc
+        w, h = img.size
+        lines = []
+        for box, text, score in result or []:
+            if float(score) < MIN_CONFIDENCE or not str(text).strip():
+                continue
+            xs, ys = [p[0] for p in box], [p[1] for p in box]
+            cx, cy = sum(xs) / len(xs) / w, sum(ys) / len(ys) / h
+            lines.append((round(cy * 20), cx, f'"{str(text).strip()}" ({_where(cx, cy)})'))
+        # reading order: rows top to bottom, then left to right
+        body = "\n".join(t for _r, _c, t in sorted(lines)) or "(no text found)"
+        facts = f"{w}x{h} pixels, mostly {' and '.join(dominant_colours(img))}"
+        out = f"{facts}\nText:\n{body}"
+        with self._cache_lock:
+            self._cache[key] = out
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return out
+
+    def text_messages(self, messages: tuple[Message, ...]) -> tuple[Message, ...]:
+        """The conversation with each image replaced by what was read from it, in an untrusted block."""
+        out, number = [], 1
+        for m in messages:
+            if not m.images:
+                out.append(m)
+                continue
+            sections = []
+            for part in m.images:
+                label = vision.describe(part, number) + (f", {part.label}" if part.label and part.timestamp_s is None else "")
+                sections.append((label, self.read(part)))
+                number += 1
+            out.append(Message(m.role, f"{vision.untrusted_block(sections)}\n\nQuestion: {m.content}"))
+        if not any(m.role == "system" for m in out):
+            out.insert(0, Message("system", SYSTEM))
+        return tuple(out)
+
+    def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
+        """Tokens of the text the answering model will really get."""
+        return self._answer().count_tokens(model, self.text_messages(messages))
+
+    def stream(self, request: ChatRequest) -> Iterator:
+        """Read the images, then stream the answering model's tokens."""
+        messages = self.text_messages(request.messages)
+        inner = replace(request, target=Target(ANSWER_BACKEND, request.target.model), messages=messages)
+        yield from self._answer().stream(inner)
