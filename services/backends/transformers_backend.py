@@ -9,6 +9,7 @@ from typing import Iterator
 
 from services import embedded
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
+from services.backends import transformers_vision  # vision hook (issue 5)
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
 
@@ -86,6 +87,9 @@ class TransformersBackend:
 
     def capabilities(self, model: str) -> Capabilities:
         """Text generation; the context length comes from the loaded config when known."""
+        vision_caps = transformers_vision.capabilities(model, self.ignored_params)  # vision hook (issue 5)
+        if vision_caps is not None:
+            return vision_caps
         loaded = self._models.get(model)
         ctx = loaded.context_length if loaded else 8192
         return Capabilities(text=True, context_length=ctx, ignored_params=self.ignored_params)
@@ -130,6 +134,9 @@ class TransformersBackend:
 
     def prepare(self, model: str) -> None:
         """Load ahead of generation so load time is measured apart."""
+        if transformers_vision.handles(model):  # vision hook (issue 5)
+            transformers_vision.load(model)
+            return
         self.load(model)
 
     def prompt_ids(self, loaded: LoadedModel, messages: tuple[Message, ...]):
@@ -141,6 +148,8 @@ class TransformersBackend:
 
     def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
         """Prompt tokens after templating."""
+        if transformers_vision.handles(model):  # vision hook (issue 5)
+            return transformers_vision.count_tokens(model, messages)
         loaded = self.load(model)
         return int(self.prompt_ids(loaded, messages).shape[-1])
 
@@ -164,6 +173,9 @@ class TransformersBackend:
 
     def stream(self, request: ChatRequest) -> Iterator:
         """Stream tokens; closing the iterator sets the stop event and joins the worker."""
+        if transformers_vision.handles(request.target.model):  # vision hook (issue 5)
+            yield from transformers_vision.stream(self, request)
+            return
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 

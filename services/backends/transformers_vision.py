@@ -1,0 +1,238 @@
+"""transformers vision path: native image-text-to-text models through AutoProcessor (LLaVA, Idefics, ...).
+
+Phi-3.5-vision is not one of them: its hub remote code was written for transformers 4.43 and breaks on
+the 5.x cache API, and transformers has no native port (PR #36036 was closed). It runs on ONNX or a
+cloud target instead.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from services import embedded, media, vision
+from services.errors import BackendTimeout, BackendUnavailable, BadRequest
+from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
+
+MAX_IMAGES = 16
+LOCK_WAIT_S = 300
+STREAM_TIMEOUT_S = 120
+JOIN_TIMEOUT_S = 10
+PHI3V_NAME = re.compile(r"phi-?3(\.5)?-vision", re.IGNORECASE)
+PHI3V_MESSAGE = ("Phi-3/3.5-vision cannot run on the transformers backend: its remote code was written for "
+                 "transformers 4.43 and fails on 5.x, and transformers has no native port.")
+PHI3V_HINT = ("Use an ONNX build (onnx:<folder of microsoft/Phi-3.5-vision-instruct-onnx>) or a cloud target "
+              "such as github:microsoft/phi-3.5-vision-instruct or nim:microsoft/phi-3.5-vision-instruct.")
+
+
+@dataclass
+class VisionModel:
+    """A loaded image-text-to-text model with its processor and the lock that serialises it."""
+
+    name: str
+    model: object
+    processor: object
+    tokenizer: object
+    context_length: int
+    eos_ids: list[int]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_loaded: dict[str, VisionModel] = {}
+_load_lock = threading.Lock()
+
+
+def _folder(model: str) -> Path | None:
+    if model == embedded.EMBEDDED_MODEL:
+        return None
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    from services import local_models
+
+    return local_models.find("transformers", model)
+
+
+def _config(model: str) -> dict | None:
+    folder = _folder(model)
+    if folder is None or not (folder / "config.json").is_file():
+        return None
+    try:
+        return json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_phi3v(model: str) -> bool:
+    """True for Phi-3/3.5-vision, by config or by name."""
+    cfg = _config(model) or {}
+    archs = cfg.get("architectures") or []
+    return cfg.get("model_type") == "phi3_v" or "Phi3VForCausalLM" in archs or bool(PHI3V_NAME.search(model))
+
+
+def is_vision(model: str) -> bool:
+    """True when the folder holds a native image-text-to-text model (cheap: reads config.json only)."""
+    cfg = _config(model)
+    if not cfg or cfg.get("model_type") == "phi3_v":
+        return False
+    try:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+    except ImportError:
+        return False
+    return cfg.get("model_type") in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+
+def capabilities(model: str, ignored: frozenset[str] = frozenset()) -> Capabilities | None:
+    """Image capabilities for a vision folder, or None to let the text path answer."""
+    if is_phi3v(model):
+        # listed honestly: the request is refused before any load with the reason and a way out
+        return Capabilities(text=True, images=True, max_images=MAX_IMAGES, context_length=131072,
+                            ignored_params=ignored)
+    if not is_vision(model):
+        return None
+    cfg = _config(model) or {}
+    text_cfg = cfg.get("text_config") or {}
+    ctx = int(text_cfg.get("max_position_embeddings") or cfg.get("max_position_embeddings") or 4096)
+    return Capabilities(text=True, images=True, max_images=MAX_IMAGES, context_length=ctx, ignored_params=ignored)
+
+
+def load(model: str) -> VisionModel:
+    """Load the processor and model once per process."""
+    if is_phi3v(model):
+        raise BackendUnavailable(PHI3V_MESSAGE, hint=PHI3V_HINT)
+    with _load_lock:
+        if model in _loaded:
+            return _loaded[model]
+        folder = _folder(model)
+        if folder is None:
+            raise BadRequest(f"{model} is not a local vision model folder.")
+        try:
+            import torch
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+        except ImportError as exc:
+            raise BackendUnavailable("transformers or torch is not installed.",
+                                     hint="Run: pip install -r requirements.txt") from exc
+        try:
+            processor = AutoProcessor.from_pretrained(folder)
+            mdl = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32)
+        except (OSError, ValueError) as exc:
+            raise BackendUnavailable(f"Could not load the vision model in {folder.name}: {exc}") from exc
+        mdl.eval()
+        tok = processor.tokenizer
+        text_cfg = getattr(mdl.config, "text_config", mdl.config)
+        ctx = int(getattr(text_cfg, "max_position_embeddings", 4096) or 4096)
+        eos = mdl.generation_config.eos_token_id
+        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+        for extra in (tok.eos_token_id, tok.convert_tokens_to_ids("<|end|>") if "<|end|>" in tok.get_vocab() else None):
+            if extra is not None and extra not in eos_ids:
+                eos_ids.append(extra)
+        _loaded[model] = VisionModel(model, mdl, processor, tok, ctx, eos_ids)
+        return _loaded[model]
+
+
+def processor_messages(messages: tuple[Message, ...]) -> tuple[list[dict], list]:
+    """Chat-template content lists ({"type": "image"} per image, then the text) and the PIL images."""
+    out, images = [], []
+    for m in messages:
+        if not m.images:
+            out.append({"role": m.role, "content": [{"type": "text", "text": m.content}]})
+            continue
+        note = vision.media_note(m.images, len(images) + 1)
+        parts = [{"type": "image"} for _ in m.images]
+        parts.append({"type": "text", "text": f"{note}\n{m.content}" if note else m.content})
+        out.append({"role": m.role, "content": parts})
+        images.extend(media.decode_part(p) for p in m.images)
+    return out, images
+
+
+def inputs(vm: VisionModel, messages: tuple[Message, ...]):
+    """Processor tensors (input_ids, attention_mask, pixel_values, ...) for the conversation."""
+    chat, images = processor_messages(messages)
+    prompt = vm.processor.apply_chat_template(chat, add_generation_prompt=True)
+    try:
+        return vm.processor(text=prompt, images=images or None, return_tensors="pt")
+    except ValueError as exc:
+        raise BadRequest(f"The vision processor refused this request: {exc}") from exc
+
+
+def count_tokens(model: str, messages: tuple[Message, ...]) -> int:
+    """Prompt tokens with every image expanded to its image tokens."""
+    vm = load(model)
+    return int(inputs(vm, messages)["input_ids"].shape[-1])
+
+
+def stream(backend, request: ChatRequest) -> Iterator:
+    """Generate in a worker thread; closing the iterator stops it within one token."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    from services.backends.base import StopMatcher
+
+    vm = load(request.target.model)
+    p = request.params
+    batch = inputs(vm, request.messages)
+    n_prompt = int(batch["input_ids"].shape[-1])
+    if n_prompt >= vm.context_length:
+        raise BadRequest(f"The prompt with its images is {n_prompt} tokens; this model's context is {vm.context_length}.")
+    stop_event = threading.Event()
+
+    class StopOnEvent(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return stop_event.is_set()
+
+    streamer = TextIteratorStreamer(vm.tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                    timeout=STREAM_TIMEOUT_S)
+    kwargs = backend.generation_kwargs(vm, p)
+    result: dict = {}
+
+    def work():
+        try:
+            if p.seed is not None:
+                torch.manual_seed(p.seed)
+            with torch.inference_mode():
+                result["ids"] = vm.model.generate(**batch, streamer=streamer, tokenizer=vm.tokenizer,
+                                                  stopping_criteria=StoppingCriteriaList([StopOnEvent()]), **kwargs)
+        except BaseException as exc:  # surfaced in the consumer, never lost in the thread
+            result["error"] = exc
+            streamer.end()
+
+    if not vm.lock.acquire(timeout=LOCK_WAIT_S):
+        raise BackendTimeout("The model is busy with another answer; try again in a moment.")
+    worker = threading.Thread(target=work, name="transformers-vision-generate", daemon=True)
+    try:
+        worker.start()
+        stops = StopMatcher(p.stop)
+        try:
+            for piece in streamer:
+                out = stops.feed(piece)
+                if out:
+                    yield Token(out)
+                if stops.stopped:
+                    break
+        except queue.Empty as exc:
+            raise BackendTimeout(f"The model produced nothing for {STREAM_TIMEOUT_S} s.") from exc
+        if not stops.stopped:
+            tail = stops.flush()
+            if tail:
+                yield Token(tail)
+        stop_event.set()
+        worker.join(JOIN_TIMEOUT_S)
+        if "error" in result:
+            raise BackendUnavailable(f"Generation failed: {result['error']}") from result["error"]
+        produced = int(result["ids"].shape[-1]) - n_prompt if "ids" in result else 0
+        yield Usage(n_prompt, produced)
+        yield Done("length" if produced >= p.max_tokens and not stops.stopped else "stop")
+    finally:
+        stop_event.set()
+        worker.join(JOIN_TIMEOUT_S)
+        vm.lock.release()
+
+
+def handles(model: str) -> bool:
+    """True when this module, not the text path, must serve the model (a vision folder or Phi-3-vision)."""
+    return is_phi3v(model) or is_vision(model)
