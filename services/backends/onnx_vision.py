@@ -1,0 +1,116 @@
+"""ONNX Runtime GenAI vision path: Phi-3.5-vision (model.type "phi3v") through its multimodal processor.
+
+The prompt is the Phi-3 chat format with `<|image_1|>\\n<|image_2|>\\n...` before the text of each user
+turn, numbered across the conversation (services.vision.phi3v_raw_prompt); images go in as bytes.
+num_crops is fixed by the model folder's processor_config.json (4 in Microsoft's CPU build).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+from services import embedded, vision
+from services.backends.base import StopMatcher
+from services.errors import BackendTimeout, BadRequest, MediaError
+from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
+
+MAX_IMAGES = 32
+LOCK_WAIT_S = 300
+VISION_TYPES = ("phi3v",)
+
+
+def model_type(model: str) -> str:
+    """genai_config.json's model.type for a folder ("" when unknown, never a load)."""
+    if model == embedded.EMBEDDED_MODEL:
+        return ""
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        from services import local_models
+
+        path = local_models.find("onnx", model) or path
+    try:
+        return str(json.loads((path / "genai_config.json").read_text())["model"]["type"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def is_vision(model: str) -> bool:
+    """True for an ONNX Phi-3/3.5-vision folder."""
+    return model_type(model) in VISION_TYPES
+
+
+def capabilities(context_length: int, ignored: frozenset[str]) -> Capabilities:
+    """What a phi3v ONNX model accepts."""
+    return Capabilities(text=True, images=True, max_images=MAX_IMAGES, context_length=context_length,
+                        ignored_params=ignored)
+
+
+def _inputs(loaded, messages: tuple[Message, ...]):
+    import onnxruntime_genai as og
+
+    if getattr(loaded.model, "type", "") not in VISION_TYPES:
+        raise BadRequest(f"The ONNX model in {loaded.folder.name} reads text only; pick a vision target.")
+    prompt, images = vision.phi3v_raw_prompt(messages)
+    processor = loaded.model.create_multimodal_processor()
+    try:
+        og_images = og.Images.open_bytes(*[p.data for p in images]) if images else None
+        batch = processor(prompt, images=og_images)
+    except RuntimeError as exc:  # og reports undecodable images and tag mismatches this way
+        raise MediaError(f"The vision processor could not use these images: {exc}") from exc
+    return processor, batch
+
+
+def count_tokens(loaded, messages: tuple[Message, ...]) -> int:
+    """Prompt tokens with the image tokens the processor inserted."""
+    _processor, batch = _inputs(loaded, messages)
+    return int(batch["input_ids"].shape()[-1])
+
+
+def stream(backend, request: ChatRequest) -> Iterator:
+    """Generate with images; closing the iterator stops at the next token."""
+    import onnxruntime_genai as og
+
+    loaded = backend.load(request.target.model)
+    p = request.params
+    processor, batch = _inputs(loaded, request.messages)
+    n_prompt = int(batch["input_ids"].shape()[-1])
+    if n_prompt >= loaded.context_length:
+        raise BadRequest(f"The prompt with its images is {n_prompt} tokens; this model's context is "
+                         f"{loaded.context_length}. Use fewer frames or crops.")
+    max_length = min(n_prompt + p.max_tokens, loaded.context_length)
+    options = {"max_length": max_length, "do_sample": not p.greedy, "repetition_penalty": p.repetition_penalty}
+    if not p.greedy:
+        options.update(temperature=p.temperature, top_p=p.top_p)
+        if p.top_k:
+            options["top_k"] = p.top_k
+    if p.seed is not None:
+        options["random_seed"] = p.seed
+    if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
+        raise BackendTimeout("The model is busy with another answer; try again in a moment.")
+    generator = None
+    try:
+        params = og.GeneratorParams(loaded.model)
+        params.set_search_options(**options)
+        generator = og.Generator(loaded.model, params)
+        generator.set_inputs(batch)
+        decoder = processor.create_stream()
+        stops = StopMatcher(p.stop)
+        produced = 0
+        while not generator.is_done():
+            generator.generate_next_token()
+            produced += 1
+            piece = stops.feed(decoder.decode(generator.get_next_tokens()[0]))
+            if piece:
+                yield Token(piece)
+            if stops.stopped:
+                break
+        tail = stops.flush()
+        if tail:
+            yield Token(tail)
+        yield Usage(n_prompt, produced)
+        yield Done("length" if not stops.stopped and n_prompt + produced >= max_length else "stop")
+    finally:
+        del generator
+        loaded.lock.release()
