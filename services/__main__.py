@@ -9,7 +9,7 @@ import sys
 from services.errors import BadRequest, PlaygroundError
 
 # one module per command under services/cli/, each with register(subparsers)
-COMMANDS = ["targets", "chat", "provision"]
+COMMANDS = ["targets", "chat", "provision", "vision"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,98 @@
+"""`vision`: a question about images and/or a video's sampled frames, streamed or printed as JSON."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from services import media, video, vision
+from services.chat import resolve_target, start_chat
+from services.cli.chat import ensure_embedded
+from services.cli.common import add_generation_flags, params_from_args, print_json
+from services.errors import IncompleteGeneration, MediaError
+from services.types import Message
+
+
+def register(sub) -> None:
+    p = sub.add_parser("vision", help="ask about images and video frames")
+    p.add_argument("question")
+    p.add_argument("--image", action="append", default=[], metavar="FILE", help="an image (repeatable)")
+    p.add_argument("--video", metavar="FILE", help="a video to sample frames from")
+    p.add_argument("--frames", type=int, default=video.DEFAULT_FRAMES, help="frames for uniform sampling")
+    p.add_argument("--sampling", choices=video.STRATEGIES, default="uniform")
+    p.add_argument("--rate", type=float, default=video.DEFAULT_RATE, help="frames per second for --sampling fps")
+    p.add_argument("--threshold", type=float, default=video.DEFAULT_THRESHOLD,
+                   help="scene change threshold (0-1) for --sampling scene")
+    p.add_argument("--max-frames", type=int, default=32, help="cap for fps and scene sampling")
+    p.add_argument("--num-crops", type=int, default=None, help="for the image-token estimate (4 many, 16 one)")
+    p.add_argument("--target", default=vision.OFFLINE_TARGET)
+    add_generation_flags(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.set_defaults(func=run)
+
+
+def _read(path: str, cap: int) -> bytes:
+    f = Path(path)
+    if not f.is_file():
+        raise MediaError(f"{path} is not a file.")
+    if f.stat().st_size > cap:
+        raise MediaError(f"{f.name} is {f.stat().st_size / media.MB:.1f} MB, over the {cap // media.MB} MB limit.")
+    return f.read_bytes()
+
+
+def _progress(fraction: float, message: str) -> None:
+    print(f"\r[video {fraction:4.0%}] {message:<60}", end="", file=sys.stderr, flush=True)
+
+
+def run(args) -> int:
+    target = resolve_target(args.target)
+    params = params_from_args(args)
+    if not args.image and not args.video:
+        raise MediaError("Give at least one --image or a --video.")
+    images = [media.prepare_image(Path(p).name, _read(p, media.MAX_IMAGE_BYTES)) for p in args.image]
+    sampled = None
+    if args.video:
+        src = Path(args.video)
+        if not src.is_file():
+            raise MediaError(f"{args.video} is not a file.")
+        sampled = video.sample(src, strategy=args.sampling, frames=args.frames, rate=args.rate,
+                               threshold=args.threshold, max_frames=args.max_frames, name=src.name,
+                               progress=None if args.json else _progress)
+        if not args.json:
+            print(file=sys.stderr)
+            for note in sampled.notes:
+                print(f"note: {note}", file=sys.stderr)
+    frames = sampled.parts() if sampled else []
+    message = vision.question_message(args.question, [i.part for i in images], frames)
+    estimate = vision.estimate_parts(message.images, args.num_crops)
+    ensure_embedded(target)
+    messages = ([Message("system", args.system)] if args.system else []) + [message]
+    stream = start_chat(target, messages, params)
+    if args.json:
+        stream.run()
+        m = stream.metrics
+        print_json({
+            "target": str(target), "text": stream.text, "finish_reason": stream.finish_reason,
+            "metrics": {k: getattr(m, k) for k in ("ttft_s", "decode_tokens_per_s", "prompt_tokens",
+                                                    "completion_tokens", "total_s", "load_s")},
+            "images": [{"name": i.part.label, "width": i.width, "height": i.height} for i in images],
+            "frames": sampled.frames_json() if sampled else [],
+            "video": {**sampled.info.__dict__, "method": sampled.method, "notes": sampled.notes} if sampled else None,
+            "image_tokens_estimate": estimate,
+        })
+        return 0
+    print(f"{len(images)} image(s), {len(frames)} frame(s) "
+          + (f"at {', '.join(vision.format_timestamp(p.timestamp_s) for p in frames)} " if frames else "")
+          + f"(~{estimate} Phi-3.5-vision image tokens)", file=sys.stderr)
+    try:
+        for piece in stream.text_chunks():
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    except IncompleteGeneration:
+        sys.stdout.write("\n[incomplete]\n")
+        raise
+    sys.stdout.write("\n")
+    m = stream.metrics
+    print(f"[{stream.finish_reason}] ttft {m.ttft_s}s, {m.decode_tokens_per_s} tok/s, "
+          f"{m.prompt_tokens} in / {m.completion_tokens} out, load {m.load_s}s", file=sys.stderr)
+    return 0
