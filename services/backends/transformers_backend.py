@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from services import embedded
+from services import embedded, routing
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
 from services.backends import transformers_vision  # vision hook (issue 5)
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
@@ -92,7 +92,9 @@ class TransformersBackend:
             return vision_caps
         loaded = self._models.get(model)
         ctx = loaded.context_length if loaded else 8192
-        return Capabilities(text=True, context_length=ctx, ignored_params=self.ignored_params)
+        # MoE routing (issue 7): routers found on the loaded model, else guessed from its config
+        moe = routing.has_routers(loaded.model) if loaded else routing.looks_moe(model)
+        return Capabilities(text=True, context_length=ctx, ignored_params=self.ignored_params, moe_routing=moe)
 
     def load(self, model: str, progress=None) -> LoadedModel:
         """Load once per process (Phi-3/3.5 load natively, never with remote code)."""
@@ -195,13 +197,16 @@ class TransformersBackend:
             loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=STREAM_TIMEOUT_S
         )
         kwargs = self.generation_kwargs(loaded, p)
+        # MoE routing (issue 7): services/routing.py hooks the routers for this run only
+        recorder = routing.recorder_for(loaded.model, loaded.tokenizer, request.routing)
+        kwargs.update(recorder.generate_kwargs() if recorder else {})
         result: dict = {}
 
         def work():
             try:
                 if p.seed is not None:
                     torch.manual_seed(p.seed)
-                with torch.inference_mode():
+                with torch.inference_mode(), routing.hooked(recorder):
                     result["ids"] = loaded.model.generate(
                         input_ids=input_ids,
                         attention_mask=torch.ones_like(input_ids),
@@ -210,6 +215,7 @@ class TransformersBackend:
                         tokenizer=loaded.tokenizer,
                         **kwargs,
                     )
+                    routing.finish(recorder, result["ids"], kwargs)  # MoE routing (issue 7): last token
             except BaseException as exc:  # surfaced in the consumer, never lost in the thread
                 result["error"] = exc
                 streamer.end()
@@ -228,6 +234,7 @@ class TransformersBackend:
                     out = stops.feed(piece)
                     if out:
                         yield Token(out)
+                    yield from routing.drain(recorder)  # MoE routing (issue 7)
                     if stops.stopped:
                         break
             except queue.Empty as exc:
@@ -241,6 +248,7 @@ class TransformersBackend:
             if "error" in result:
                 raise BackendUnavailable(f"Generation failed: {result['error']}") from result["error"]
             produced = int(result["ids"].shape[-1]) - n_prompt if "ids" in result else 0
+            yield from routing.drain(recorder)  # MoE routing (issue 7): the rest, last token included
             yield Usage(n_prompt, produced)
             finished = True
             yield Done("length" if produced >= p.max_tokens and not stops.stopped else "stop")
@@ -249,4 +257,5 @@ class TransformersBackend:
             if not finished:
                 # drain so generate() is never blocked on a full queue while stopping
                 worker.join(JOIN_TIMEOUT_S)
+            routing.release(recorder)  # MoE routing (issue 7): never leave hooks behind
             loaded.lock.release()

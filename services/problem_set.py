@@ -1,0 +1,223 @@
+"""The bundled reasoning problem set: load and validate JSONL, run it on targets, score, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from services.errors import BadRequest, PlaygroundError
+from services.reasoning import PRESETS, build_messages, extract_answer, is_correct, parse_number
+from services.types import GenerationParams
+
+BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "reasoning" / "problems.jsonl"
+DIFFICULTIES = ("easy", "medium", "hard")
+ANSWER_TYPES = ("number", "text")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_PROBLEMS = 500
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One question with its verified answer."""
+
+    id: str
+    category: str
+    difficulty: str
+    question: str
+    answer: str
+    answer_type: str = "text"
+    accept: tuple[str, ...] = ()
+
+
+def _problem(data, line: int) -> Problem:
+    where = f"line {line}"
+    if not isinstance(data, dict):
+        raise BadRequest(f"Problem set {where}: each line must be a JSON object.")
+    for key in ("id", "category", "difficulty", "question", "answer"):
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise BadRequest(f"Problem set {where}: '{key}' must be non-empty text.")
+    unknown = set(data) - {"id", "category", "difficulty", "question", "answer", "answer_type", "accept"}
+    if unknown:
+        raise BadRequest(f"Problem set {where}: unknown field(s) {', '.join(sorted(unknown))}.")
+    if not _ID.match(data["id"]):
+        raise BadRequest(f"Problem set {where}: id {data['id']!r} may use letters, digits, '-', '_' and '.' only.")
+    if data["difficulty"] not in DIFFICULTIES:
+        raise BadRequest(f"Problem set {where}: difficulty must be one of {', '.join(DIFFICULTIES)}.")
+    kind = data.get("answer_type", "text")
+    if kind not in ANSWER_TYPES:
+        raise BadRequest(f"Problem set {where}: answer_type must be one of {', '.join(ANSWER_TYPES)}.")
+    if kind == "number" and parse_number(data["answer"]) is None:
+        raise BadRequest(f"Problem set {where}: answer {data['answer']!r} is not a number.")
+    accept = data.get("accept", [])
+    if not isinstance(accept, list) or not all(isinstance(a, str) and a.strip() for a in accept):
+        raise BadRequest(f"Problem set {where}: 'accept' must be a list of non-empty strings.")
+    return Problem(data["id"], data["category"], data["difficulty"], data["question"], data["answer"],
+                   kind, tuple(accept))
+
+
+def parse_problems(text: str) -> list[Problem]:
+    """Problems from JSONL text; every error names its line."""
+    problems, seen = [], set()
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"Problem set line {n} is not valid JSON ({exc.msg}).") from None
+        p = _problem(data, n)
+        if p.id in seen:
+            raise BadRequest(f"Problem set line {n}: id {p.id!r} is used twice.")
+        seen.add(p.id)
+        problems.append(p)
+    if not problems:
+        raise BadRequest("The problem set is empty: give one JSON object per line.")
+    if len(problems) > MAX_PROBLEMS:
+        raise BadRequest(f"The problem set has {len(problems)} problems; at most {MAX_PROBLEMS} run at once.")
+    return problems
+
+
+def load_problems(path: str | Path | None = None) -> list[Problem]:
+    """Problems from a JSONL file (the bundled set by default)."""
+    path = Path(path) if path else BUNDLED
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadRequest(f"No problem set at {path}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Cannot read the problem set {path}: {exc}.") from None
+    return parse_problems(text)
+
+
+@dataclass
+class Outcome:
+    """One problem on one target."""
+
+    target: str
+    problem_id: str
+    category: str
+    difficulty: str
+    expected: str
+    predicted: str | None
+    correct: bool
+    method: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    seconds: float | None
+    error: str = ""
+    text: str = ""
+
+
+@dataclass
+class TargetScore:
+    """Accuracy, tokens and time for one target."""
+
+    target: str
+    correct: int = 0
+    total: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return round(self.correct / self.total, 4) if self.total else 0.0
+
+
+@dataclass
+class SuiteRun:
+    """A problem set run on one or more targets."""
+
+    targets: list[str]
+    params: dict
+    step_by_step: bool
+    outcomes: list[Outcome] = field(default_factory=list)
+    scores: dict[str, TargetScore] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON shape for `moe --suite --json` and the page's export."""
+        return {
+            "targets": {t: {"accuracy": s.accuracy, "correct": s.correct, "total": s.total, "errors": s.errors,
+                            "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
+                            "seconds": round(s.seconds, 3)} for t, s in self.scores.items()},
+            "params": self.params,
+            "step_by_step": self.step_by_step,
+            "outcomes": [asdict(o) for o in self.outcomes],
+        }
+
+    def to_csv(self) -> str:
+        """One row per problem and target."""
+        buf = io.StringIO()
+        cols = [f for f in Outcome.__dataclass_fields__ if f != "text"]
+        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for o in self.outcomes:
+            w.writerow(asdict(o))
+        return buf.getvalue()
+
+
+def run_suite(problems: list[Problem], targets: list[str], params: GenerationParams | None = None, *,
+              step_by_step: bool = True,
+              on_outcome: Callable[[int, int, Outcome], None] | None = None) -> SuiteRun:
+    """Ask every problem of every target once; a failing problem is scored wrong, never fatal."""
+    from services.chat import resolve_target, start_chat
+
+    if not targets:
+        raise BadRequest("Pick at least one target to run the problem set on.")
+    names = [str(resolve_target(t)) for t in targets]
+    if len(set(names)) != len(names):
+        raise BadRequest("Each target can run the problem set only once per run.")
+    params = params or GenerationParams(temperature=0.0)
+    run = SuiteRun(names, params.to_dict(), step_by_step, scores={t: TargetScore(t) for t in names})
+    total, done = len(names) * len(problems), 0
+    for target in names:
+        score = run.scores[target]
+        for p in problems:
+            preset = p.category if p.category in PRESETS else "math"
+            started = time.perf_counter()
+            text, error, stream = "", "", None
+            try:
+                stream = start_chat(target, build_messages(p.question, preset, step_by_step=step_by_step), params)
+                stream.run()
+                text = stream.text
+            except PlaygroundError as exc:
+                error = exc.user_message()
+                text = stream.text if stream is not None else ""
+            finally:
+                if stream is not None:
+                    stream.close()
+            m = stream.metrics if stream is not None else None
+            found = extract_answer(text)
+            ok = not error and is_correct(found.answer, p.answer, p.answer_type, p.accept)
+            seconds = m.total_s if m and m.total_s is not None else round(time.perf_counter() - started, 4)
+            o = Outcome(target, p.id, p.category, p.difficulty, p.answer, found.answer, ok, found.method,
+                        m.prompt_tokens if m else None, m.completion_tokens if m else None, seconds, error, text)
+            run.outcomes.append(o)
+            score.total += 1
+            score.correct += int(ok)
+            score.errors += int(bool(error))
+            score.prompt_tokens += o.prompt_tokens or 0
+            score.completion_tokens += o.completion_tokens or 0
+            score.seconds += seconds or 0.0
+            done += 1
+            if on_outcome:
+                on_outcome(done, total, o)
+    return run
+
+
+def save_suite(run: SuiteRun, path=None) -> str | None:
+    """Keep the run in the database as kind "reasoning"; None when no database can be opened."""
+    try:
+        from services.store import open_store
+
+        return open_store(path).save_run("reasoning", run.to_dict())
+    except (PlaygroundError, OSError, ImportError):
+        return None
