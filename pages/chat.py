@@ -1,97 +1,140 @@
-"""Chat page: a streamed conversation with one target."""
+"""Chat page: a streamed conversation with one target, stored as it happens; branch, regenerate, edit, export."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from services.chat import start_chat
-from services.errors import IncompleteGeneration, PlaygroundError
-from services.types import Message
+from services import conversations as convs
+from services.errors import PlaygroundError
+from ui.conversation_list import CURRENT, conversation_sidebar, get_store
 from ui.metrics_card import metrics_caption
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
 from ui.safe_markdown import sanitize, show
-from ui.target_picker import pick_target
+from ui.target_picker import all_targets, pick_target
 
 state = st.session_state
-state.setdefault("chat_messages", [])
-
 st.title("💬 Chat")
+store = get_store()
 
 with st.sidebar:
     info = pick_target("chat_target")
     target = info["target"]
     params, system = params_panel("chat", set(info["capabilities"]["ignored_params"]))
-    if st.button("Clear chat", key="chat_clear", use_container_width=True):
-        state.chat_messages = []
-        st.rerun()
+conv_id = conversation_sidebar(store, [t["target"] for t in all_targets()])
 
 
-def render_message(msg: dict) -> None:
-    """One stored turn, with its metrics and any notice."""
+def _switch(message_id: int) -> None:
+    convs.switch_to(store, state[CURRENT], message_id)
+
+
+def _act(action: tuple) -> None:
+    # buttons only record what to do; the generation runs below, where its output belongs
+    state.chat_action = action
+    state.pop("chat_editing", None)
+
+
+def branch_switcher(msg: dict) -> None:
+    """◀ n / N ▶ between the alternatives at this point (earlier answers, earlier edits)."""
+    sibs, i = msg["siblings"], msg["index"]
+    left, mid, right = st.columns([1, 2, 1], vertical_alignment="center")
+    left.button("◀", key=f"chat_prev_{msg['id']}", disabled=i == 0, on_click=_switch, args=(sibs[i - 1],))
+    mid.caption(f"version {i + 1} / {len(sibs)}")
+    right.button("▶", key=f"chat_next_{msg['id']}", disabled=i == len(sibs) - 1, on_click=_switch,
+                 args=(sibs[min(i + 1, len(sibs) - 1)],))
+
+
+def render_turn(msg: dict, last: bool) -> None:
+    """One stored message with its attachments, notices, metrics and actions."""
     with st.chat_message(msg["role"]):
-        if msg.get("notice"):
+        if msg["notice"]:
             st.info(msg["notice"])
-        show(msg["content"])
-        if msg.get("finish_reason") in ("incomplete", "cancelled"):
+        for a in msg["attachments"]:
+            st.image(store.attachment(a["sha256"]), caption=a["label"] or None, width=240)
+        if state.get("chat_editing") == msg["id"]:
+            with st.form(key=f"chat_edit_form_{msg['id']}", border=False):
+                st.text_area("Edit your message", msg["content"], key=f"chat_edit_text_{msg['id']}")
+                send, cancel = st.columns(2)
+                send.form_submit_button("Send as a new branch", type="primary",
+                                        on_click=lambda: _act(("edit", msg["id"], state[f"chat_edit_text_{msg['id']}"])))
+                cancel.form_submit_button("Cancel", on_click=lambda: state.pop("chat_editing", None))
+        else:
+            show(msg["content"])
+        if msg["role"] == "assistant" and msg["finish_reason"] in ("incomplete", "cancelled"):
             st.warning("Stopped before the end: this answer is incomplete.")
-        if msg.get("error"):
+        if msg["error"].strip():
             st.error(msg["error"])
-        if msg["role"] == "assistant" and msg.get("metrics"):
-            metrics_caption(msg["metrics"], msg.get("finish_reason"))
-            st.caption(f"{msg.get('target', '')}")
+        if msg["role"] == "assistant" and msg["metrics"]:
+            metrics_caption(msg["metrics"], msg["finish_reason"])
+            st.caption(msg["target"] or "")
+        if len(msg["siblings"]) > 1:
+            branch_switcher(msg)
+        if msg["role"] == "user" and state.get("chat_editing") != msg["id"]:
+            st.button("✏️ Edit", key=f"chat_edit_{msg['id']}", on_click=lambda: state.update(chat_editing=msg["id"]))
+        if msg["role"] == "assistant" and msg["content"]:
+            with st.popover("📋 Copy"):
+                # st.code shows the raw text with a copy-to-clipboard button
+                st.code(msg["content"], language=None, wrap_lines=True)
+        if last:
+            st.button("🔄 Regenerate", key="chat_regenerate", on_click=_act, args=(("regenerate",),))
 
 
-for msg in state.chat_messages:
-    render_message(msg)
+turns = convs.path(store, conv_id) if conv_id else []
+for n, msg in enumerate(turns):
+    render_turn(msg, last=n == len(turns) - 1)
 
 ready = info["available"] and params is not None
 prompt = st.chat_input("Ask anything…" if ready else "Pick an available target first",
                        disabled=not ready, key="chat_input")
+# images attached to the question (the vision hook fills this from the chat input)
+images: tuple = ()
 
+action = state.pop("chat_action", None)
 if prompt is not None:
-    if not prompt.strip():
+    action = ("send", prompt)
+if action and not ready:
+    st.warning("Pick an available target (and valid parameters) first.")
+    st.stop()
+if action:
+    if action[0] == "send" and not (action[1].strip() or images):
         st.warning("Type a message first: the prompt is empty.")
         st.stop()
-    state.chat_messages.append({"role": "user", "content": prompt})
-    render_message(state.chat_messages[-1])
-    model = target.split(":", 1)[1]
-    if not ensure_embedded_ready(model):
+    try:
+        # the question is stored before anything is generated, so nothing typed is lost
+        if action[0] == "send":
+            conv_id, user_id = convs.ask(store, conv_id, action[1], target=target, params=params, system=system,
+                                         images=images)
+            state[CURRENT] = conv_id
+        elif action[0] == "edit":
+            user_id = convs.edit_question(store, conv_id, action[1], action[2])
+        else:
+            user_id = convs.last_question(store, conv_id)
+    except PlaygroundError as exc:
+        st.error(exc.user_message())
         st.stop()
-    history = ([Message("system", system)] if system.strip() else []) + [
-        Message(m["role"], m["content"]) for m in state.chat_messages if m["role"] in ("user", "assistant")
-    ]
-    answer = {"role": "assistant", "content": "", "target": target, "metrics": {}, "finish_reason": None}
+    if action[0] != "regenerate":
+        with st.chat_message("user"):
+            show(store.get_message(user_id)["content"])
+    if not ensure_embedded_ready(target.split(":", 1)[1]):
+        st.stop()
     with st.chat_message("assistant"):
         try:
             with st.spinner("Loading the model…"):
-                stream = start_chat(target, history, params)
-        except PlaygroundError as exc:
-            # the question stays in the transcript; nothing was generated
-            st.error(exc.user_message())
-            state.chat_messages[-1]["error"] = exc.user_message()
-            st.stop()
-        if stream.notices:
-            answer["notice"] = " ".join(stream.notices)
-            st.info(answer["notice"])
-        # a click on Stop reruns the script, which abandons and closes the stream
-        st.button("⏹ Stop", key="chat_stop")
+                reply = convs.answer(store, conv_id, user_id, target, params, system)
+        except PlaygroundError:
+            # the reason is stored beside the question and shown after the rerun
+            st.rerun()
+        if reply.notice:
+            st.info(reply.notice)
+        # a click on Stop reruns the script, which closes the stream; the partial answer stays stored
+        st.button("⏹ Stop", key=f"chat_stop_{reply.message_id}")
         box = st.empty()
+        chunks = reply.chunks()
         try:
-            for piece in stream.text_chunks():
-                answer["content"] += piece
-                box.markdown(sanitize(answer["content"]) + " ▌")
-            answer["finish_reason"] = stream.finish_reason
-        except IncompleteGeneration as exc:
-            answer["finish_reason"] = "incomplete"
-            answer["error"] = exc.user_message()
-        except PlaygroundError as exc:
-            answer["finish_reason"] = "incomplete"
-            answer["error"] = exc.user_message()
+            for _piece in chunks:
+                box.markdown(sanitize(reply.text) + " ▌")
+        except PlaygroundError:
+            pass  # stored on the answer (marked incomplete) and shown after the rerun
         finally:
-            # runs on a Stop-triggered rerun too: the partial answer is kept, marked incomplete
-            stream.close()
-            answer["finish_reason"] = answer["finish_reason"] or "cancelled"
-            answer["metrics"] = stream.metrics.to_dict()
-            state.chat_messages.append(answer)
+            chunks.close()
     st.rerun()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import keyword
 import sys
 
 from services.errors import BadRequest, PlaygroundError
 
 # one module per command under services/cli/, each with register(subparsers)
-COMMANDS = ["targets", "chat", "provision", "vision"]
+COMMANDS = ["targets", "chat", "provision", "vision", "conversations", "export", "import"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m services", description="Phi Playground from the shell.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"services.cli.{name}").register(sub)
+        # a command named like a Python keyword lives in a module with a trailing underscore (import_)
+        module = name + "_" if keyword.iskeyword(name) else name
+        importlib.import_module(f"services.cli.{module}").register(sub)
     return parser
 
 

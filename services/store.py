@@ -379,6 +379,40 @@ class Store:
         """Distinct attachment blobs stored."""
         return self._read("SELECT count(*) FROM attachments")[0][0]
 
+    def insert_tree(self, conv: dict, messages: list[dict], blobs: dict[str, tuple[str, bytes]],
+                    active: int | None) -> str:
+        """Write a whole validated conversation in one transaction (import); ids are new, nothing overwritten.
+
+        messages carry "id" and "parent" in the file's numbering, parents first; blobs map sha256 to
+        (mime, bytes). Either everything is written or nothing is.
+        """
+        conv_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        new_ids: dict[int, int] = {}
+        with self._tx() as c:
+            c.execute("INSERT INTO conversations(id, title, created, updated, target, params, system) "
+                      "VALUES (?,?,?,?,?,?,?)",
+                      (conv_id, conv["title"], conv.get("created") or now, conv.get("updated") or now,
+                       conv.get("target"), json.dumps(conv.get("params") or {}), conv.get("system") or ""))
+            for mime, data in blobs.values():
+                self._put_attachment(c, data, mime)
+            for m in messages:
+                cur = c.execute(
+                    "INSERT INTO messages(conversation_id, parent_id, role, content, target, params, metrics, "
+                    "finish_reason, notice, error, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (conv_id, new_ids.get(m["parent"]), m["role"], m["content"], m.get("target"),
+                     json.dumps(m["params"]) if m.get("params") is not None else None,
+                     json.dumps(m["metrics"]) if m.get("metrics") is not None else None,
+                     m.get("finish_reason"), m.get("notice") or "", m.get("error") or "",
+                     m.get("created") or now, m.get("updated") or m.get("created") or now))
+                new_ids[m["id"]] = int(cur.lastrowid)
+                for position, a in enumerate(m.get("attachments") or []):
+                    c.execute("INSERT INTO message_attachments(message_id, position, sha256, mime, label, timestamp_s)"
+                              " VALUES (?,?,?,?,?,?)", (new_ids[m["id"]], position, a["sha256"], a["mime"],
+                                                        a.get("label") or "", a.get("timestamp_s")))
+            c.execute("UPDATE conversations SET active_leaf = ? WHERE id = ?", (new_ids.get(active), conv_id))
+        return conv_id
+
     # ----- search -------------------------------------------------------------------------------
 
     def search(self, query: str, limit: int = 50) -> list[dict]:

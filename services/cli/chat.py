@@ -5,16 +5,19 @@ from __future__ import annotations
 import sys
 
 from services import embedded
-from services.chat import DEFAULT_TARGET, chat_once, resolve_target, start_chat
+from services.chat import DEFAULT_TARGET, resolve_target
 from services.cli.common import add_generation_flags, params_from_args, print_json, stderr_progress
+from services.conversations import send
 from services.errors import IncompleteGeneration
-from services.types import Message
+from services.store import open_store
 
 
 def register(sub) -> None:
     p = sub.add_parser("chat", help="ask one question")
     p.add_argument("prompt")
-    p.add_argument("--target", default=DEFAULT_TARGET)
+    p.add_argument("--target", default=None,
+                   help=f"backend:model (default: the conversation's target, else {DEFAULT_TARGET})")
+    p.add_argument("--conversation", metavar="ID", help="continue this stored conversation (see `conversations`)")
     add_generation_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(func=run)
@@ -45,19 +48,26 @@ def result_json(target, stream) -> dict:
 
 
 def run(args) -> int:
-    target = resolve_target(args.target)
-    params = params_from_args(args)
+    store = open_store()
+    if store.notice:
+        print(f"note: {store.notice}", file=sys.stderr)
+    conv = store.require_conversation(args.conversation) if args.conversation else None
+    # a continued conversation keeps its target, parameters and system prompt unless a flag says otherwise
+    target = resolve_target(args.target or (conv and conv["target"]) or DEFAULT_TARGET)
+    params = params_from_args(args, **(conv["params"] if conv else {}))
+    system = args.system if args.system is not None else (conv["system"] if conv else "")
     ensure_embedded(target)
+    # the question is stored before generation starts, the answer as it streams
+    reply = send(store, args.conversation, args.prompt, str(target), params, system or "")
+    stream = reply.stream
     if args.json:
-        stream = chat_once(target, args.prompt, system=args.system, params=params)
-        print_json(result_json(target, stream))
+        reply.run()
+        print_json({**result_json(target, stream), "conversation_id": reply.conv_id})
         return 0
-    messages = ([Message("system", args.system)] if args.system else []) + [Message("user", args.prompt)]
-    stream = start_chat(target, messages, params)
     for notice in stream.notices:
         print(f"note: {notice}", file=sys.stderr)
     try:
-        for piece in stream.text_chunks():
+        for piece in reply.chunks():
             sys.stdout.write(piece)
             sys.stdout.flush()
     except IncompleteGeneration:
@@ -66,5 +76,6 @@ def run(args) -> int:
     sys.stdout.write("\n")
     m = stream.metrics
     print(f"[{stream.finish_reason}] ttft {m.ttft_s}s, {m.decode_tokens_per_s} tok/s, "
-          f"{m.prompt_tokens} in / {m.completion_tokens} out, load {m.load_s}s", file=sys.stderr)
+          f"{m.prompt_tokens} in / {m.completion_tokens} out, load {m.load_s}s · conversation {reply.conv_id}",
+          file=sys.stderr)
     return 0

@@ -1,0 +1,31 @@
+"""`import`: read a JSON export and store it as a new conversation; prints the new id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.conversation_io import MAX_IMPORT_BYTES, import_json
+from services.errors import BadRequest
+from services.store import open_store
+
+
+def register(sub) -> None:
+    p = sub.add_parser("import", help="import a JSON export as a new conversation")
+    p.add_argument("file", help="a file written by `export ID --format json` (or - for stdin)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.file == "-":
+        import sys
+
+        data = sys.stdin.buffer.read(MAX_IMPORT_BYTES + 1)
+    else:
+        path = Path(args.file)
+        if not path.is_file():
+            raise BadRequest(f"No such file: {args.file}.")
+        with path.open("rb") as fh:
+            # read one byte past the cap so an oversized file is refused without loading all of it
+            data = fh.read(MAX_IMPORT_BYTES + 1)
+    print(import_json(open_store(), data))
+    return 0

@@ -1,0 +1,187 @@
+"""Stored conversations: the visible branch, sending, regenerating, editing, streaming answers into the store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from services.chat import start_chat
+from services.errors import BadRequest, IncompleteGeneration, PlaygroundError
+from services.store import INCOMPLETE, Store
+from services.types import GenerationParams, ImagePart, Message
+
+# a streaming answer is written to the database at most this often (and always at the end)
+FLUSH_EVERY_S = 0.25
+
+
+def path(store: Store, conv_id: str, leaf: int | None = None) -> list[dict]:
+    """The messages from the root to leaf (default: the active leaf), each with its siblings.
+
+    Every message dict gains "siblings" (ids of the alternatives at that point, oldest first)
+    and "index" (its position among them), so a page can show "2 / 3" and switch.
+    """
+    conv = store.require_conversation(conv_id)
+    messages = store.messages(conv_id)
+    by_id = {m["id"]: m for m in messages}
+    children: dict[int | None, list[int]] = {}
+    for m in messages:
+        children.setdefault(m["parent_id"], []).append(m["id"])
+    leaf = conv["active_leaf"] if leaf is None else leaf
+    out = []
+    while leaf is not None and leaf in by_id:
+        m = by_id[leaf]
+        m["siblings"] = children[m["parent_id"]]
+        m["index"] = m["siblings"].index(m["id"])
+        out.append(m)
+        leaf = m["parent_id"]
+    return out[::-1]
+
+
+def latest_leaf(store: Store, conv_id: str, message_id: int) -> int:
+    """The newest descendant reached by always following the newest child."""
+    children: dict[int | None, list[int]] = {}
+    for m in store.messages(conv_id):
+        children.setdefault(m["parent_id"], []).append(m["id"])
+    node = message_id
+    while children.get(node):
+        node = children[node][-1]
+    return node
+
+
+def switch_to(store: Store, conv_id: str, message_id: int) -> None:
+    """Show the branch through message_id (an alternative answer or an earlier edit)."""
+    msg = store.get_message(message_id)
+    if msg is None or msg["conversation_id"] != conv_id:
+        raise BadRequest(f"Message {message_id} is not part of conversation {conv_id}.")
+    store.update_conversation(conv_id, active_leaf=latest_leaf(store, conv_id, message_id))
+
+
+def images_of(store: Store, msg: dict) -> tuple[ImagePart, ...]:
+    """A stored message's attachments as ImageParts (bytes read from the store)."""
+    return tuple(ImagePart(store.attachment(a["sha256"]), a["mime"], a["label"], a["timestamp_s"])
+                 for a in msg["attachments"])
+
+
+def history(store: Store, conv_id: str, upto: int, system: str = "") -> list[Message]:
+    """What the model sees for an answer to message `upto`: the system prompt and that branch."""
+    turns = [m for m in path(store, conv_id, upto) if m["role"] in ("user", "assistant")]
+    # an earlier answer that failed before any text is not a turn the model should see
+    turns = [m for m in turns if m["content"] or m["role"] == "user" or m["attachments"]]
+    head = [Message("system", system)] if system.strip() else []
+    return head + [Message(m["role"], m["content"], images_of(store, m)) for m in turns]
+
+
+class Reply:
+    """An assistant answer being generated: stored first, then grown as text streams in.
+
+    The row exists before the first token with finish_reason "incomplete", so a process killed
+    mid-answer leaves the partial text stored and marked incomplete; the real reason replaces it
+    at the end. Closing (or abandoning) the iterator stores it as cancelled.
+    """
+
+    def __init__(self, store: Store, conv_id: str, parent_id: int, stream, target: str, params: GenerationParams):
+        self.store, self.conv_id, self.stream = store, conv_id, stream
+        self.text = ""
+        self.error = ""
+        self.notice = " ".join(stream.notices)
+        self.finish_reason: str | None = None
+        self.message_id = store.add_message(conv_id, "assistant", "", parent_id=parent_id, target=target,
+                                            params=params.to_dict(), finish_reason=INCOMPLETE, notice=self.notice)
+
+    def chunks(self) -> Iterator[str]:
+        """Yield text pieces while saving them; errors are stored on the message, then re-raised."""
+        last_flush = time.monotonic()
+        try:
+            for piece in self.stream.text_chunks():
+                self.text += piece
+                if time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                    self.store.update_message(self.message_id, content=self.text)
+                    last_flush = time.monotonic()
+                yield piece
+            self.finish_reason = self.stream.finish_reason or "stop"
+        except IncompleteGeneration as exc:
+            self.text = exc.partial_text or self.text
+            self.finish_reason, self.error = INCOMPLETE, exc.user_message()
+            raise
+        except PlaygroundError as exc:
+            self.finish_reason, self.error = INCOMPLETE, exc.user_message()
+            raise
+        finally:
+            # also runs when a Stop click reruns the page and abandons this generator
+            self.stream.close()
+            self.finish_reason = self.finish_reason or "cancelled"
+            self.store.update_message(self.message_id, content=self.text, finish_reason=self.finish_reason,
+                                      metrics=self.stream.metrics.to_dict(), error=self.error)
+
+    def run(self) -> Reply:
+        """Generate to the end (CLI, tests)."""
+        for _ in self.chunks():
+            pass
+        return self
+
+
+def answer(store: Store, conv_id: str, user_id: int, target: str, params: GenerationParams,
+           system: str = "") -> Reply:
+    """Start an answer to a stored question; a failure to start is kept beside the question."""
+    store.update_conversation(conv_id, target=target, params=params.to_dict(), system=system)
+    messages = history(store, conv_id, user_id, system)
+    try:
+        stream = start_chat(target, messages, params)
+    except PlaygroundError as exc:
+        store.update_message(user_id, error=exc.user_message())
+        raise
+    if store.get_message(user_id)["error"]:
+        # a retry that starts clears the earlier failure note
+        store.update_message(user_id, error="")
+    return Reply(store, conv_id, user_id, stream, target, params)
+
+
+def ask(store: Store, conv_id: str | None, prompt: str, *, target: str | None = None,
+        params: GenerationParams | None = None, system: str = "",
+        images: tuple[ImagePart, ...] = ()) -> tuple[str, int]:
+    """Store the user's question (creating the conversation if needed) before anything is generated."""
+    if not prompt.strip() and not images:
+        raise BadRequest("Type a message first: the prompt is empty.")
+    if conv_id is None:
+        conv_id = store.create_conversation(target=target, params=params.to_dict() if params else None,
+                                            system=system)
+    else:
+        store.require_conversation(conv_id)
+    return conv_id, store.add_message(conv_id, "user", prompt, images=images)
+
+
+def send(store: Store, conv_id: str | None, prompt: str, target: str, params: GenerationParams,
+         system: str = "", images: tuple[ImagePart, ...] = ()) -> Reply:
+    """Store the question, then start its answer (the CLI's one call)."""
+    conv_id, user_id = ask(store, conv_id, prompt, target=target, params=params, system=system, images=images)
+    return answer(store, conv_id, user_id, target, params, system)
+
+
+def last_question(store: Store, conv_id: str) -> int:
+    """The question a regenerate answers again: the last one on the visible branch."""
+    turns = path(store, conv_id)
+    user = [m for m in turns if m["role"] == "user"]
+    if not user:
+        raise BadRequest("There is nothing to regenerate yet: ask something first.")
+    return user[-1]["id"]
+
+
+def regenerate(store: Store, conv_id: str, target: str, params: GenerationParams, system: str = "") -> Reply:
+    """A new answer to the last question; the previous answer stays as an alternative."""
+    return answer(store, conv_id, last_question(store, conv_id), target, params, system)
+
+
+def edit_question(store: Store, conv_id: str, message_id: int, new_text: str) -> int:
+    """Store an edited question as a sibling of the original (a new branch); returns its id."""
+    old = store.get_message(message_id)
+    if old is None or old["conversation_id"] != conv_id or old["role"] != "user":
+        raise BadRequest("Only your own messages in this conversation can be edited.")
+    if not new_text.strip() and not old["attachments"]:
+        raise BadRequest("The edited message is empty.")
+    return store.add_message(conv_id, "user", new_text, parent_id=old["parent_id"], images=images_of(store, old))
+
+
+def edit(store: Store, conv_id: str, message_id: int, new_text: str, target: str, params: GenerationParams,
+         system: str = "") -> Reply:
+    """Resend an edited question as a new branch from the same point; the old branch is kept."""
+    return answer(store, conv_id, edit_question(store, conv_id, message_id, new_text), target, params, system)
