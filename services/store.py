@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from services.errors import BadRequest, PlaygroundError
+from services.store_runs import OUTCOMES, RunsAndVotes  # noqa: F401 - OUTCOMES is part of this module's API
 from services.store_schema import FTS_SQL, MIGRATIONS, SCHEMA_VERSION
 
-OUTCOMES = ("a", "b", "tie", "both_bad")
 # a still-streaming answer is stored as incomplete until it finishes, so a killed app leaves it marked
 INCOMPLETE = "incomplete"
 _LEAF = object()
@@ -76,7 +76,7 @@ def _set_aside(path: Path) -> Path:
     return kept
 
 
-class Store:
+class Store(RunsAndVotes):
     """One SQLite file behind a lock; every method is safe to call from any thread."""
 
     def __init__(self, path: str | Path, *, fts: bool | None = None):
@@ -166,47 +166,6 @@ class Store:
         with self._lock:
             self._conn.close()
         _forget(self)
-
-    # ----- runs and votes (compare, reasoning) ------------------------------------------------------
-
-    def save_run(self, kind: str, payload: dict) -> str:
-        """Store one run's JSON payload under a kind ("compare", "reasoning"); return its new id."""
-        if not isinstance(kind, str) or not kind.strip():
-            raise BadRequest("A run needs a kind, for example compare or reasoning.")
-        run_id = uuid.uuid4().hex
-        with self._tx() as c:
-            c.execute("INSERT INTO runs(id, kind, created, payload) VALUES (?,?,?,?)",
-                      (run_id, kind, time.time(), json.dumps(payload, ensure_ascii=False)))
-        return run_id
-
-    @staticmethod
-    def _run(row) -> dict:
-        return {"id": row["id"], "kind": row["kind"], "created": row["created"], "payload": json.loads(row["payload"])}
-
-    def get_run(self, run_id: str) -> dict | None:
-        """One run, or None."""
-        rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
-        return self._run(rows[0]) if rows else None
-
-    def list_runs(self, kind: str, limit: int = 50) -> list[dict]:
-        """Runs of one kind, newest first."""
-        rows = self._read("SELECT * FROM runs WHERE kind = ? ORDER BY created DESC, rowid DESC LIMIT ?",
-                          (kind, int(limit)))
-        return [self._run(r) for r in rows]
-
-    def add_vote(self, run_id: str | None, target_a: str, target_b: str, outcome: str) -> int:
-        """Record one blind A/B vote; outcome is a, b, tie or both_bad."""
-        if outcome not in OUTCOMES:
-            raise BadRequest(f"A vote is one of {', '.join(OUTCOMES)}, not {outcome!r}.")
-        with self._tx() as c:
-            cur = c.execute("INSERT INTO votes(run_id, target_a, target_b, outcome, created) VALUES (?,?,?,?,?)",
-                            (run_id, target_a, target_b, outcome, time.time()))
-            return int(cur.lastrowid)
-
-    def list_votes(self) -> list[dict]:
-        """Every vote, oldest first."""
-        rows = self._read("SELECT id, run_id, target_a, target_b, outcome, created FROM votes ORDER BY id")
-        return [dict(r) for r in rows]
 
     # ----- conversations ----------------------------------------------------------------------------
 

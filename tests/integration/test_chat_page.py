@@ -22,6 +22,7 @@ def test_prompt_gets_streamed_answer(embedded_paths):
     at = app().run()
     at.sidebar.expander[0]  # the parameters panel exists
     at.slider(key="chat_temperature").set_value(0.0)
+    at.number_input(key="chat_max_tokens").set_value(16)
     at.chat_input(key="chat_input").set_value("What is the capital of France?").run()
     assert not at.exception
     assert len(at.chat_message) == 2
