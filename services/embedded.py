@@ -140,6 +140,11 @@ def ensure_hf(progress: Progress = _quiet) -> Path:
             tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
             model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)
             progress("hf", 0.6, "Saving safetensors")
+            # the GGUF weights are already dequantized to float tensors; only the loader's
+            # quantizer bookkeeping remains, and it refuses to serialise
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
             model.save_pretrained(tmp)
             tok.save_pretrained(tmp)
             cfg_path = tmp / "config.json"
