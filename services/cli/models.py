@@ -1,0 +1,93 @@
+"""`models`: list, download (progress on stderr), delete and add local models."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from services import model_manager
+from services.cli.common import print_json
+from services.local_models import human
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="local models: list, pull, rm, add")
+    p.add_argument("--json", action="store_true", help="print the listing as JSON")
+    p.set_defaults(func=run_list)
+    verbs = p.add_subparsers(dest="verb")
+    pull = verbs.add_parser("pull", help="download a model variant from the Hugging Face hub")
+    pull.add_argument("id", help="model id (see `models`), or model/variant")
+    pull.add_argument("--variant", help="which build: onnx-cpu-int4, gguf-q4, safetensors, ...")
+    pull.set_defaults(func=run_pull)
+    rm = verbs.add_parser("rm", help="delete an installed model (added ones: only the link)")
+    rm.add_argument("id", help="target (onnx:NAME), or a NAME that is unique")
+    rm.set_defaults(func=run_rm)
+    add = verbs.add_parser("add", help="add your own ONNX GenAI folder, HF folder or .gguf file")
+    add.add_argument("path")
+    add.add_argument("--name", help="the name in its target (default: the folder or file name)")
+    add.set_defaults(func=run_add)
+
+
+def run_list(args) -> int:
+    info = model_manager.overview()
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"models folder: {info['root']}  ({human(info['free_bytes'])} available, {info['free_limit']})")
+    print("\ninstalled:")
+    for m in info["installed"] or []:
+        extra = f"-> {m['source'].get('added_from')}" if m["linked"] else human(m["size_bytes"])
+        print(f"  {m['target']:45s} {extra}")
+    if not info["installed"]:
+        print("  (none)")
+    print("\ndownloadable (models pull ID --variant V):")
+    for v in info["variants"]:
+        state = "installed" if v["installed"] else (
+            f"partial {human(v['partial_bytes'])}" if v["partial_bytes"] else "")
+        print(f"  {v['model']:28s} {v['variant']:15s} ~{v['download_gb']:5.1f} GB  needs {v['memory_gb']:5.1f} GB RAM"
+              f"  {state}")
+    if info["ollama"]:
+        print("\nOllama:")
+        for o in info["ollama"]:
+            print(f"  {o['target']}")
+    return 0
+
+
+class _Printer:
+    """Progress lines on stderr, at most about one a second."""
+
+    def __init__(self):
+        self.last = 0.0
+
+    def __call__(self, ev) -> None:
+        now = time.monotonic()
+        if ev.stage == "downloading" and now - self.last < 1.0 and ev.done_bytes < ev.total_bytes:
+            return
+        self.last = now
+        pct = f"{ev.fraction:4.0%}" if ev.total_bytes else "    "
+        print(f"[{ev.stage} {pct}] {ev.describe()}", file=sys.stderr, flush=True)
+
+
+def run_pull(args) -> int:
+    try:
+        model = model_manager.pull(args.id, args.variant, on_event=_Printer())
+    except KeyboardInterrupt:
+        print("cancelled: run the same command again to resume (finished files are kept)", file=sys.stderr)
+        return 130
+    print(f"installed {model.target} ({human(model.size)}) at {model.path}")
+    return 0
+
+
+def run_rm(args) -> int:
+    model, freed = model_manager.remove(args.id)
+    if model.linked:
+        print(f"removed {model.target}; your files at {model.source.get('added_from', model.path)} were left alone")
+    else:
+        print(f"removed {model.target}, freed {human(freed)}")
+    return 0
+
+
+def run_add(args) -> int:
+    model = model_manager.add(args.path, args.name)
+    print(f"added {model.target} -> {model.source.get('added_from')}")
+    return 0

@@ -1,0 +1,136 @@
+"""Models page, local section: Phi variants to download, what is installed, and your own models."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from services import model_manager
+from services.errors import PlaygroundError
+from services.local_models import human
+
+state = st.session_state
+
+
+def _targets_changed() -> None:
+    """New or deleted models are targets at once: drop the picker's short cache."""
+    try:
+        from ui import target_picker
+
+        target_picker._targets.clear()
+    except (ImportError, AttributeError):
+        pass
+
+
+def _flash(kind: str, text: str) -> None:
+    state["models_local_flash"] = (kind, text)
+
+
+def _show_flash() -> None:
+    kind, text = state.pop("models_local_flash", (None, None))
+    if kind:
+        getattr(st, kind)(text)
+
+
+@st.fragment(run_every=1.0)
+def _downloads() -> None:
+    """Running and finished downloads, refreshed every second while the page is open."""
+    seen = state.setdefault("models_local_seen_done", set())
+    for job in model_manager.jobs():
+        ev, v = job.latest, job.variant
+        title = v.label or v.key
+        if not job.finished:
+            st.progress(ev.fraction, text=f"{title}: {ev.describe()}")
+            if st.button("Cancel", key=f"models_cancel_{v.key}"):
+                job.cancel()
+            continue
+        if id(job) not in seen:
+            # the installed list and the target picker are outside this fragment: refresh them once
+            seen.add(id(job))
+            _targets_changed()
+            st.rerun(scope="app")
+        box = {"done": st.success, "failed": st.error, "cancelled": st.info}[ev.stage]
+        box(f"{title}: {ev.message}")
+        if st.button("Dismiss", key=f"models_dismiss_{v.key}"):
+            model_manager.forget(job)
+            st.rerun(scope="fragment")
+
+
+def _installed(info: dict) -> None:
+    st.markdown("**On this machine**")
+    if not info["installed"] and not info["ollama"]:
+        st.caption("Nothing yet: download a model below, or add your own.")
+    for m in info["installed"]:
+        c1, c2, c3 = st.columns([5, 2, 1])
+        c1.code(m["target"], language=None)
+        c2.write("your files (linked)" if m["linked"] else human(m["size_bytes"]))
+        if c3.button("Delete", key=f"models_rm_{m['target']}"):
+            try:
+                model, freed = model_manager.remove(m["target"])
+            except PlaygroundError as exc:
+                _flash("error", exc.user_message())
+            else:
+                _flash("success", f"Deleted {model.target}; " + (
+                    "your own files were left alone." if model.linked else f"freed {human(freed)}."))
+                _targets_changed()
+            st.rerun()
+    for o in info["ollama"]:
+        c1, c2 = st.columns([5, 3])
+        c1.code(o["target"], language=None)
+        c2.write("pulled with Ollama")
+
+
+def _catalog(info: dict) -> None:
+    st.markdown("**Download a Phi model**")
+    memory = info["memory_bytes"]
+    running = {j.variant.key for j in model_manager.jobs() if not j.finished}
+    for v in info["variants"]:
+        c1, c2, c3 = st.columns([5, 3, 2])
+        c1.write(v["label"] or v["key"])
+        need = v["memory_gb"] * 1e9
+        note = f"~{v['download_gb']:.1f} GB download, needs {v['memory_gb']:.1f} GB memory"
+        if memory and need > memory:
+            note += f" (this machine has {human(memory)})"
+        c2.caption(note)
+        if v["installed"]:
+            c3.write(f"✓ `{v['target']}`")
+        elif v["key"] in running:
+            c3.write("downloading…")
+        else:
+            text = f"Resume ({human(v['partial_bytes'])} kept)" if v["partial_bytes"] else "Download"
+            if c3.button(text, key=f"models_pull_{v['key']}"):
+                model_manager.start_pull(v["model"], v["variant"])
+                st.rerun()
+
+
+def _bring_your_own() -> None:
+    with st.form("models_add_form", clear_on_submit=False):
+        st.markdown("**Add your own model**")
+        path = st.text_input("Path on this machine",
+                             help="An ONNX Runtime GenAI folder (genai_config.json), a Hugging Face folder "
+                                  "(config.json + weights) or a .gguf file. It is checked, linked, never run.")
+        name = st.text_input("Name (optional)", help="The model part of its target; default: the folder name.")
+        if st.form_submit_button("Add"):
+            try:
+                model = model_manager.add(path, name.strip() or None)
+            except PlaygroundError as exc:
+                st.error(exc.user_message())
+            else:
+                _targets_changed()
+                st.success(f"Added: pick {model.target} in the target list.")
+
+
+def render() -> None:
+    """The whole local section of the Models page."""
+    st.subheader("Local models")
+    try:
+        info = model_manager.overview()
+    except PlaygroundError as exc:
+        st.error(exc.user_message())
+        return
+    st.caption(f"{human(info['free_bytes'])} available for models ({info['free_limit']}); "
+               f"{human(info['memory_bytes'])} of memory.")
+    _show_flash()
+    _downloads()
+    _installed(info)
+    _catalog(info)
+    _bring_your_own()
