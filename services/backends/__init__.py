@@ -12,6 +12,12 @@ REGISTRY: dict[str, str] = {
     "onnx": "services.backends.onnx_backend:OnnxBackend",
     "transformers": "services.backends.transformers_backend:TransformersBackend",
     "ocr": "services.backends.ocr_backend:OcrBackend",
+    "llamacpp": "services.backends.llamacpp_backend:LlamaCppBackend",
+    "ollama": "services.backends.ollama_backend:OllamaBackend",
+    "github": "services.backends.openai_backend:GitHubBackend",
+    "azure": "services.backends.openai_backend:AzureBackend",
+    "nim": "services.backends.openai_backend:NimBackend",
+    "openai": "services.backends.openai_backend:CustomOpenAIBackend",
 }
 
 _instances: dict[str, object] = {}

@@ -1,0 +1,429 @@
+"""OpenAI-compatible endpoints (GitHub Models, Azure AI Foundry, NVIDIA NIM, any custom server)."""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Iterator
+from urllib.parse import urlsplit
+
+from services import catalog, config
+from services.backends.base import StopMatcher, TargetInfo
+from services.errors import (AuthFailed, BackendTimeout, BackendUnavailable, BadRequest,
+                             ContentFiltered, IncompleteGeneration, PlaygroundError, RateLimited)
+from services.providers import DISCOVERY_TIMEOUT_S, PROVIDERS, Connection, Health, Provider, connection
+from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
+
+# a 429 asking to wait at most this long is retried once; anything longer is a quota, not a blip
+SHORT_RETRY_AFTER_S = 10.0
+# wait before retrying a 5xx or a refused connection: 0.25 s, then 0.5 s
+BACKOFF_S = 0.25
+# discovered model lists are reused this long
+DISCOVERY_TTL_S = 120.0
+DEFAULT_CONTEXT = 8192
+
+
+def _sdk():
+    try:
+        import openai
+    except ImportError as exc:  # pragma: no cover - openai is in requirements.txt
+        raise BackendUnavailable("The openai package is not installed.",
+                                 hint="Run: pip install -r requirements.txt") from exc
+    return openai
+
+
+def retry_after_s(headers) -> float | None:
+    """Seconds to wait from Retry-After (seconds or HTTP date), retry-after-ms or x-ratelimit-reset."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value)
+            if parsed is not None:
+                return max(email.utils.mktime_tz(parsed) - time.time(), 0.0)
+    reset = headers.get("x-ratelimit-reset") or headers.get("x-ratelimit-reset-requests")
+    if reset:
+        try:
+            n = float(reset.rstrip("s"))
+            # an epoch timestamp or a number of seconds
+            return max(n - time.time(), 0.0) if n > 1e9 else n
+        except ValueError:
+            pass
+    return None
+
+
+def _is_quota(exc, wait: float | None) -> bool:
+    """A daily or monthly quota: waiting seconds will not help, so never retry it."""
+    headers = exc.response.headers
+    kind = (headers.get("x-ratelimit-type") or "").lower()
+    text = str(getattr(exc, "body", "") or "").lower() + " " + str(exc.message).lower()
+    if "day" in kind or "month" in kind or any(w in text for w in ("per day", "daily", "quota")):
+        return True
+    return wait is None or wait > SHORT_RETRY_AFTER_S
+
+
+def _reset_phrase(wait: float | None) -> str:
+    if wait is None:
+        return "The provider did not say when it resets."
+    at = datetime.fromtimestamp(time.time() + wait, tz=timezone.utc)
+    hours, rem = divmod(int(wait), 3600)
+    span = f"{hours} h {rem // 60} min" if hours else f"{max(rem // 60, 0)} min {rem % 60} s"
+    return f"It resets at {at:%H:%M} UTC (in {span})."
+
+
+class OpenAICompatBackend:
+    """One OpenAI-compatible backend, configured per provider (see services/providers.py)."""
+
+    def __init__(self, provider: Provider | str, *, base_url: str | None = None,
+                 api_key: str | None = None, read_timeout_s: float | None = None,
+                 connect_timeout_s: float | None = None, max_retries: int | None = None,
+                 catalog_url: str | None = None):
+        self.provider = PROVIDERS[provider] if isinstance(provider, str) else provider
+        self.name = self.provider.name
+        # explicit values (tests, a self-hosted copy) replace the configured ones
+        self._base_url, self._api_key = base_url, api_key
+        self.read_timeout_s = read_timeout_s or self.provider.read_timeout_s
+        self.connect_timeout_s = connect_timeout_s or self.provider.connect_timeout_s
+        self.max_retries = self.provider.max_retries if max_retries is None else max_retries
+        self.catalog_url = catalog_url or self.provider.catalog_url
+        self.health = Health()
+        self._discovered: dict[tuple, tuple[float, list[dict]]] = {}
+        self._lock = threading.Lock()
+
+    # ---------- connection and client ----------
+
+    def connection(self) -> Connection:
+        """Base URL and key for this provider; BackendUnavailable says what to set when missing."""
+        return connection(self.provider, base_url=self._base_url, api_key=self._api_key)
+
+    def client(self, conn: Connection, *, timeout_s: float | None = None):
+        """An SDK client that sends this provider's key to this provider's URL only."""
+        openai = _sdk()
+        import httpx2
+
+        headers: dict = {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
+        if conn.key and self.provider.auth == "api-key":
+            headers["api-key"] = conn.key
+        read = timeout_s or self.read_timeout_s
+        return openai.OpenAI(
+            base_url=conn.base_url,
+            # a callable keeps the SDK from falling back to $OPENAI_API_KEY for other providers
+            api_key=(lambda k=conn.key: k) if conn.key else (lambda: ""),
+            default_headers=headers, default_query=conn.query or None,
+            timeout=httpx2.Timeout(read, connect=min(self.connect_timeout_s, read)),
+            max_retries=0,  # retries are ours: a quota 429 must not be retried blindly
+        )
+
+    @staticmethod
+    def request_headers(conn: Connection) -> dict:
+        """Per-request headers: with no key, no Authorization header at all (not a dummy one)."""
+        return {} if conn.key else {"Authorization": _sdk().Omit()}
+
+    # ---------- errors ----------
+
+    def translate(self, exc: Exception, conn: Connection, model: str = "") -> PlaygroundError:
+        """An SDK error as one of ours, in plain words, with any key scrubbed out."""
+        openai = _sdk()
+        title, host = self.provider.title, urlsplit(conn.base_url).netloc
+
+        def clean(text: str) -> str:
+            return config.redact(str(text or ""), [conn.key])[:300]
+
+        if isinstance(exc, openai.APITimeoutError):
+            return BackendTimeout(f"{title} did not answer within {self.read_timeout_s:g} s.",
+                                  hint="Try again, or lower max tokens.")
+        if isinstance(exc, openai.APIConnectionError):
+            return BackendUnavailable(f"Cannot reach {title} at {host}.",
+                                      hint="Check the address and that the server is running.")
+        if isinstance(exc, openai.RateLimitError):
+            wait = retry_after_s(exc.response.headers)
+            return RateLimited(f"{title} rate limit reached. {_reset_phrase(wait)}",
+                               retry_after=wait, hint="Wait, or pick another provider or model.")
+        if isinstance(exc, openai.APIStatusError):
+            code = exc.status_code
+            if code in (401, 403):
+                return AuthFailed(
+                    f"{title} refused the key from {self.provider.key_env} (HTTP {code}).",
+                    hint=f"Check {self.provider.key_env}: it may be wrong, expired, or lack permission.")
+            if code == 404:
+                return BadRequest(f"{title} has no model {model!r} (HTTP 404).",
+                                  hint="Pick one of the listed targets.")
+            body = exc.body if isinstance(exc.body, dict) else {}
+            err_code = str(body.get("code") or (body.get("error") or {}).get("code") or "")
+            if "content_filter" in err_code or "content_filter" in str(exc.message):
+                return ContentFiltered(f"{title}'s content filter blocked this prompt.")
+            if code >= 500:
+                return BackendUnavailable(f"{title} had a server error (HTTP {code}).",
+                                          hint="Try again in a moment.")
+            return BadRequest(f"{title} rejected the request (HTTP {code}): {clean(exc.message)}")
+        if isinstance(exc, openai.APIError):
+            return BackendUnavailable(f"{title} sent an error: {clean(exc.message)}")
+        return BackendUnavailable(f"{title} failed: {type(exc).__name__}.")
+
+    # ---------- the interface ----------
+
+    def prepare(self, model: str) -> None:
+        """Import the SDK and check the settings, so neither is counted in time to first token."""
+        _sdk()
+        import httpx2  # noqa: F401
+
+        self.connection()
+
+    def capabilities(self, model: str) -> Capabilities:
+        """From the catalog when the id is known; cloud targets are never local."""
+        entry = catalog.find(self.name, model) or catalog.guess(model)
+        if entry:
+            return entry.capabilities(local=False, ignored=self.provider.ignored_params)
+        ctx = DEFAULT_CONTEXT
+        for item in self._cached_models():
+            if item.get("id") == model and item.get("max_model_len"):
+                ctx = int(item["max_model_len"])  # vLLM reports it in /models
+        return Capabilities(context_length=ctx, ignored_params=self.provider.ignored_params,
+                            local=False)
+
+    def _kwargs(self, request: ChatRequest, headers: dict) -> dict:
+        from services import vision
+
+        p, model = request.params, request.target.model
+        if any(m.images for m in request.messages):
+            messages = vision.openai_messages(request.messages, model)
+        else:
+            messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        kw = {"model": model, "messages": messages, "stream": True, "extra_headers": headers,
+              "stream_options": {"include_usage": True}, "max_tokens": p.max_tokens,
+              "temperature": p.temperature, "top_p": p.top_p}
+        if p.seed is not None:
+            kw["seed"] = p.seed
+        if p.stop:
+            kw["stop"] = list(p.stop[:4])  # the OpenAI API takes at most 4; the rest are cut here
+        extra = {}
+        if "top_k" not in self.provider.ignored_params and p.top_k:
+            extra["top_k"] = p.top_k
+        if "repetition_penalty" not in self.provider.ignored_params and p.repetition_penalty != 1.0:
+            # vLLM reads repetition_penalty, llama.cpp server repeat_penalty
+            extra.update(repetition_penalty=p.repetition_penalty, repeat_penalty=p.repetition_penalty)
+        if extra:
+            kw["extra_body"] = extra
+        return kw
+
+    def _open(self, client, conn: Connection, kw: dict):
+        """Create the stream with bounded retries: 5xx and refused connections, one short 429."""
+        openai = _sdk()
+        attempt, retried_429 = 0, False
+        while True:
+            try:
+                return client.chat.completions.create(**kw)
+            except openai.RateLimitError as exc:
+                wait = retry_after_s(exc.response.headers)
+                if not retried_429 and not _is_quota(exc, wait):
+                    retried_429 = True
+                    time.sleep(wait or 0)
+                    continue
+                raise self.translate(exc, conn, kw["model"]) from None
+            except openai.APITimeoutError as exc:
+                # a slow first byte will be slow again; report it within one read timeout
+                raise self.translate(exc, conn, kw["model"]) from None
+            except (openai.APIConnectionError, openai.InternalServerError) as exc:
+                if attempt < self.max_retries:
+                    time.sleep(BACKOFF_S * 2 ** attempt)
+                    attempt += 1
+                    continue
+                raise self.translate(exc, conn, kw["model"]) from None
+            except openai.APIError as exc:
+                raise self.translate(exc, conn, kw["model"]) from None
+
+    def stream(self, request: ChatRequest) -> Iterator:
+        """Stream tokens; usage from the final chunk; a cut stream raises IncompleteGeneration."""
+        openai = _sdk()
+        conn = self.connection()
+        client = self.client(conn)
+        stream = None
+        text, finish = "", None
+        stops = StopMatcher(request.params.stop)
+        try:
+            try:
+                stream = self._open(client, conn, self._kwargs(request, self.request_headers(conn)))
+            except PlaygroundError as exc:
+                self.health.record(False, exc.user_message())
+                raise
+            try:
+                for chunk in stream:
+                    if chunk.usage is not None:
+                        u = chunk.usage
+                        yield Usage(u.prompt_tokens or 0, u.completion_tokens or 0)
+                        yield ServerMetrics({"usage_prompt_tokens": u.prompt_tokens,
+                                             "usage_completion_tokens": u.completion_tokens})
+                    # the usage chunk (and some keep-alives) carry no choices
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    piece = getattr(choice.delta, "content", None) if choice.delta else None
+                    if piece:
+                        out = stops.feed(piece)
+                        text += out
+                        if out:
+                            yield Token(out)
+                        if stops.stopped:
+                            finish = "stop"
+                            break
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+            except openai.APIError as exc:
+                error = self.translate(exc, conn, request.target.model)
+                if isinstance(exc, openai.APIConnectionError) and not isinstance(error, BackendTimeout):
+                    # a cut after the headers arrived: the server was reachable, the stream broke
+                    error = IncompleteGeneration(
+                        f"The connection to {self.provider.title} broke mid-answer.", partial_text=text)
+                self.health.record(False, error.user_message())
+                if text and not isinstance(error, (BackendTimeout, IncompleteGeneration)):
+                    raise IncompleteGeneration(
+                        f"{self.provider.title} stopped mid-answer: {error.message}",
+                        partial_text=text) from None
+                raise error from None
+            except Exception as exc:  # httpx2 read errors surface raw from inside the iterator
+                if isinstance(exc, PlaygroundError):
+                    raise
+                self.health.record(False, "the connection broke mid-answer")
+                raise IncompleteGeneration(
+                    f"The connection to {self.provider.title} broke mid-answer.",
+                    partial_text=text) from None
+            tail = stops.flush()
+            if tail:
+                yield Token(tail)
+            if finish is None:
+                self.health.record(False, "the stream ended before the answer finished")
+                raise IncompleteGeneration(
+                    f"{self.provider.title} closed the stream before the answer finished.",
+                    partial_text=text + tail)
+            if finish == "content_filter":
+                raise ContentFiltered(f"{self.provider.title}'s content filter stopped the answer.")
+            self.health.record(True)
+            yield Done("length" if finish == "length" else "stop")
+        finally:
+            if stream is not None:
+                stream.close()
+            client.close()
+
+    # ---------- discovery ----------
+
+    def _cached_models(self) -> list[dict]:
+        with self._lock:
+            for stamp, items in self._discovered.values():
+                return items
+        return []
+
+    def discover(self, *, fresh: bool = False) -> list[dict]:
+        """Models the provider offers now ({'id', ...}); cached a couple of minutes."""
+        conn = self.connection()
+        cache_key = (conn.base_url, config.mask(conn.key), hash(conn.key))
+        with self._lock:
+            hit = self._discovered.get(cache_key)
+        if hit and not fresh and time.time() - hit[0] < DISCOVERY_TTL_S:
+            return hit[1]
+        client = self.client(conn, timeout_s=DISCOVERY_TIMEOUT_S)
+        try:
+            items = self._fetch(client, conn)
+        except _sdk().APIError as exc:
+            error = self.translate(exc, conn)
+            self.health.record(False, error.user_message())
+            raise error from None
+        finally:
+            client.close()
+        self.health.record(True)
+        with self._lock:
+            self._discovered = {cache_key: (time.time(), items)}
+        return items
+
+    def _fetch(self, client, conn: Connection) -> list[dict]:
+        same_host = self.catalog_url and urlsplit(self.catalog_url).netloc == urlsplit(conn.base_url).netloc
+        if self.provider.discovery == "github-catalog" and same_host:
+            raw = client.get(self.catalog_url, cast_to=object,
+                             options={"headers": self.request_headers(conn)})
+            items = [{"id": m.get("id"), "name": m.get("name", ""),
+                      "max_model_len": (m.get("limits") or {}).get("max_input_tokens")}
+                     for m in (raw if isinstance(raw, list) else []) if isinstance(m, dict)]
+        else:
+            items = [m.model_dump() for m in client.models.list(extra_headers=self.request_headers(conn))]
+        flt = self.provider.id_filter
+        return [m for m in items if m.get("id") and (not flt or flt in m["id"].lower())]
+
+    def list_targets(self) -> list[TargetInfo]:
+        """Every target of this provider; unconfigured or unreachable ones say why."""
+        known = catalog.ids_for(self.name) if self.name in catalog.CLOUD else []
+        try:
+            conn = self.connection()
+        except BackendUnavailable as exc:
+            return self._unavailable(known, exc.user_message())
+        if self.name == "azure":
+            # deployments cannot be listed with a key alone; name them in AZURE_AI_DEPLOYMENTS
+            names = [n.strip() for n in (config.value("AZURE_AI_DEPLOYMENTS") or "").split(",") if n.strip()]
+            ids = names or [mid for mid, _ in known]
+            return [self._info(mid, True, "") for mid in ids]
+        try:
+            found = [m["id"] for m in self.discover()]
+        except PlaygroundError as exc:
+            return self._unavailable(known or [("*", None)], exc.user_message())
+        out = [self._info(mid, True, "") for mid in found]
+        have = {mid.lower() for mid in found}
+        for mid, _entry in known:
+            if mid.lower() not in have:
+                out.append(self._info(mid, False, f"{self.provider.title} does not list this model now."))
+        if not out:
+            out.append(TargetInfo(f"{self.name}:*", False, f"{conn.base_url} lists no models."))
+        return out
+
+    def _unavailable(self, known, reason: str) -> list[TargetInfo]:
+        if not known:
+            return [TargetInfo(f"{self.name}:*", False, reason, label=self.provider.title,
+                               capabilities=Capabilities(local=False))]
+        return [self._info(mid, False, reason) for mid, _ in known]
+
+    def _info(self, model: str, ok: bool, reason: str) -> TargetInfo:
+        entry = catalog.find(self.name, model) or catalog.guess(model)
+        label = f"{entry.name if entry else model} ({self.provider.title})"
+        return TargetInfo(f"{self.name}:{model}", ok, reason, label=label,
+                          family=entry.family if entry else model,
+                          capabilities=self.capabilities(model))
+
+    def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
+        """Remote tokenizers are not reachable; the chat service estimates instead."""
+        return None
+
+
+class GitHubBackend(OpenAICompatBackend):
+    """GitHub Models (GITHUB_TOKEN)."""
+
+    def __init__(self, **kw):
+        super().__init__("github", **kw)
+
+
+class AzureBackend(OpenAICompatBackend):
+    """Azure AI Foundry (AZURE_AI_ENDPOINT + AZURE_AI_API_KEY)."""
+
+    def __init__(self, **kw):
+        super().__init__("azure", **kw)
+
+
+class NimBackend(OpenAICompatBackend):
+    """NVIDIA NIM on build.nvidia.com (NVIDIA_API_KEY)."""
+
+    def __init__(self, **kw):
+        super().__init__("nim", **kw)
+
+
+class CustomOpenAIBackend(OpenAICompatBackend):
+    """Any OpenAI-compatible server at OPENAI_BASE_URL (vLLM, llama.cpp server, LM Studio, NIM)."""
+
+    def __init__(self, **kw):
+        super().__init__("openai", **kw)

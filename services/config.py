@@ -1,0 +1,158 @@
+"""Settings and keys: typed for this session, then .streamlit/secrets.toml, then the environment."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import tomllib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# keys typed on the Models page for one browser session; a ContextVar because Streamlit runs
+# each session's script in its own thread, so one session never sees another's keys
+_session: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "phi_playground_session_keys", default={}
+)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One setting's value and where it came from (session, secrets.toml, environment)."""
+
+    name: str
+    value: str | None
+    source: str = ""
+
+    @property
+    def is_set(self) -> bool:
+        """True when some source gave a non-empty value."""
+        return bool(self.value)
+
+    def masked(self) -> str:
+        """The value as it may be shown on screen: a few characters at each end at most."""
+        return mask(self.value)
+
+    def __repr__(self) -> str:
+        # a Resolved may end up in a log or a traceback; never print the value itself
+        return f"Resolved(name={self.name!r}, source={self.source!r}, value={self.masked()!r})"
+
+
+def mask(value: str | None) -> str:
+    """`ghp_…x1y2`: a short known prefix and the last four characters, never the whole key."""
+    if not value:
+        return ""
+    if len(value) < 12:
+        return "…" + value[-2:] if len(value) > 6 else "…"
+    head = value[:4] if value[:4].isascii() else ""
+    return f"{head}…{value[-4:]}"
+
+
+def secrets_files() -> list[Path]:
+    """Where secrets.toml may live, lowest priority first (as Streamlit reads them)."""
+    env = os.environ.get("PHI_PLAYGROUND_SECRETS")
+    if env:
+        return [Path(env).expanduser()]
+    candidates = [Path.home() / ".streamlit" / "secrets.toml", ROOT / ".streamlit" / "secrets.toml",
+                  Path.cwd() / ".streamlit" / "secrets.toml"]
+    out: list[Path] = []
+    for p in candidates:
+        if p not in out:
+            out.append(p)
+    return out
+
+
+class SecretsError(ValueError):
+    """secrets.toml exists but cannot be read; the message names the file and line only."""
+
+
+def read_secrets(paths: list[Path] | None = None) -> dict[str, str]:
+    """Root-level string entries from every secrets.toml found; a missing file is fine."""
+    merged: dict[str, str] = {}
+    for path in paths if paths is not None else secrets_files():
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise SecretsError(f"{path} cannot be read ({exc.strerror}).") from None
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            # tomllib's message gives the line and column, never the file's content
+            raise SecretsError(f"{path} is not valid TOML: {exc}.") from None
+        for key, value in data.items():
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                merged[key] = str(value)
+    return merged
+
+
+def secrets_problem() -> str:
+    """A sentence about an unreadable secrets.toml, or "" when all is well."""
+    try:
+        read_secrets()
+    except SecretsError as exc:
+        return str(exc)
+    return ""
+
+
+def resolve(name: str, *, session: Mapping[str, str] | None = None,
+            env: Mapping[str, str] | None = None,
+            secrets: Mapping[str, str] | None = None) -> Resolved:
+    """One setting: typed for this session, else secrets.toml, else the environment."""
+    typed = session if session is not None else _session.get()
+    if typed.get(name):
+        return Resolved(name, typed[name].strip(), "typed for this session")
+    if secrets is None:
+        try:
+            secrets = read_secrets()
+        except SecretsError:
+            secrets = {}
+    if secrets.get(name):
+        return Resolved(name, secrets[name].strip(), "secrets.toml")
+    env = os.environ if env is None else env
+    if env.get(name):
+        return Resolved(name, env[name].strip(), "environment")
+    return Resolved(name, None, "")
+
+
+def value(name: str, default: str | None = None) -> str | None:
+    """Just the value of a setting (or the default)."""
+    return resolve(name).value or default
+
+
+def session_keys() -> dict[str, str]:
+    """A copy of the keys typed for the current session."""
+    return dict(_session.get())
+
+
+def use_session(overrides: Mapping[str, str] | None) -> None:
+    """Install this session's typed keys for the current thread (the page calls it each run)."""
+    _session.set({k: v for k, v in (overrides or {}).items() if v and v.strip()})
+
+
+@contextmanager
+def session(overrides: Mapping[str, str] | None) -> Iterator[None]:
+    """Typed keys for a block of code (tests and the CLI use this form)."""
+    token = _session.set({k: v for k, v in (overrides or {}).items() if v and v.strip()})
+    try:
+        yield
+    finally:
+        _session.reset(token)
+
+
+def where_to_set(name: str) -> str:
+    """The plain-words instruction for a missing setting."""
+    return (f"set {name} in the environment or in .streamlit/secrets.toml, "
+            "or type it on the Models page for this session")
+
+
+def redact(text: str, secrets_: list[str | None]) -> str:
+    """Remove every known secret from a text before it is shown or logged."""
+    for s in secrets_:
+        if s and len(s) >= 4:
+            text = text.replace(s, mask(s))
+    return text

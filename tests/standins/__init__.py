@@ -1,0 +1,1 @@
+"""Loopback stand-ins for servers that cannot run here (cloud APIs, Ollama, faults)."""
