@@ -79,8 +79,15 @@ def render_turn(msg: dict, last: bool) -> None:
             st.button("🔄 Regenerate", key="chat_regenerate", on_click=_act, args=(("regenerate",),))
 
 
+action = state.pop("chat_action", None)
 turns = convs.path(store, conv_id) if conv_id else []
-for n, msg in enumerate(turns):
+shown = turns
+if action and action[0] == "regenerate" and turns and turns[-1]["role"] == "assistant":
+    shown = turns[:-1]  # the new answer streams in its place; the old one stays one click away
+elif action and action[0] == "edit":
+    ids = [m["id"] for m in turns]
+    shown = turns[: ids.index(action[1])] if action[1] in ids else turns  # the edited branch replaces these
+for n, msg in enumerate(shown):
     render_turn(msg, last=n == len(turns) - 1)
 
 ready = info["available"] and params is not None
@@ -89,7 +96,6 @@ prompt = st.chat_input("Ask anything…" if ready else "Pick an available target
 # images attached to the question (the vision hook fills this from the chat input)
 images: tuple = ()
 
-action = state.pop("chat_action", None)
 if prompt is not None:
     action = ("send", prompt)
 if action and not ready:

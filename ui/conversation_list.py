@@ -77,10 +77,12 @@ def _manage(store: Store, conv: dict) -> None:
     with st.expander("This conversation", expanded=state.get(CONFIRM) == cid):
         st.text_input("Title", value=conv["title"], key=f"chat_title_{cid}")
         st.button("Rename", key="chat_rename", on_click=_rename, args=(store, cid), use_container_width=True)
-        st.download_button("⬇ Export JSON", export_json_text(store, cid), file_name=f"conversation-{cid}.json",
-                           mime="application/json", key="chat_export_json", use_container_width=True)
-        st.download_button("⬇ Export Markdown", export_markdown(store, cid), file_name=f"conversation-{cid}.md",
-                           mime="text/markdown", key="chat_export_md", use_container_width=True)
+        # deferred: the export (attachments in base64) is built only when the button is clicked
+        st.download_button("⬇ Export JSON", lambda: export_json_text(store, cid), file_name=f"conversation-{cid}.json",
+                           mime="application/json", key="chat_export_json", on_click="ignore",
+                           use_container_width=True)
+        st.download_button("⬇ Export Markdown", lambda: export_markdown(store, cid), file_name=f"conversation-{cid}.md",
+                           mime="text/markdown", key="chat_export_md", on_click="ignore", use_container_width=True)
         if state.get(CONFIRM) != cid:
             st.button("🗑 Delete…", key="chat_delete", on_click=lambda: state.update({CONFIRM: cid}),
                       use_container_width=True)
