@@ -1,0 +1,303 @@
+"""Compare: one prompt on 2 to 4 targets, each in a worker thread feeding one queue."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+from services.errors import BadRequest, IncompleteGeneration, PlaygroundError
+from services.types import GenerationParams, ImagePart, Message, Target
+
+MIN_TARGETS, MAX_TARGETS = 2, 4
+# how long close() waits for workers to notice the cancel flag
+JOIN_S = 5.0
+
+
+@dataclass(frozen=True)
+class CompareSpec:
+    """What a comparison runs: the prompt, the targets, one params per target, shared media."""
+
+    prompt: str
+    targets: tuple[str, ...]
+    params: tuple[GenerationParams, ...]
+    system: str = ""
+    images: tuple[ImagePart, ...] = ()
+    # local targets share 2 CPU cores, so by default they run one after another for fair speeds
+    concurrent_local: bool = False
+
+    @classmethod
+    def build(cls, prompt: str, targets: Sequence[str], params: GenerationParams | Sequence[GenerationParams] | None = None,
+              *, system: str = "", images: Sequence[ImagePart] = (), concurrent_local: bool = False) -> "CompareSpec":
+        """Validate and normalise: 2-4 parseable targets, a prompt, shared or per-target params."""
+        targets = tuple(str(Target.parse(t)) for t in targets)
+        if not MIN_TARGETS <= len(targets) <= MAX_TARGETS:
+            raise BadRequest(f"Compare takes {MIN_TARGETS} to {MAX_TARGETS} targets; {len(targets)} given.")
+        if not isinstance(prompt, str) or not (prompt.strip() or images):
+            raise BadRequest("Type a prompt first: the prompt is empty.")
+        if params is None or isinstance(params, GenerationParams):
+            per = (params or GenerationParams(),) * len(targets)
+        else:
+            per = tuple(params)
+            if len(per) != len(targets):
+                raise BadRequest(f"Give one set of parameters per target: {len(targets)} targets, {len(per)} sets.")
+        return cls(prompt, targets, per, system or "", tuple(images), bool(concurrent_local))
+
+    def messages(self) -> tuple[Message, ...]:
+        """The same conversation for every column."""
+        system = (Message("system", self.system),) if self.system.strip() else ()
+        return system + (Message("user", self.prompt, images=self.images),)
+
+    @property
+    def shared_params(self) -> bool:
+        """True when every column uses the same parameters (the sync-settings case)."""
+        return len(set(self.params)) == 1
+
+
+@dataclass
+class ColumnResult:
+    """One column's outcome; written only by its worker thread, read after its done event."""
+
+    index: int
+    target: str
+    params: GenerationParams
+    status: str = "pending"  # pending, running, done, error
+    text: str = ""
+    metrics: dict = field(default_factory=dict)
+    finish_reason: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    # "sequential": a local column that had the CPU to itself; "concurrent": ran beside other columns
+    mode: str = "sequential"
+    local: bool = True
+    notices: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the column finished with an answer."""
+        return self.status == "done" and self.error is None
+
+    def to_json(self) -> dict:
+        """The CLI shape: {target, text, metrics} or {target, error}."""
+        if self.error is not None:
+            return {"target": self.target, "error": self.error}
+        return {"target": self.target, "text": self.text, "metrics": self.metrics}
+
+    def to_dict(self) -> dict:
+        """Everything, for run files and the page."""
+        return {
+            "target": self.target, "params": self.params.to_dict(), "status": self.status, "text": self.text,
+            "metrics": self.metrics, "finish_reason": self.finish_reason, "error": self.error,
+            "error_type": self.error_type, "mode": self.mode, "local": self.local, "notices": list(self.notices),
+        }
+
+
+@dataclass(frozen=True)
+class ColumnEvent:
+    """What a worker tells the consumer: start, token (with text), done or error."""
+
+    index: int
+    kind: str
+    text: str = ""
+
+
+def is_local(target: str) -> bool:
+    """Whether a target runs on this machine's CPU (unknown targets count as remote: they fail fast)."""
+    from services.backends import get_backend
+
+    try:
+        t = Target.parse(target)
+        return bool(get_backend(t.backend).capabilities(t.model).local)
+    except Exception:  # an unknown backend or broken SDK must not stop the plan; its column reports it
+        return False
+
+
+def _accepts_images(target: str) -> bool:
+    from services.backends import get_backend
+
+    try:
+        t = Target.parse(target)
+        return bool(get_backend(t.backend).capabilities(t.model).images)
+    except Exception:  # an unknown target fails in its own column with a clear message
+        return True
+
+
+def plan(spec: CompareSpec) -> list[list[int]]:
+    """Groups of column indices; each group runs one after another in its own thread.
+
+    Remote targets each get a thread (they wait on the network). Local targets share one thread
+    unless concurrent_local is set, so two CPU-bound runtimes never fight over the cores.
+    """
+    return _plan(spec, [is_local(t) for t in spec.targets])
+
+
+def _plan(spec: CompareSpec, local_flags: Sequence[bool]) -> list[list[int]]:
+    local = [i for i, flag in enumerate(local_flags) if flag]
+    remote = [[i] for i, flag in enumerate(local_flags) if not flag]
+    if spec.concurrent_local or len(local) < 2:
+        return [[i] for i in local] + remote
+    return [local] + remote
+
+
+class CompareRun:
+    """A running comparison: iterate its events, read results, close() to stop early."""
+
+    def __init__(self, spec: CompareSpec):
+        self.spec = spec
+        self.results = [ColumnResult(i, t, p) for i, (t, p) in enumerate(zip(spec.targets, spec.params))]
+        local = [is_local(t) for t in spec.targets]
+        self.groups = _plan(spec, local)
+        shared_cpu = spec.concurrent_local and sum(local) > 1
+        for col, flag in zip(self.results, local):
+            # what the metrics card says: did this local column have the CPU to itself?
+            col.mode = "concurrent" if (shared_cpu and flag) or not flag else "sequential"
+            col.local = flag
+        self._queue: queue.Queue[ColumnEvent] = queue.Queue()
+        self._cancel = threading.Event()
+        self._pending = len(self.results)
+        self.started = time.perf_counter()
+        self.wall_s: float | None = None
+        self._threads = [threading.Thread(target=self._work, args=(g,), name=f"compare-{n}", daemon=True)
+                         for n, g in enumerate(self.groups)]
+        for th in self._threads:
+            th.start()
+
+    # worker side -----------------------------------------------------------------------------
+    def _work(self, indices: list[int]) -> None:
+        for i in indices:
+            self._run_one(i)
+
+    def _run_one(self, i: int) -> None:
+        from services.chat import start_chat
+
+        col = self.results[i]
+        if self._cancel.is_set():
+            col.status, col.finish_reason = "done", "cancelled"
+            self._queue.put(ColumnEvent(i, "done"))
+            return
+        col.status = "running"
+        self._queue.put(ColumnEvent(i, "start"))
+        stream = None
+        try:
+            messages, notices = self._messages_for(col.target)
+            stream = start_chat(col.target, messages, col.params)
+            col.notices = notices + tuple(stream.notices)
+            for piece in stream.text_chunks():
+                col.text += piece
+                self._queue.put(ColumnEvent(i, "token", piece))
+                if self._cancel.is_set():
+                    break
+        except IncompleteGeneration as exc:
+            col.text = exc.partial_text or col.text
+            self._fail(col, exc.user_message(), exc)
+        except PlaygroundError as exc:
+            self._fail(col, exc.user_message(), exc)
+        except Exception as exc:  # a bug in one backend becomes that column's error, not a crash
+            self._fail(col, f"{col.target} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}).", exc)
+        finally:
+            if stream is not None:
+                stream.close()
+                col.metrics = stream.metrics.to_dict()
+                col.finish_reason = stream.finish_reason or "cancelled"
+                col.text = stream.text or col.text
+            if col.error is None:
+                col.status = "done"
+            self._queue.put(ColumnEvent(i, "error" if col.error else "done", col.error or ""))
+
+    def _messages_for(self, target: str) -> tuple[tuple[Message, ...], tuple[str, ...]]:
+        """The shared messages; a text-only target gets them without the images, and says so."""
+        messages = self.spec.messages()
+        if not self.spec.images or _accepts_images(target):
+            return messages, ()
+        plain = tuple(Message(m.role, m.content) for m in messages)
+        return plain, (f"{target} reads text only: it got the prompt without the "
+                       f"{len(self.spec.images)} image(s).",)
+
+    @staticmethod
+    def _fail(col: ColumnResult, message: str, exc: BaseException) -> None:
+        col.status, col.error, col.error_type = "error", message, type(exc).__name__
+
+    # consumer side ---------------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        """True once every column has reported done or error."""
+        return self._pending == 0
+
+    def _take(self, timeout: float) -> ColumnEvent | None:
+        try:
+            event = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if event.kind in ("done", "error"):
+            self._pending -= 1
+            if not self._pending:
+                self.wall_s = round(time.perf_counter() - self.started, 4)
+        return event
+
+    def events(self, poll_s: float = 0.1) -> Iterator[ColumnEvent]:
+        """Every event in arrival order until all columns finish (call from one thread only)."""
+        while self._pending:
+            event = self._take(poll_s)
+            if event is not None:
+                yield event
+
+    def batches(self, interval_s: float = 0.1) -> Iterator[list[ColumnEvent]]:
+        """Events grouped per time window, possibly empty, until all columns finish.
+
+        A page redraws once per batch instead of once per token, and an empty batch still gives
+        it a moment to update a timer (and lets Streamlit notice a Stop click).
+        """
+        while self._pending:
+            deadline = time.perf_counter() + interval_s
+            batch: list[ColumnEvent] = []
+            while self._pending:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                event = self._take(left)
+                if event is not None:
+                    batch.append(event)
+            yield batch
+
+    def wait(self) -> list[ColumnResult]:
+        """Block until every column has finished; return the results in target order."""
+        for _ in self.events():
+            pass
+        return self.results
+
+    def close(self) -> None:
+        """Stop every column at its next token (a rerun or a Stop click); keep partial text."""
+        self._cancel.set()
+        deadline = time.perf_counter() + JOIN_S
+        for th in self._threads:
+            th.join(max(0.0, deadline - time.perf_counter()))
+
+
+def start_compare(spec: CompareSpec) -> CompareRun:
+    """Start every column now; the returned run streams events from worker threads."""
+    return CompareRun(spec)
+
+
+def run_compare(spec: CompareSpec) -> CompareRun:
+    """Run to the end and return the finished run (CLI, tests, benchmarks)."""
+    run = start_compare(spec)
+    try:
+        run.wait()
+    finally:
+        run.close()
+    return run
+
+
+def speed_summary(results: Sequence[ColumnResult]) -> list[dict]:
+    """Per answered column: tokens/s, TTFT, total, and how many times slower than the fastest."""
+    rows = [{"target": r.target, "index": r.index, "tokens_per_s": r.metrics.get("decode_tokens_per_s"),
+             "ttft_s": r.metrics.get("ttft_s"), "total_s": r.metrics.get("total_s"), "mode": r.mode}
+            for r in results if r.ok]
+    speeds = [r["tokens_per_s"] for r in rows if r["tokens_per_s"]]
+    best = max(speeds) if speeds else None
+    for r in rows:
+        r["x_slower"] = round(best / r["tokens_per_s"], 2) if best and r["tokens_per_s"] else None
+    return rows
+

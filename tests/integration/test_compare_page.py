@@ -1,0 +1,87 @@
+"""AppTest: the compare page runs the two embedded targets, shows their cards, votes blind, loads run files."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+ONNX = "onnx:smollm2-135m-instruct"
+HF = "transformers:smollm2-135m-instruct"
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    return at
+
+
+def test_page_runs_both_embedded_targets(embedded_paths):
+    at = page()
+    assert any("Compare" in t.value for t in at.title)
+    # the default is the "one model, two runtimes" pair
+    assert at.multiselect(key="cmp_targets").value == [ONNX, HF]
+    at.slider(key="cmp_temperature").set_value(0.0)
+    at.number_input(key="cmp_max_tokens").set_value(10)
+    at.text_area(key="cmp_prompt").set_value("What is the capital of France?")
+    at.button(key="cmp_run").click().run()
+    assert not at.exception, at.exception
+    # two metrics cards of three figures each, one per column
+    assert len(at.metric) == 6
+    assert [m.label for m in at.metric[:3]] == ["TTFT", "Tokens/s", "Total"]
+    assert sum("Paris" in md.value for md in at.markdown) >= 2
+    assert any("ran on its own" in c.value for c in at.caption)
+    assert any("Fastest:" in c.value for c in at.caption)
+    assert at.get("download_button")
+    last = at.session_state["cmp_last"]["run"]
+    assert [r["target"] for r in last["results"]] == [ONNX, HF]
+    assert last["id"]  # saved in the store
+
+
+def _fake_finished_run(blind: bool) -> dict:
+    """A finished run as the page keeps it (what an earlier Compare click leaves in the session)."""
+    from services.compare import ColumnResult, CompareSpec
+    from services.runfile import build_run
+    from services.types import GenerationParams
+
+    spec = CompareSpec.build("Name a colour.", ["onnx:model-x", "onnx:model-y"])
+    results = [ColumnResult(0, "onnx:model-x", GenerationParams(), status="done", text="Blue.",
+                            metrics={"decode_tokens_per_s": 50.0, "ttft_s": 0.1, "total_s": 0.5}, finish_reason="stop"),
+               ColumnResult(1, "onnx:model-y", GenerationParams(), status="done", text="Red, like a rose.",
+                            metrics={"decode_tokens_per_s": 25.0, "ttft_s": 0.2, "total_s": 1.0}, finish_reason="stop")]
+    return {"run": build_run(spec, results, wall_s=1.5), "blind": blind, "voted": None}
+
+
+def test_blind_vote_hides_names_then_reveals_and_updates_the_leaderboard():
+    from services.store import open_store
+
+    before = len(open_store().list_votes())
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["cmp_last"] = _fake_finished_run(blind=True)
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    assert len(at.metric) == 0  # speeds would give the names away
+    assert not any("model-x" in md.value for md in at.markdown)
+    assert any("Model A" in md.value for md in at.markdown)
+    at.button(key="cmp_vote_b").click().run()
+    assert not at.exception
+    assert any("Model A was onnx:model-x" in s.value for s in at.success)
+    assert len(at.metric) == 6
+    votes = open_store().list_votes()
+    assert len(votes) == before + 1
+    assert (votes[-1]["target_a"], votes[-1]["target_b"], votes[-1]["outcome"]) == ("onnx:model-x", "onnx:model-y", "b")
+    board = at.dataframe[0].value
+    assert set(board["target"]) >= {"onnx:model-x", "onnx:model-y"}
+    assert at.session_state["cmp_last"]["run"]["votes"][0]["outcome"] == "b"
+
+
+def test_word_diff_between_two_columns():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["cmp_last"] = _fake_finished_run(blind=False)
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    diff = [md.value for md in at.markdown if "red-background" in md.value]
+    assert diff == [r":red-background[~~Blue\.~~] :green-background[Red\, like a rose\.]"]
+    assert any("0% of words in common" in c.value for c in at.caption)
