@@ -246,3 +246,24 @@ def test_sigkill_mid_write_leaves_a_sound_database(tmp_path):
     assert all(m["finish_reason"] == "incomplete" for m in answers if m["content"].count("tok") < 20)
     assert [m["role"] for m in msgs[:2]] == ["user", "assistant"]
     s.close()
+
+
+def test_forward_migration_keeps_data(tmp_path, monkeypatch):
+    import services.store as store_module
+
+    path = tmp_path / "old.db"
+    s = Store(path)
+    c = s.create_conversation("kept")
+    s.add_message(c, "user", "hello")
+    s.close()
+    # a future release adds a step; opening the old file runs it once and keeps every row
+    steps = {**store_module.MIGRATIONS, SCHEMA_VERSION + 1: ["ALTER TABLE conversations ADD COLUMN pinned INTEGER DEFAULT 0"]}
+    monkeypatch.setattr(store_module, "MIGRATIONS", steps)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    s = Store(path)
+    assert s.schema_version() == SCHEMA_VERSION + 1
+    assert s.get_conversation(c)["pinned"] == 0 and s.messages(c)[0]["content"] == "hello"
+    s.close()
+    s = Store(path)  # nothing runs twice
+    assert s.schema_version() == SCHEMA_VERSION + 1
+    s.close()
