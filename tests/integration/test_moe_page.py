@@ -1,0 +1,81 @@
+"""AppTest: the MoE reasoning page loads and runs a preset on the embedded target."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def moe_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.run()
+    return at.switch_page("pages/moe.py").run()
+
+
+def test_page_loads(embedded_paths):
+    at = moe_page()
+    assert not at.exception
+    assert any("MoE reasoning" in t.value for t in at.title)
+    assert at.selectbox(key="moe_preset").value == "math"
+    # the embedded model is dense: routing is off and says why
+    assert at.toggle(key="moe_want_routing").disabled
+    assert any("local mixture-of-experts" in i.value for i in at.info)
+
+
+def test_runs_a_preset_on_embedded(embedded_paths):
+    at = moe_page()
+    at.selectbox(key="moe_preset").set_value("logic").run()
+    at.number_input(key="moe_max_tokens").set_value(32)
+    at.button(key="moe_run").click().run()
+    assert not at.exception
+    assert not at.error
+    labels = [m.label for m in at.metric]
+    assert "Final answer" in labels and "Agreement" in labels
+    assert at.metric[labels.index("Agreement")].value == "100%" or at.metric[0].value == "none found"
+    assert any(e.label.startswith("Sample 1") for e in at.expander)
+
+
+def test_empty_question_is_refused(embedded_paths):
+    at = moe_page()
+    at.text_area(key="moe_question_math").set_value("   ")
+    at.button(key="moe_run").click().run()
+    assert not at.exception
+    assert any("empty" in w.value for w in at.warning)
+    assert not at.metric
+
+
+@pytest.fixture
+def installed_tiny_moe(tiny_phimoe):
+    """The tiny MoE copied into the models folder, so the picker lists it; removed afterwards."""
+    import shutil
+
+    import streamlit as st
+
+    from services import local_models
+
+    folder = local_models.models_root() / "transformers" / "tiny-phimoe-routing"
+    shutil.copytree(tiny_phimoe, folder)
+    st.cache_data.clear()  # the picker caches the target list
+    yield "transformers:tiny-phimoe-routing"
+    shutil.rmtree(folder, ignore_errors=True)
+    st.cache_data.clear()
+
+
+def test_routing_tab_on_local_moe(installed_tiny_moe):
+    at = moe_page()
+    at.selectbox(key="moe_target").set_value(installed_tiny_moe).run()
+    assert not at.exception
+    assert any("expert routing can be recorded" in s.value for s in at.success)
+    at.number_input(key="moe_max_tokens").set_value(4)
+    at.button(key="moe_route_run").click().run()
+    assert not at.exception and not at.error
+    assert any("token-layer records" in c.value for c in at.caption)
+    assert any("Mean routing distance" in m.label for m in at.metric)
+    # self-consistency with routing on the first sample
+    at.toggle(key="moe_want_routing").set_value(True)
+    at.number_input(key="moe_samples").set_value(2)
+    at.button(key="moe_run").click().run()
+    assert not at.exception and not at.error
+    assert sum(e.label.startswith("Sample") for e in at.expander) == 2
