@@ -1,4 +1,4 @@
-"""Sidebar target picker: every target listed, unavailable ones with their reason."""
+"""Sidebar target picker: every target listed and grouped by family, unavailable ones with their reason."""
 
 from __future__ import annotations
 
@@ -7,22 +7,32 @@ import streamlit as st
 from services.backends.base import TargetInfo
 from services.chat import DEFAULT_TARGET
 from services.targets import list_targets
+from ui import session_keys
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _targets() -> list[dict]:
-    # cached briefly: listing asks servers for their models
-    return [i.to_dict() for i in list_targets()]
+def _targets(session_fingerprint: str = "") -> list[dict]:
+    # cached briefly: listing asks servers for their models; keyed by a digest of this session's
+    # typed keys so one session's keys never make targets look available to another
+    infos = [i.to_dict() for i in list_targets()]
+    # group by family, families in order of first appearance (the embedded model comes first)
+    order: dict[str, int] = {}
+    for i in infos:
+        order.setdefault(i["family"] or i["target"], len(order))
+    return sorted(infos, key=lambda i: order[i["family"] or i["target"]])
 
 
 def all_targets() -> list[TargetInfo]:
-    """Targets as TargetInfo-like dicts (cached 30 s)."""
-    return _targets()
+    """Targets as TargetInfo-like dicts, grouped by family (cached 30 s)."""
+    session_keys.install()
+    return _targets(session_keys.fingerprint())
 
 
 def label(info: dict) -> str:
     """How a target reads in a list."""
     text = info["target"]
+    if info.get("family") and info["family"] not in text:
+        text = f"{info['family']} · {text}"
     if not info["available"]:
         text += f"  (unavailable: {info['reason']})"
     return text
@@ -35,10 +45,34 @@ def pick_target(key: str, *, container=None, default: str = DEFAULT_TARGET,
     infos = all_targets()
     names = [i["target"] for i in infos]
     index = names.index(default) if default in names else 0
-    chosen = where.selectbox("Target", names, index=index, key=key,
+    # once the session holds a choice (or the family switch set one), do not pass a default too
+    start = {} if st.session_state.get(key) in names else {"index": index}
+    chosen = where.selectbox("Target", names, key=key, **start,
                              format_func=lambda t: label(next(i for i in infos if i["target"] == t)),
                              help=help or "backend:model. Unavailable targets say why.")
     info = next(i for i in infos if i["target"] == chosen)
     if not info["available"]:
         where.warning(f"{chosen} is unavailable: {info['reason']}")
+    _family_switch(where, key, info, infos)
     return info
+
+
+def _family_switch(where, key: str, info: dict, infos: list[dict]) -> None:
+    """One click to the same provider's other families (Phi-3-mini <-> Phi-3.5-mini)."""
+    backend = info["target"].split(":", 1)[0]
+    siblings: dict[str, str] = {}
+    for i in infos:
+        if i["target"].startswith(backend + ":") and i["family"] and i["family"] != info["family"]:
+            siblings.setdefault(i["family"], i["target"])
+    if not siblings:
+        return
+    switch_key = f"{key}_family_switch"
+
+    def switch() -> None:
+        picked = st.session_state.get(switch_key)
+        if picked:
+            st.session_state[key] = picked
+        st.session_state[switch_key] = None
+
+    where.pills(f"Other families on {backend}", list(siblings.values()), key=switch_key,
+                format_func=lambda t: next(f for f, x in siblings.items() if x == t), on_change=switch)
