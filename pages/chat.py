@@ -37,11 +37,11 @@ def _act(action: tuple) -> None:
 def branch_switcher(msg: dict) -> None:
     """◀ n / N ▶ between the alternatives at this point (earlier answers, earlier edits)."""
     sibs, i = msg["siblings"], msg["index"]
-    left, mid, right = st.columns([1, 2, 1], vertical_alignment="center")
-    left.button("◀", key=f"chat_prev_{msg['id']}", disabled=i == 0, on_click=_switch, args=(sibs[i - 1],))
-    mid.caption(f"version {i + 1} / {len(sibs)}")
-    right.button("▶", key=f"chat_next_{msg['id']}", disabled=i == len(sibs) - 1, on_click=_switch,
-                 args=(sibs[min(i + 1, len(sibs) - 1)],))
+    st.button("◀", key=f"chat_prev_{msg['id']}", disabled=i == 0, on_click=_switch, args=(sibs[i - 1],),
+              help="previous version")
+    st.caption(f"version {i + 1} / {len(sibs)}", width="content")
+    st.button("▶", key=f"chat_next_{msg['id']}", disabled=i == len(sibs) - 1, on_click=_switch,
+              args=(sibs[min(i + 1, len(sibs) - 1)],), help="next version")
 
 
 def render_turn(msg: dict, last: bool) -> None:
@@ -67,16 +67,19 @@ def render_turn(msg: dict, last: bool) -> None:
         if msg["role"] == "assistant" and msg["metrics"]:
             metrics_caption(msg["metrics"], msg["finish_reason"])
             st.caption(msg["target"] or "")
-        if len(msg["siblings"]) > 1:
-            branch_switcher(msg)
-        if msg["role"] == "user" and state.get("chat_editing") != msg["id"]:
-            st.button("✏️ Edit", key=f"chat_edit_{msg['id']}", on_click=lambda: state.update(chat_editing=msg["id"]))
-        if msg["role"] == "assistant" and msg["content"]:
-            with st.popover("📋 Copy"):
-                # st.code shows the raw text with a copy-to-clipboard button
-                st.code(msg["content"], language=None, wrap_lines=True)
-        if last:
-            st.button("🔄 Regenerate", key="chat_regenerate", on_click=_act, args=(("regenerate",),))
+        # one row of actions under the message
+        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            if len(msg["siblings"]) > 1:
+                branch_switcher(msg)
+            if msg["role"] == "user" and state.get("chat_editing") != msg["id"]:
+                st.button("✏️ Edit", key=f"chat_edit_{msg['id']}",
+                          on_click=lambda: state.update(chat_editing=msg["id"]))
+            if msg["role"] == "assistant" and msg["content"]:
+                with st.popover("📋 Copy"):
+                    # st.code shows the raw text with a copy-to-clipboard button
+                    st.code(msg["content"], language=None, wrap_lines=True)
+            if last:
+                st.button("🔄 Regenerate", key="chat_regenerate", on_click=_act, args=(("regenerate",),))
 
 
 action = state.pop("chat_action", None)
