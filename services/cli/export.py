@@ -17,6 +17,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     store = open_store()
+    if store.notice:
+        print(f"note: {store.notice}", file=sys.stderr)
     text = export_json_text(store, args.id) if args.format == "json" else export_markdown(store, args.id)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

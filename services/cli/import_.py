@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from services.conversation_io import MAX_IMPORT_BYTES, import_json
@@ -17,8 +18,6 @@ def register(sub) -> None:
 
 def run(args) -> int:
     if args.file == "-":
-        import sys
-
         data = sys.stdin.buffer.read(MAX_IMPORT_BYTES + 1)
     else:
         path = Path(args.file)
@@ -27,5 +26,8 @@ def run(args) -> int:
         with path.open("rb") as fh:
             # read one byte past the cap so an oversized file is refused without loading all of it
             data = fh.read(MAX_IMPORT_BYTES + 1)
-    print(import_json(open_store(), data))
+    store = open_store()
+    if store.notice:
+        print(f"note: {store.notice}", file=sys.stderr)
+    print(import_json(store, data))
     return 0
