@@ -1,9 +1,7 @@
 """Put Phi models on this machine: hub downloads with progress, cancel, resume; delete; add your own.
 
-The hub work runs in a child process (`python -m services.model_manager`), so a download can be
-cancelled at any moment, whatever transport huggingface_hub picks (HTTP or Xet), and so the hub's
-settings (HF_ENDPOINT, HF_HUB_OFFLINE, HF_TOKEN) are read fresh at each pull. Progress is measured
-on disk: finished files plus the partial files huggingface_hub writes while downloading.
+The hub work runs in a child process (services/hub_fetch.py). Progress is measured on disk: finished
+files plus the partial files huggingface_hub writes while downloading.
 """
 
 from __future__ import annotations
@@ -15,17 +13,15 @@ import os
 import queue
 import shutil
 import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from services import local_models
+from services import hub_fetch, local_models
 from services.errors import BackendUnavailable, BadRequest, PlaygroundError
 from services.local_models import LocalModel, Variant, human
 
-ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.25
 # seconds of history the speed is measured over
 SPEED_WINDOW_S = 4.0
@@ -155,32 +151,6 @@ def offline_error(variant: Variant, why: str) -> Offline:
     )
 
 
-# ---- the child process that talks to the hub ----------------------------------------------------
-
-def _worker_cmd(op: str, variant: Variant, dest: Path) -> list[str]:
-    args = {"repo": variant.repo, "revision": variant.revision, "patterns": variant.allow_patterns,
-            # the hub client's own cache (refs) goes inside the partial folder, so nothing escapes it
-            "dest": str(dest), "cache": str(dest / ".cache" / "hub")}
-    return [sys.executable, "-m", "services.model_manager", op, json.dumps(args)]
-
-
-def _worker_env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    return env
-
-
-def _worker_result(stdout: str, rc: int) -> dict:
-    for line in reversed(stdout.strip().splitlines()):
-        try:
-            return json.loads(line)
-        except ValueError:
-            continue
-    return {"ok": False, "kind": "error", "detail": f"the download helper exited with code {rc}"}
-
-
 def _raise_for(result: dict, variant: Variant) -> None:
     kind, detail = result.get("kind"), result.get("detail", "")
     if kind == "offline":
@@ -201,9 +171,7 @@ def _raise_for(result: dict, variant: Variant) -> None:
 def plan(variant: Variant) -> Plan:
     """Ask the hub which files the variant has and how big they are (no file content is fetched)."""
     dest = partial_dir(variant)
-    proc = subprocess.run(_worker_cmd("plan", variant, dest), capture_output=True, text=True,
-                          env=_worker_env(), cwd=ROOT, timeout=PLAN_TIMEOUT_S)
-    result = _worker_result(proc.stdout, proc.returncode)
+    result = hub_fetch.run("plan", variant, dest, PLAN_TIMEOUT_S)
     if not result.get("ok"):
         _raise_for(result, variant)
     files = tuple((f, int(s or 0), bool(w)) for f, s, w in result["files"])
@@ -257,7 +225,7 @@ class PullJob:
         self._samples: list[tuple[float, int]] = []
 
     # public API
-    def start(self) -> "PullJob":
+    def start(self) -> PullJob:
         self._thread.start()
         return self
 
@@ -357,8 +325,8 @@ class PullJob:
         """Run the download child, reporting progress; None when cancelled."""
         log = downloads_dir() / f"{self.variant.key.replace('/', '--')}.log"
         with open(log, "w") as err, open(log.with_suffix(".out"), "w+") as out:
-            self._proc = subprocess.Popen(_worker_cmd("fetch", self.variant, dest), stdout=out, stderr=err,
-                                          env=_worker_env(), cwd=ROOT)
+            self._proc = subprocess.Popen(hub_fetch.command("fetch", self.variant, dest), stdout=out,
+                                          stderr=err, env=hub_fetch.environment(), cwd=hub_fetch.ROOT)
             last = -1
             while True:
                 rc = self._proc.poll()
@@ -374,7 +342,7 @@ class PullJob:
                     break
                 time.sleep(POLL_S)
             out.seek(0)
-            return _worker_result(out.read(), rc)
+            return hub_fetch.parse(out.read(), rc)
 
 
 def _installed_for(v: Variant) -> LocalModel | None:
@@ -517,51 +485,3 @@ def _ollama_models() -> list[dict]:
         return [i.to_dict() for i in get_backend("ollama").list_targets() if i.available]
     except Exception:  # Ollama not running is normal here, never an error on this page
         return []
-
-
-# ---- child process entry point ------------------------------------------------------------------------
-
-def _classify(exc: BaseException) -> tuple[str, str]:
-    import errno
-
-    import httpx2
-    from huggingface_hub import errors as hf
-
-    seen, e = set(), exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, hf.OfflineModeIsEnabled):
-            return "offline", str(e)
-        if isinstance(e, (hf.GatedRepoError,)):
-            return "auth", str(e).splitlines()[0]
-        if isinstance(e, (hf.RepositoryNotFoundError, hf.RevisionNotFoundError, hf.RemoteEntryNotFoundError)):
-            return "notfound", str(e).splitlines()[0]
-        if isinstance(e, hf.HfHubHTTPError) and getattr(e.response, "status_code", 0) in (401, 403):
-            return "auth", str(e).splitlines()[0]
-        if isinstance(e, (httpx2.TransportError, hf.LocalEntryNotFoundError)):
-            return "network", str(e).splitlines()[0] if str(e) else type(e).__name__
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-            return "space", str(e)
-        e = e.__cause__ or e.__context__
-    return "error", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-
-
-def _worker(op: str, args: dict) -> dict:
-    from huggingface_hub import snapshot_download
-
-    kwargs = dict(repo_id=args["repo"], revision=args["revision"], allow_patterns=args["patterns"],
-                  local_dir=args["dest"], cache_dir=args["cache"], endpoint=os.environ.get("HF_ENDPOINT"))
-    try:
-        if op == "plan":
-            infos = snapshot_download(dry_run=True, **kwargs)
-            return {"ok": True, "commit": infos[0].commit_hash if infos else "",
-                    "files": [[i.filename, i.file_size, i.will_download] for i in infos]}
-        snapshot_download(max_workers=4, **kwargs)
-        return {"ok": True}
-    except Exception as exc:
-        kind, detail = _classify(exc)
-        return {"ok": False, "kind": kind, "detail": detail}
-
-
-if __name__ == "__main__":
-    print(json.dumps(_worker(sys.argv[1], json.loads(sys.argv[2]))), flush=True)
