@@ -39,6 +39,8 @@ def run(args) -> int:
         raise BadRequest("Give a question, or --suite FILE to run a problem set.")
     if len(targets) > 1:
         raise BadRequest("One question goes to one --target; use --suite to compare several targets.")
+    if not 1 <= args.samples <= 20:
+        raise BadRequest(f"samples must be between 1 and 20, not {args.samples}.")
     target = resolve_target(targets[0])
     # greedy for one answer; sampling is what makes k answers differ
     params = params_from_args(args, temperature=0.0 if args.samples <= 1 else 0.7)

@@ -130,3 +130,28 @@ def test_views_and_exports(tiny_phimoe):
     table = list(csv.reader(io.StringIO(routing.to_csv(a))))  # tokens like "\n" are quoted fields
     assert table[0] == ["position", "token", "layer", "experts", "weights"] and len(table) == len(a) + 1
     assert table[1][3] == ";".join(map(str, a[0].experts))
+
+
+def test_mixtral_style_router_is_recorded_too():
+    """Mixtral's TopKRouter (mlp.gate) is found and recorded; its top-k weights are renormalised to 1."""
+    import torch
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    torch.manual_seed(0)
+    model = MixtralForCausalLM(MixtralConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2, max_position_embeddings=64)).eval()
+    assert [i for i, _ in routing.find_routers(model)] == [0, 1]
+
+    class Tok:
+        def decode(self, ids, skip_special_tokens=False):
+            return f"<{ids[0]}>"
+
+    recorder = routing.recorder_for(model, Tok(), True)
+    with routing.hooked(recorder), torch.inference_mode():
+        model(input_ids=torch.tensor([[5, 6, 7]]))
+    events = recorder.drain()
+    assert recorder.hook_count == 0
+    assert [(e.position, e.layer) for e in events] == [(p, layer) for p in range(3) for layer in (0, 1)]
+    assert events[0].token == "<5>"
+    assert all(len(e.experts) == 2 and sum(e.weights) == pytest.approx(1.0, abs=1e-5) for e in events)
