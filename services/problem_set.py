@@ -7,9 +7,9 @@ import io
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from services.errors import BadRequest, PlaygroundError
 from services.reasoning import PRESETS, build_messages, extract_answer, is_correct, parse_number

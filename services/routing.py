@@ -210,8 +210,8 @@ def release(recorder: RoutingRecorder | None) -> None:
 
 def route_prompt(target: str, prompt: str, params: GenerationParams | None = None, *, system: str = ""):
     """Run one prompt with routing on; return the finished MeasuredStream (its .routing filled)."""
-    from services.chat import resolve_target, start_chat
     from services.backends import get_backend
+    from services.chat import resolve_target, start_chat
 
     t = resolve_target(target)
     if not get_backend(t.backend).capabilities(t.model).moe_routing:
@@ -282,5 +282,5 @@ def routing_difference(a: list[Routing], b: list[Routing]) -> list[dict]:
         sa, sb = _shares(ca, experts), _shares(cb, experts)
         out.append({"layer": layer, "experts": experts, "share_a": [round(x, 4) for x in sa],
                     "share_b": [round(x, 4) for x in sb],
-                    "distance": round(0.5 * sum(abs(x - y) for x, y in zip(sa, sb)), 4)})
+                    "distance": round(0.5 * sum(abs(x - y) for x, y in zip(sa, sb, strict=True)), 4)})
     return out

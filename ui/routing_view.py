@@ -65,8 +65,8 @@ def difference(a: list, b: list, *, container=None) -> None:
     mean = sum(d["distance"] for d in diff) / len(diff)
     where.metric("Mean routing distance (0 = same spread, 1 = disjoint)", f"{mean:.3f}")
     rows = [{"layer": d["layer"], "distance": d["distance"],
-             "prompt A share": ", ".join(f"e{e}:{s:.2f}" for e, s in zip(d["experts"], d["share_a"])),
-             "prompt B share": ", ".join(f"e{e}:{s:.2f}" for e, s in zip(d["experts"], d["share_b"]))}
+             "prompt A share": ", ".join(f"e{e}:{s:.2f}" for e, s in zip(d["experts"], d["share_a"], strict=True)),
+             "prompt B share": ", ".join(f"e{e}:{s:.2f}" for e, s in zip(d["experts"], d["share_b"], strict=True))}
             for d in diff]
     where.dataframe(pd.DataFrame(rows), hide_index=True)
 

@@ -3,8 +3,15 @@
 import pytest
 
 from services.errors import BadRequest
-from services.reasoning import (PRESETS, build_messages, canonical, extract_answer, is_correct, majority_vote,
-                                sample_params)
+from services.reasoning import (
+    PRESETS,
+    build_messages,
+    canonical,
+    extract_answer,
+    is_correct,
+    majority_vote,
+    sample_params,
+)
 from services.types import GenerationParams
 
 # (model-style reply, expected extracted answer, expected method)
