@@ -50,7 +50,10 @@ def render_turn(msg: dict, last: bool) -> None:
         if msg["notice"]:
             st.info(msg["notice"])
         for a in msg["attachments"]:
-            st.image(store.attachment(a["sha256"]), caption=a["label"] or None, width=240)
+            try:
+                st.image(store.attachment(a["sha256"]), caption=sanitize(a["label"]) or None, width=240)
+            except Exception:  # noqa: BLE001 - a stored image that cannot be decoded must not break the page
+                st.caption(f"🖼️ {sanitize(a['label'] or 'image')} ({a['mime']}) cannot be shown")
         if state.get("chat_editing") == msg["id"]:
             with st.form(key=f"chat_edit_form_{msg['id']}", border=False):
                 st.text_area("Edit your message", msg["content"], key=f"chat_edit_text_{msg['id']}")
@@ -66,7 +69,7 @@ def render_turn(msg: dict, last: bool) -> None:
             st.error(msg["error"])
         if msg["role"] == "assistant" and msg["metrics"]:
             metrics_caption(msg["metrics"], msg["finish_reason"])
-            st.caption(msg["target"] or "")
+            st.caption(sanitize(msg["target"] or ""))
         # one row of actions under the message
         with st.container(horizontal=True, vertical_alignment="center", gap="small"):
             if len(msg["siblings"]) > 1:
@@ -94,10 +97,10 @@ for n, msg in enumerate(shown):
     render_turn(msg, last=n == len(turns) - 1)
 
 ready = info["available"] and params is not None
-prompt = st.chat_input("Ask anything…" if ready else "Pick an available target first",
-                       disabled=not ready, key="chat_input")
-# images attached to the question (the vision hook fills this from the chat input)
-images: tuple = ()
+# images attached to the question: for vision targets the chat input takes them (vision hook, issue 5)
+from ui.chat_attachments import chat_input_with_images  # noqa: E402
+
+prompt, images = chat_input_with_images(info, ready, key="chat_input")
 
 if prompt is not None:
     action = ("send", prompt)

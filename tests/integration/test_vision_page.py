@@ -76,3 +76,23 @@ def test_png_named_mp4_and_truncated_video_are_named(clip):
     assert not at.exception
     assert any("cut.mp4: no frame could be read" in e for e in texts(at.error))
     assert not at.chat_input(key="vision_input").disabled  # the image alone can still be asked about
+
+
+def test_chat_page_takes_images_for_vision_targets(embedded_paths):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    assert [c.key for c in at.chat_input] == ["chat_input"]  # a text target: no attachments
+    at.selectbox(key="chat_target").set_value("ocr:smollm2-135m-instruct").run()
+    at.slider(key="chat_temperature").set_value(0.0)
+    at.number_input(key="chat_max_tokens").set_value(20)
+    # a bad file: nothing is sent, the reason and the typed text are shown
+    at.chat_input(key="chat_input_with_images").set_value("What is this?").upload(
+        "photo.jpg", EXECUTABLE, "image/jpeg").run()
+    assert not at.exception
+    assert any("photo.jpg is a program (executable)" in e for e in texts(at.error))
+    assert any(c.value == "What is this?" for c in at.code)
+    assert len(at.chat_message) == 0
+    at.chat_input(key="chat_input_with_images").set_value("What word is on the sign?").upload(
+        "sign.png", text_image("STOP"), "image/png").run()
+    assert not at.exception
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    assert at.chat_message[1].markdown[0].value.strip()

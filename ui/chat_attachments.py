@@ -1,0 +1,54 @@
+"""Images in the chat input, for targets that take them; every file checked by content before sending."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from services import media
+from services.errors import MediaError
+from services.types import ImagePart
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+
+
+def prepare_files(files, max_images: int) -> tuple[tuple[ImagePart, ...], list[str]]:
+    """Checked, re-encoded images and one message per file that cannot be used."""
+    parts, problems = [], []
+    for f in files or []:
+        try:
+            parts.append(media.prepare_image(f.name, f.getvalue()).part)
+        except MediaError as exc:
+            problems.append(exc.user_message())
+    if len(parts) > max_images:
+        problems.append(f"This target takes at most {max_images} images per request; {len(parts)} were attached.")
+    return tuple(parts), problems
+
+
+def chat_input_with_images(info: dict, ready: bool, *, key: str = "chat_input") -> tuple[str | None, tuple[ImagePart, ...]]:
+    """The chat input; for vision targets it also takes images. Returns (text or None, images).
+
+    When an attached file cannot be used nothing is sent: the reasons and the typed text are shown,
+    so the person can fix the attachment without retyping.
+    """
+    caps = info.get("capabilities", {})
+    if not caps.get("images"):
+        text = st.chat_input("Ask anything…" if ready else "Pick an available target first",
+                             disabled=not ready, key=key)
+        return text, ()
+    value = st.chat_input("Ask anything, or attach images…" if ready else "Pick an available target first",
+                          disabled=not ready, key=f"{key}_with_images", accept_file="multiple",
+                          file_type=IMAGE_TYPES, max_upload_size=media.MAX_IMAGE_BYTES // media.MB)
+    if value is None:
+        return None, ()
+    text = value.text or ""
+    images, problems = prepare_files(value.files, int(caps.get("max_images") or 0))
+    if problems:
+        for problem in problems:
+            st.error(problem)
+        if text.strip():
+            st.caption("Your message was not sent; here it is to copy:")
+            st.code(text, language=None, wrap_lines=True)
+        return None, ()
+    if info["target"].startswith("ocr:") and images:
+        st.caption("This target reads the text in images (OCR); it does not see them.")
+    return text, images
