@@ -81,15 +81,19 @@ with st.sidebar:
 
 prompt = st.text_area("Prompt", key="cmp_prompt", placeholder="Ask every target the same question…")
 images = []
+video_file = None
 if any(by_name[t]["capabilities"]["images"] for t in targets):
     from services.media import prepare_image
 
-    for f in st.file_uploader("Images (sent to the vision targets; text-only targets get the prompt alone)",
-                              accept_multiple_files=True, key="cmp_images") or []:
+    c_img, c_vid = st.columns(2)
+    for f in c_img.file_uploader("Images (sent to the vision targets; text-only targets get the prompt alone)",
+                                 accept_multiple_files=True, key="cmp_images") or []:
         try:
             images.append(prepare_image(f.name, f.getvalue()).part)
         except PlaygroundError as exc:
             st.error(exc.user_message())
+    video_file = c_vid.file_uploader("A video: the same frames go to every vision target", key="cmp_video")
+    n_frames = c_vid.slider("Frames, sampled uniformly", 1, 16, 6, key="cmp_frames", disabled=video_file is None)
 
 
 def execute(spec: CompareSpec, is_blind: bool) -> None:
@@ -123,6 +127,12 @@ if blind and len(targets) != 2:
     ready = False
 if st.button("▶ Compare", type="primary", disabled=not ready, key="cmp_run"):
     try:
+        if video_file is not None:
+            from services import video
+
+            with st.spinner("Sampling frames…"):
+                images += video.sample(video_file.getvalue(), frames=n_frames, max_frames=16,
+                                       name=video_file.name).parts()
         order = list(range(len(targets)))
         if blind:
             # shuffle so "Model A" is not always the first target picked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -159,7 +160,10 @@ class CompareRun:
         self._pending = len(self.results)
         self.started = time.perf_counter()
         self.wall_s: float | None = None
-        self._threads = [threading.Thread(target=self._work, args=(g,), name=f"compare-{n}", daemon=True)
+        # each worker runs in a copy of the caller's context: keys typed on the page live in a
+        # context variable, and plain threads would start without them
+        self._threads = [threading.Thread(target=contextvars.copy_context().run, args=(self._work, g),
+                                          name=f"compare-{n}", daemon=True)
                          for n, g in enumerate(self.groups)]
         for th in self._threads:
             th.start()

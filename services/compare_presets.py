@@ -53,6 +53,10 @@ def presets(infos: Sequence[dict]) -> list[Preset]:
     pair = [t for t in EMBEDDED_PAIR if t in available]
     out.append(Preset("One model, two runtimes: embedded SmolLM2 on ONNX vs transformers", EMBEDDED_PAIR,
                       len(pair) == 2, "" if len(pair) == 2 else "The embedded model is not installed."))
+    trio = EMBEDDED_PAIR + ("llamacpp:smollm2-135m-instruct",)
+    if all(t in available for t in trio):
+        out.append(Preset("One model, three runtimes: embedded SmolLM2 on ONNX vs transformers vs llama.cpp",
+                          trio, True))
     for key, label in (("phi-3.5-mini", "Phi-3.5-mini"), ("phi-3-mini", "Phi-3-mini")):
         runtimes = _by_runtime(available, key)
         if len(runtimes) >= 2:

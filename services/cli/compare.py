@@ -18,6 +18,8 @@ def register(sub) -> None:
     p.add_argument("prompt", nargs="?", help="the prompt (not with --rerun)")
     p.add_argument("--target", action="append", default=[], help=f"backend:model, 2 to {MAX_TARGETS} times")
     p.add_argument("--image", action="append", default=[], help="an image file sent to every target (repeatable)")
+    p.add_argument("--video", help="a video file; --frames frames sampled uniformly go to every target")
+    p.add_argument("--frames", type=int, default=6, help="frames to sample from --video (default 6)")
     p.add_argument("--concurrent", action="store_true",
                    help="run local targets at the same time (default: one after another, for fair speeds)")
     p.add_argument("--export", metavar="FILE", help="write the run file (JSON) here")
@@ -41,8 +43,8 @@ def read_image(path: str):
 def spec_from_args(args) -> CompareSpec:
     """Build the comparison from flags, or from the run file for --rerun."""
     if args.rerun:
-        if args.prompt or args.target or args.image:
-            raise BadRequest("--rerun repeats a saved run; leave out the prompt, --target and --image.")
+        if args.prompt or args.target or args.image or args.video:
+            raise BadRequest("--rerun repeats a saved run; leave out the prompt, --target, --image and --video.")
         try:
             raw = Path(args.rerun).read_bytes()
         except OSError as exc:
@@ -53,6 +55,11 @@ def spec_from_args(args) -> CompareSpec:
     if len(args.target) < 2:
         raise BadRequest(f"Give 2 to {MAX_TARGETS} targets with --target (got {len(args.target)}).")
     images = [read_image(p) for p in args.image]
+    if args.video:
+        from services import video
+
+        images += video.sample(Path(args.video), frames=args.frames, max_frames=max(args.frames, 1),
+                               name=Path(args.video).name).parts()
     return CompareSpec.build(args.prompt, args.target, params_from_args(args), system=args.system or "",
                              images=images, concurrent_local=args.concurrent)
 

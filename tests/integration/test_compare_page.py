@@ -85,3 +85,24 @@ def test_word_diff_between_two_columns():
     diff = [md.value for md in at.markdown if "red-background" in md.value]
     assert diff == [r":red-background[~~Blue\.~~] :green-background[Red\, like a rose\.]"]
     assert any("0% of words in common" in c.value for c in at.caption)
+
+
+def test_failed_column_shows_an_error_card_while_the_other_answers(monkeypatch):
+    from tests.standins.openai_sse import OpenAIStandIn
+
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    no_key = "github:microsoft/phi-3.5-mini-instruct"
+    with OpenAIStandIn(models=("m-a",), token_delay=0.01) as srv:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        # typed on the Models page for this session; the compare workers must see it too
+        at.session_state["provider_keys"] = {"OPENAI_BASE_URL": srv.url}
+        at.session_state["cmp_targets"] = ["openai:m-a", no_key]
+        at.switch_page("pages/compare.py").run()
+        assert not at.exception
+        at.text_area(key="cmp_prompt").set_value("Say hello.")
+        at.button(key="cmp_run").click().run()
+        assert not at.exception
+    assert any("Hello from the stand-in." in md.value for md in at.markdown)
+    assert len(at.metric) == 3  # one card, for the column that answered
+    assert any("GITHUB_TOKEN is not set" in e.value for e in at.error)
+    assert not any("Traceback" in e.value for e in at.error)

@@ -113,3 +113,28 @@ def test_cli_json_lists_every_target_in_order_even_when_all_fail(capsys):
     assert rc == 1
     assert [r["target"] for r in out["results"]] == ["nosuch:b", "nosuch:a"]
     assert all(set(r) == {"target", "error"} for r in out["results"])
+
+
+def test_presets_follow_what_is_available():
+    from services.compare_presets import presets
+
+    def infos(*available, missing=()):
+        return [{"target": t, "available": True} for t in available] + \
+            [{"target": t, "available": False} for t in missing]
+
+    only_embedded = {p.name: p for p in presets(infos(ONNX, HF))}
+    pair = next(p for p in only_embedded.values() if p.name.startswith("One model, two runtimes: embedded"))
+    assert pair.targets == (ONNX, HF) and pair.available
+    phi = only_embedded["Phi-3 vs Phi-3.5 (mini)"]
+    assert not phi.available and "GitHub Models or NVIDIA NIM key" in phi.note
+
+    cloud = presets(infos(ONNX, HF, "ollama:phi3.5", "nim:microsoft/phi-3-mini-4k-instruct",
+                          "nim:microsoft/phi-3.5-mini-instruct", "github:microsoft/phi-3-mini-4k-instruct",
+                          "github:microsoft/phi-3.5-mini-instruct"))
+    by_name = {p.name: p for p in cloud}
+    # GitHub first, the same provider on both sides
+    assert by_name["Phi-3 vs Phi-3.5 (mini)"].targets == ("github:microsoft/phi-3-mini-4k-instruct",
+                                                         "github:microsoft/phi-3.5-mini-instruct")
+    # one model on a local runtime and one cloud (not two clouds)
+    runtimes = next(p for p in cloud if p.name.startswith("One model, two runtimes: Phi-3.5-mini"))
+    assert runtimes.targets == ("ollama:phi3.5", "github:microsoft/phi-3.5-mini-instruct")

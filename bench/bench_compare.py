@@ -1,0 +1,90 @@
+"""Compare concurrency: two loopback OpenAI-compatible targets at once vs the slower one alone (prints a table).
+
+Both targets are served by the OpenAI SSE stand-in from tests/standins (a real loopback HTTP
+server) with a fixed delay per token, so the only thing measured is our compare layer: worker
+threads, the event queue and the timing wrapper. Target: wall time of the pair <= 1.15 x the
+slower target alone.
+
+    python bench/bench_compare.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TARGET_RATIO = 1.15
+
+
+def _alone(target: str, prompt: str) -> float:
+    from services.chat import chat_once
+    from services.types import GenerationParams
+
+    started = time.perf_counter()
+    stream = chat_once(target, prompt, params=GenerationParams(temperature=0, max_tokens=512))
+    assert stream.text, f"{target} gave no text"
+    return time.perf_counter() - started
+
+
+def _pair(targets: list[str], prompt: str) -> tuple[float, list[dict]]:
+    from services.compare import CompareSpec, run_compare
+    from services.types import GenerationParams
+
+    run = run_compare(CompareSpec.build(prompt, targets, GenerationParams(temperature=0, max_tokens=512)))
+    failed = [r.error for r in run.results if not r.ok]
+    assert not failed, failed
+    return run.wall_s, [r.metrics for r in run.results]
+
+
+def run(quick: bool = False) -> dict:
+    """Measure and print the table; return the numbers (used by `python -m services bench`)."""
+    from services import config
+    from tests.standins.openai_sse import OpenAIStandIn, Reply
+
+    tokens, delay, repeats = (40, 0.02, 2) if quick else (100, 0.03, 5)
+    reply = Reply.text(" ".join(f"tok{i}" for i in range(tokens)))
+    targets = ["openai:bench-a", "openai:bench-b"]
+    prompt = "Count for me."
+    alone_a, alone_b, pair = [], [], []
+    speeds = []
+    with OpenAIStandIn(models=("bench-a", "bench-b"), token_delay=delay, default=reply) as srv, \
+            config.session({"OPENAI_BASE_URL": srv.url}):
+        _pair(targets, prompt)  # warm-up: imports, HTTP client, first connection
+        for _ in range(repeats):
+            alone_a.append(_alone(targets[0], prompt))
+            alone_b.append(_alone(targets[1], prompt))
+            wall, metrics = _pair(targets, prompt)
+            pair.append(wall)
+            speeds.append([m["decode_tokens_per_s"] for m in metrics])
+    slower_alone = max(statistics.median(alone_a), statistics.median(alone_b))
+    together = statistics.median(pair)
+    ratio = together / slower_alone
+    result = {
+        "tokens": tokens, "token_delay_s": delay, "repeats": repeats,
+        "alone_a_s": round(statistics.median(alone_a), 4), "alone_b_s": round(statistics.median(alone_b), 4),
+        "pair_wall_s": round(together, 4), "ratio": round(ratio, 3), "target_ratio": TARGET_RATIO,
+        "pair_tokens_per_s": [round(statistics.median(s), 1) for s in zip(*speeds)],
+        "ok": ratio <= TARGET_RATIO,
+    }
+    print(f"compare: 2 loopback OpenAI-compatible targets, {tokens} tokens at {delay * 1000:.0f} ms/token, "
+          f"median of {repeats}")
+    print(f"{'run':32s} {'wall s':>8s}")
+    print(f"{'bench-a alone':32s} {result['alone_a_s']:8.3f}")
+    print(f"{'bench-b alone':32s} {result['alone_b_s']:8.3f}")
+    print(f"{'both at once (compare)':32s} {result['pair_wall_s']:8.3f}")
+    print(f"ratio pair / slower alone: {ratio:.3f} (target <= {TARGET_RATIO}) -> {'OK' if result['ok'] else 'MISSED'}")
+    print(f"decode tokens/s per column while paired: {result['pair_tokens_per_s']}")
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer tokens and repeats")
+    run(quick=parser.parse_args().quick)
