@@ -29,6 +29,8 @@ by_name = {i["target"]: i for i in infos}
 names = list(by_name)
 preset_list = presets(infos)
 state.setdefault("cmp_targets", [t for t in preset_list[0].targets if t in by_name])
+# a target that left the list (a server went away) must not break the picker
+state.cmp_targets = [t for t in state.cmp_targets if t in by_name]
 
 
 def apply_preset() -> None:

@@ -24,6 +24,7 @@ def register(sub) -> None:
                    help="run local targets at the same time (default: one after another, for fair speeds)")
     p.add_argument("--export", metavar="FILE", help="write the run file (JSON) here")
     p.add_argument("--rerun", metavar="FILE", help="re-run a run file exported by the page or --export")
+    p.add_argument("--leaderboard", action="store_true", help="print the Elo leaderboard of blind votes and exit")
     add_generation_flags(p)
     p.add_argument("--json", action="store_true", help='print {"results": [...]} in target order')
     p.set_defaults(func=run)
@@ -86,7 +87,28 @@ def print_table(compare) -> None:
     print(f"wall time {compare.wall_s:.2f} s")
 
 
+def leaderboard(args) -> int:
+    """Elo, votes and win rate per target, from the votes stored by the page's blind mode."""
+    from services.elo import leaderboard as board
+    from services.store import open_store
+
+    rows = board(open_store().list_votes())
+    if args.json:
+        print_json({"leaderboard": rows})
+        return 0
+    if not rows:
+        print("No votes yet: vote in blind mode on the Compare page.")
+        return 0
+    print(f"{'target':45s} {'Elo':>6s} {'votes':>6s} {'wins':>5s} {'losses':>6s} {'ties':>5s} {'both bad':>8s} {'win rate':>8s}")
+    for r in rows:
+        print(f"{r['target']:45s} {r['elo']:6.0f} {r['votes']:6d} {r['wins']:5d} {r['losses']:6d} {r['ties']:5d} "
+              f"{r['both_bad']:8d} {r['win_rate']:8.0%}")
+    return 0
+
+
 def run(args) -> int:
+    if args.leaderboard:
+        return leaderboard(args)
     spec = spec_from_args(args)
     for t in spec.targets:
         try:

@@ -138,3 +138,19 @@ def test_presets_follow_what_is_available():
     # one model on a local runtime and one cloud (not two clouds)
     runtimes = next(p for p in cloud if p.name.startswith("One model, two runtimes: Phi-3.5-mini"))
     assert runtimes.targets == ("ollama:phi3.5", "github:microsoft/phi-3.5-mini-instruct")
+
+
+def test_cli_leaderboard_from_stored_votes(monkeypatch, tmp_path, capsys):
+    from services.__main__ import main
+    from services.store import open_store
+
+    monkeypatch.setenv("PHI_PLAYGROUND_DB", str(tmp_path / "votes.db"))
+    assert main(["compare", "--leaderboard"]) == 0
+    assert "No votes yet" in capsys.readouterr().out
+    db = open_store()
+    db.add_vote(None, "x:a", "x:b", "a")
+    db.add_vote(None, "x:b", "x:a", "both_bad")
+    assert main(["compare", "--leaderboard", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["leaderboard"]
+    assert [(r["target"], r["votes"], r["wins"], r["both_bad"]) for r in rows] == [("x:a", 2, 1, 1), ("x:b", 2, 0, 1)]
+    assert rows[0]["elo"] > 1000 > rows[1]["elo"]
