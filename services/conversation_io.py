@@ -5,19 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import json
 import time
 
-from services.errors import BadRequest
+from services.errors import BadRequest, MediaError
+from services.media import IMAGE_KINDS, image_size, sniff
 from services.store import Store
 from services.types import ROLES, GenerationParams
 
 FORMAT = "phi-playground-conversation"
 EXPORT_VERSION = 1
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
-# attachments must be images by their content, whatever the file claims
-_MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",), "image/gif": (b"GIF87a", b"GIF89a"),
-          "image/bmp": (b"BM",), "image/webp": (b"RIFF",)}
 
 
 def _ordered(messages: list[dict], active_leaf: int | None) -> tuple[list[dict], set[int]]:
@@ -130,6 +129,25 @@ def _params(value, where: str):
         raise BadRequest(f"{where}: {exc.message}", hint="Nothing was imported.") from None
 
 
+def _check_image(sha: str, mime: str, payload: bytes) -> None:
+    """An attachment must be a readable image by its content, of the type it claims, under the pixel cap."""
+    kind = sniff(payload)
+    _need(kind in IMAGE_KINDS and mime == f"image/{kind}",
+          f"attachment {sha[:12]}: not an image of type {mime} by its content.")
+    try:
+        image_size(payload)
+        from PIL import Image
+
+        # decode every pixel once: a damaged image is refused here, not when a page shows it
+        with Image.open(io.BytesIO(payload)) as img:
+            img.load()
+    except MediaError as exc:
+        raise BadRequest(f"attachment {sha[:12]}: {exc.message}", hint="Nothing was imported.") from None
+    except (OSError, ValueError, SyntaxError):
+        raise BadRequest(f"attachment {sha[:12]}: the image is damaged and cannot be read.",
+                         hint="Nothing was imported.") from None
+
+
 def validate(data) -> tuple[dict, list[dict], dict[str, tuple[str, bytes]], int | None]:
     """Check an export completely before anything is written; BadRequest says what is wrong."""
     _need(isinstance(data, dict), "This file is not a conversation export: it holds a JSON "
@@ -163,9 +181,7 @@ def validate(data) -> tuple[dict, list[dict], dict[str, tuple[str, bytes]], int 
             raise BadRequest(f"attachment {sha[:12]}: data_base64 is not valid base64.",
                              hint="Nothing was imported.") from None
         _need(hashlib.sha256(payload).hexdigest() == sha, f"attachment {sha[:12]}: its bytes do not match its sha256.")
-        magic = _MAGIC.get(a["mime"])
-        _need(magic is not None and payload.startswith(magic),
-              f"attachment {sha[:12]}: not an image of type {a['mime']} by its content.")
+        _check_image(sha, a["mime"], payload)
         blobs[sha] = (a["mime"], payload)
 
     messages = data.get("messages")

@@ -7,6 +7,7 @@ import streamlit as st
 from services.conversation_io import export_json_text, export_markdown, import_json
 from services.errors import PlaygroundError
 from services.store import Store, StoreError, open_store
+from ui.safe_markdown import sanitize
 
 CURRENT = "chat_conversation"
 CONFIRM = "chat_confirm_delete"
@@ -87,7 +88,7 @@ def _manage(store: Store, conv: dict) -> None:
             st.button("🗑 Delete…", key="chat_delete", on_click=lambda: state.update({CONFIRM: cid}),
                       use_container_width=True)
         else:
-            st.warning(f"Delete “{conv['title'] or 'Untitled'}” and all its messages? This cannot be undone.")
+            st.warning(f"Delete “{sanitize(conv['title'] or 'Untitled')}” and all its messages? This cannot be undone.")
             yes, no = st.columns(2)
             yes.button("Delete", key="chat_delete_yes", type="primary", on_click=_delete, args=(store, cid))
             no.button("Cancel", key="chat_delete_no", on_click=lambda: state.pop(CONFIRM, None))
@@ -123,7 +124,8 @@ def conversation_sidebar(store: Store, targets: list[str]) -> str | None:
             st.caption("No conversation matches.")
         with st.container(height=260 if len(rows) > 7 else "content", border=False):
             for c in rows:
-                st.button(c["title"] or "Untitled", key=f"chat_open_{c['id']}", use_container_width=True,
+                # titles come from prompts and imported files: labels render markdown, so defuse it
+                st.button(sanitize(c["title"]) or "Untitled", key=f"chat_open_{c['id']}", use_container_width=True,
                           type="primary" if c["id"] == conv_id else "secondary",
                           on_click=set_current, args=(store, c["id"]), kwargs={"targets": targets})
         if conv_id:

@@ -1,5 +1,6 @@
 """AppTest: the chat page's stored conversations: resume, restart, delete (asked first), regenerate, edit, import, faults."""
 
+import io
 import sqlite3
 
 import pytest
@@ -165,3 +166,24 @@ def test_newer_database_is_left_alone(db, embedded_paths):
     assert any("newer version" in e.value for e in at.error)
     assert any("memory only" in w.value for w in at.warning)
     assert db.read_bytes() == before
+
+
+def test_imported_titles_and_labels_cannot_load_remote_images(db, embedded_paths):
+    from services.conversation_io import import_json
+    from services.types import ImagePart
+
+    source = open_store(db.parent / "src.db")
+    c = source.create_conversation("![x](https://attacker.test/t.png) <img src=x onerror=alert(1)>")
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(buf, "PNG")
+    png = buf.getvalue()
+    source.add_message(c, "user", "look", images=(ImagePart(png, "image/png", "![y](https://attacker.test/l.png)"),))
+    new_id = import_json(open_store(), export_json_text(source, c))
+    at = app()
+    at.query_params["c"] = new_id
+    at.run()
+    assert not at.exception
+    (label,) = [b.label for b in at.sidebar.button if b.key.startswith("chat_open_")]
+    assert "](https://attacker" not in label and "<img" not in label

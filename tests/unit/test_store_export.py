@@ -2,6 +2,8 @@
 
 import base64
 import copy
+import hashlib
+import io
 import json
 
 import pytest
@@ -12,8 +14,17 @@ from services.errors import BadRequest
 from services.store import Store
 from services.types import GenerationParams, ImagePart
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-JPEG = b"\xff\xd8\xff\xe0" + b"\x01\x02" * 300
+
+def _image(fmt: str, colour) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 12), colour).save(buf, fmt)
+    return buf.getvalue()
+
+
+PNG = _image("PNG", (200, 30, 30))
+JPEG = _image("JPEG", (30, 200, 30))
 
 
 @pytest.fixture
@@ -128,15 +139,21 @@ def test_bad_files_write_nothing(store, tmp_path, mutate, message):
     other.close()
 
 
-def test_disguised_attachment_is_refused(store, tmp_path):
+@pytest.mark.parametrize("payload, mime, message", [
+    (b"MZ\x90\x00 this is a program", "image/png", "not an image of type image/png"),
+    (JPEG, "image/png", "not an image of type image/png"),  # the content decides, not the claim
+    (PNG[:40], "image/png", "damaged"),  # a PNG header with its pixels cut off
+])
+def test_bad_attachment_is_refused(store, tmp_path, payload, mime, message):
     data = export_json(store, branched(store))
-    evil = b"MZ\x90\x00 this is a program"
-    import hashlib
-    sha = hashlib.sha256(evil).hexdigest()
-    data["attachments"][sha] = {"mime": "image/png", "size": len(evil), "data_base64": base64.b64encode(evil).decode()}
+    sha = hashlib.sha256(payload).hexdigest()
+    data["attachments"][sha] = {"mime": mime, "size": len(payload), "data_base64": base64.b64encode(payload).decode()}
     data["messages"][0]["attachments"][0]["sha256"] = sha
-    with pytest.raises(BadRequest, match="not an image of type image/png"):
-        import_json(store, json.dumps(data))
+    other = Store(tmp_path / "o.db")
+    with pytest.raises(BadRequest, match=message):
+        import_json(other, json.dumps(data))
+    assert other.list_conversations() == [] and other.count_attachments() == 0
+    other.close()
 
 
 @pytest.mark.parametrize("payload, message", [
