@@ -65,6 +65,7 @@ _BOXED = re.compile(r"\\boxed\{([^{}]+)\}")
 _ANSWER_IS = re.compile(r"(?i)\b(?:the\s+)?(?:final\s+)?answer\s+is\s*:?\s*([^\n]+)")
 _CLAUSE_END = re.compile(r"[,;.!?](?:\s|$)|\s(?:because|since|as|so)\s", re.I)
 _NUMBER = re.compile(r"(?<![\w.])[-−]?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?")
+_CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):([0-5]\d)(?![\d:])")
 _WORDS = re.compile(r"[a-z0-9:./'-]+")
 _FILLER = {"the", "a", "an", "is", "it", "answer", "final"}
 
@@ -128,9 +129,10 @@ def canonical(answer: str | None) -> str | None:
     words = [w for w in _WORDS.findall(answer.lower()) if w.strip(":.") not in _FILLER]
     # a reply that is only a number ("36", "36 stickers", "$36") votes as that number
     num = parse_number(answer)
+    clock = _CLOCK.search(answer)
+    if clock and len(words) <= 3:
+        return f"{int(clock.group(1))}:{clock.group(2)}"  # a time of day, "09:40" == "9:40", not a number
     if num is not None and (len(words) <= 3 or _NUMBER.fullmatch(answer.strip())):
-        if re.fullmatch(r"\d{1,2}:\d{2}", answer.strip()):
-            return answer.strip()  # a clock time, not a number
         return str(num.numerator) if num.denominator == 1 else format(float(num), "g")
     text = " ".join(w.strip(".':") for w in words).strip()
     return text or None

@@ -57,6 +57,8 @@ def test_extract_answer(reply, answer, method):
     ("not sure, maybe no or yes", "no", "text", (), False),
     ("12:15", "12:15", "text", (), True),
     ("12:50", "12:15", "text", (), False),
+    ("12:15 pm", "12:15", "text", (), True),
+    ("09:40", "9:40", "text", (), True),
     (None, "22", "number", (), False),
 ])
 def test_is_correct(predicted, expected, kind, accept, ok):
