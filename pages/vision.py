@@ -62,6 +62,10 @@ def _cached(key: str, make):
     return cache[key]
 
 
+def _light(result: video.SampleResult) -> dict:
+    return {"info": result.info, "parts": result.parts(), "method": result.method, "notes": result.notes}
+
+
 # ---------- media ----------
 up1, up2 = st.columns(2)
 uploaded_images = up1.file_uploader("Images", type=IMAGE_TYPES, accept_multiple_files=True, key="vision_images",
@@ -100,8 +104,10 @@ if uploaded_video is not None:
     key = _key("vid", uploaded_video.file_id, len(data), strategy, n_frames, rate, threshold, max_frames)
     if key not in state.vision_media_cache:
         report, done = progress_reporter(f"Sampling {uploaded_video.name}")
-        _cached(key, lambda: video.sample(data, strategy=strategy, frames=n_frames, rate=rate, threshold=threshold,
-                                          max_frames=max_frames, name=uploaded_video.name, progress=report))
+        # keep only the JPEG frames and the facts: the RGB arrays would hold ~100 MB per sampling
+        _cached(key, lambda: _light(video.sample(data, strategy=strategy, frames=n_frames, rate=rate,
+                                                 threshold=threshold, max_frames=max_frames,
+                                                 name=uploaded_video.name, progress=report)))
         done()
     status, value = state.vision_media_cache[key]
     if status == "error":
@@ -110,18 +116,18 @@ if uploaded_video is not None:
         sampled = value
 
 image_parts = [p.part for p in images]
-frame_parts = _cached(_key("parts", key), sampled.parts)[1] if sampled else []
+frame_parts = sampled["parts"] if sampled else []
 all_parts = image_parts + frame_parts
 
 if image_parts:
     st.subheader(f"Images ({len(image_parts)})")
     frame_strip(image_parts)
 if sampled:
-    i = sampled.info
+    i = sampled["info"]
     st.subheader(f"Frames used ({len(frame_parts)})")
     st.caption(f"{uploaded_video.name}: {vision.format_timestamp(i.duration_s)} long, {i.fps:g} fps, "
-               f"about {i.frame_count} frames, {i.width}x{i.height}, {i.codec} · {sampled.method}")
-    for note in sampled.notes:
+               f"about {i.frame_count} frames, {i.width}x{i.height}, {i.codec} · {sampled['method']}")
+    for note in sampled["notes"]:
         st.warning(note)
     frame_strip(frame_parts, start=len(image_parts) + 1)
 
