@@ -60,6 +60,8 @@ class _Printer:
         self.last = 0.0
 
     def __call__(self, ev) -> None:
+        if ev.stage == "failed":
+            return  # the error itself is printed once, by the CLI's error handler
         now = time.monotonic()
         if ev.stage == "downloading" and now - self.last < 1.0 and ev.done_bytes < ev.total_bytes:
             return

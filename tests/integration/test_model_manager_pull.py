@@ -204,3 +204,24 @@ def test_cli_pull_list_rm_and_add(hub, tmp_path, monkeypatch):
     bad = cli("add", str(tmp_path / "notes"))
     assert bad.returncode == 2
     assert all(word in bad.stderr for word in ("genai_config.json", "config.json", ".gguf"))
+
+
+def test_models_page_download_button_installs_a_target(hub, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    extra = tmp_path / "variants.toml"
+    extra.write_text(f'[[variant]]\nmodel = "tiny-phi3"\nvariant = "onnx-cpu-int4"\nruntime = "onnx"\n'
+                     f'repo = "{REPO}"\nsubfolder = "{SUB}"\nlabel = "Tiny Phi-3"\ndownload_gb = 0.013\n'
+                     f'memory_gb = 0.1\n')
+    monkeypatch.setenv("PHI_PLAYGROUND_VARIANTS", str(extra))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/models.py").run()
+    assert not at.exception
+    at.button(key="models_pull_tiny-phi3/onnx-cpu-int4").click().run()
+    job = next(j for j in model_manager.jobs() if j.variant.key == "tiny-phi3/onnx-cpu-int4")
+    assert job.wait(120) and job.latest.stage == "done", job.latest
+    at.run()
+    assert not at.exception
+    assert any("Installed as onnx:tiny-phi3" in s.value for s in at.success)
+    assert "onnx:tiny-phi3" in [c.value for c in at.code]
+    model_manager.forget(job)
