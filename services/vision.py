@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from services.errors import BadRequest, MediaError
 from services.types import ImagePart, Message

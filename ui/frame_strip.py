@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 
@@ -24,7 +24,7 @@ def frame_strip(parts: Sequence[ImagePart], *, start: int = 1, per_row: int = PE
     where = container or st
     for row in range(0, len(parts), per_row):
         cols = where.columns(per_row)
-        for col, (k, part) in zip(cols, enumerate(parts[row:row + per_row], start + row)):
+        for col, (k, part) in zip(cols, enumerate(parts[row:row + per_row], start + row), strict=False):
             col.image(part.data, caption=caption(part, k), width="stretch")
 
 

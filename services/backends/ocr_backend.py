@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Iterator
 
 from services import embedded, media, vision
 from services.backends.base import TargetInfo

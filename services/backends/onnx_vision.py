@@ -8,8 +8,8 @@ num_crops is fixed by the model folder's processor_config.json (4 in Microsoft's
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from services import embedded, vision
 from services.backends.base import StopMatcher

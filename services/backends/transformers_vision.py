@@ -11,9 +11,9 @@ import json
 import queue
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from services import embedded, media, vision
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest

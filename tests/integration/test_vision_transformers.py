@@ -29,8 +29,14 @@ TOKENS_PER_IMAGE = (IMAGE // PATCH) ** 2
 def build_tiny_llava(folder: Path) -> Path:
     """LlavaForConditionalGeneration (CLIP vision tower + Llama text model), about 0.2M parameters."""
     import torch
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     tok = build_tokenizer(folder)
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})

@@ -5,8 +5,7 @@ import pytest
 
 from services import video
 from services.errors import BadRequest, MediaError
-from tests.fixtures.media_files import (EXECUTABLE, av1_clip, lying_count_avi, plain_image, scene_video,
-                                        zero_fps_mp4)
+from tests.fixtures.media_files import EXECUTABLE, av1_clip, lying_count_avi, plain_image, scene_video, zero_fps_mp4
 
 
 @pytest.fixture(scope="module")
