@@ -7,17 +7,22 @@ import sys
 from services import embedded
 from services.chat import DEFAULT_TARGET, resolve_target
 from services.cli.common import add_generation_flags, params_from_args, print_json, stderr_progress
-from services.conversations import send
-from services.errors import IncompleteGeneration
+from services.conversations import edit, regenerate, send
+from services.errors import BadRequest, IncompleteGeneration
 from services.store import open_store
 
 
 def register(sub) -> None:
     p = sub.add_parser("chat", help="ask one question")
-    p.add_argument("prompt")
+    p.add_argument("prompt", nargs="?", default=None, help="the question (or the edited text with --edit)")
     p.add_argument("--target", default=None,
                    help=f"backend:model (default: the conversation's target, else {DEFAULT_TARGET})")
     p.add_argument("--conversation", metavar="ID", help="continue this stored conversation (see `conversations`)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--regenerate", action="store_true",
+                       help="answer the last question of --conversation again (the old answer is kept)")
+    again.add_argument("--edit", type=int, metavar="MESSAGE",
+                       help="resend PROMPT in place of that question of --conversation, as a new branch")
     add_generation_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(func=run)
@@ -57,8 +62,15 @@ def run(args) -> int:
     params = params_from_args(args, **(conv["params"] if conv else {}))
     system = args.system if args.system is not None else (conv["system"] if conv else "")
     ensure_embedded(target)
+    if (args.regenerate or args.edit is not None) and not args.conversation:
+        raise BadRequest("--regenerate and --edit need --conversation ID.")
     # the question is stored before generation starts, the answer as it streams
-    reply = send(store, args.conversation, args.prompt, str(target), params, system or "")
+    if args.regenerate:
+        reply = regenerate(store, args.conversation, str(target), params, system or "")
+    elif args.edit is not None:
+        reply = edit(store, args.conversation, args.edit, args.prompt or "", str(target), params, system or "")
+    else:
+        reply = send(store, args.conversation, args.prompt or "", str(target), params, system or "")
     stream = reply.stream
     if args.json:
         reply.run()

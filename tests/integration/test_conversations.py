@@ -163,3 +163,29 @@ def test_cli_import_refuses_a_bad_file(tmp_path, monkeypatch, capsys):
     assert open_store().list_conversations() == []
     assert main(["export", "nope"]) == 2
     assert "No conversation 'nope'" in capsys.readouterr().err
+
+
+def test_cli_does_what_the_page_does(tmp_path, monkeypatch, capsys, embedded_paths):
+    monkeypatch.setenv("PHI_PLAYGROUND_DB", str(tmp_path / "cli.db"))
+    cid = json.loads(cli(capsys, "chat", "Name a fruit.", "--max-tokens", "8", "--temperature", "0",
+                         "--json"))["conversation_id"]
+    cli(capsys, "chat", "--conversation", cid, "--regenerate", "--temperature", "1", "--seed", "3", "--json")
+    shown = json.loads(cli(capsys, "conversations", "show", cid, "--json"))["messages"]
+    assert [m["role"] for m in shown] == ["user", "assistant"] and shown[1]["index"] == 1
+    first_answer, question = shown[1]["siblings"][0], shown[0]["id"]
+    cli(capsys, "chat", "Name a vegetable.", "--conversation", cid, "--edit", str(question), "--json")
+    shown = json.loads(cli(capsys, "conversations", "show", cid, "--json"))["messages"]
+    assert shown[0]["content"] == "Name a vegetable." and len(shown[0]["siblings"]) == 2
+    cli(capsys, "conversations", "switch", cid, str(first_answer))
+    shown = json.loads(cli(capsys, "conversations", "show", cid, "--json"))["messages"]
+    assert shown[0]["content"] == "Name a fruit." and shown[1]["id"] == first_answer
+    assert "version 1/2" in cli(capsys, "conversations", "show", cid)
+    cli(capsys, "conversations", "rename", cid, "Food")
+    assert "Food" in cli(capsys, "conversations")
+    assert main(["conversations", "delete", cid]) == 2
+    assert "--yes" in capsys.readouterr().err
+    assert open_store().get_conversation(cid) is not None
+    cli(capsys, "conversations", "delete", cid, "--yes")
+    assert open_store().get_conversation(cid) is None
+    assert main(["chat", "--regenerate"]) == 2
+    assert "need --conversation" in capsys.readouterr().err
