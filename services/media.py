@@ -216,6 +216,20 @@ def array_to_part(rgb, *, timestamp_s: float | None = None, label: str = "",
     return ImagePart(payload, mime, label=label, timestamp_s=timestamp_s)
 
 
+def shrink_to_bytes(part: ImagePart, max_bytes: int) -> ImagePart:
+    """The same image as a JPEG of at most max_bytes (for endpoints that limit inline images)."""
+    if len(part.data) <= max_bytes:
+        return part
+    img = decode_part(part)
+    side = max(img.size)
+    for _ in range(10):
+        payload, mime = encode(fit(img, side), "JPEG")
+        if len(payload) <= max_bytes:
+            return ImagePart(payload, mime, label=part.label, timestamp_s=part.timestamp_s)
+        side = max(32, int(side * 0.75))
+    raise MediaError(f"{part.label or 'An image'} cannot be made smaller than {_human(max_bytes)} for this endpoint.")
+
+
 def decode_part(part: ImagePart):
     """An ImagePart back to an RGB PIL image (for OCR and the transformers processor)."""
     img = _open_checked(part.label or "The image", part.data, MAX_PIXELS)

@@ -169,13 +169,14 @@ def nim_inline_content(message: Message) -> str:
     note = media_note(images)
     if note:
         pieces.append(note)
+    from services import media
+
     for part in images:
         uri = data_uri(part)
         if len(uri) > NIM_INLINE_MAX_B64:
-            raise MediaError(
-                f"An image is {len(uri) // 1000} KB as base64; NIM's phi-3-vision endpoint takes at most "
-                f"{NIM_INLINE_MAX_B64 // 1000} KB inline. Use a smaller image or phi-3.5-vision."
-            )
+            # the endpoint wants larger images through its assets API; a smaller JPEG keeps it inline
+            part = media.shrink_to_bytes(part, NIM_INLINE_MAX_B64 * 3 // 4 - 64)
+            uri = data_uri(part)
         pieces.append(f'<img src="{uri}" />')
     return " ".join(pieces)
 

@@ -68,10 +68,22 @@ def test_nim_phi3_vision_uses_the_older_inline_img_form():
     assert content == f'Describe. <img src="{vision.data_uri(PNG)}" />'
 
 
-def test_nim_inline_refuses_images_over_its_limit():
-    big = ImagePart(b"\xff" * 200_000, "image/jpeg")
-    with pytest.raises(MediaError, match="at most 180 KB inline"):
-        vision.nim_inline_content(Message("user", "x", (big,)))
+def test_nim_inline_shrinks_images_over_its_limit_and_refuses_undecodable_ones():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    noise = np.random.default_rng(0).integers(0, 255, (1200, 1200, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, format="PNG")
+    big = ImagePart(buf.getvalue(), "image/png", label="noise.png")
+    assert len(vision.data_uri(big)) > vision.NIM_INLINE_MAX_B64
+    content = vision.nim_inline_content(Message("user", "x", (big,)))
+    uri = re.search(r'<img src="([^"]+)" />', content).group(1)
+    assert uri.startswith("data:image/jpeg;base64,") and len(uri) <= vision.NIM_INLINE_MAX_B64
+    with pytest.raises(MediaError, match="not an image|cannot be read"):
+        vision.nim_inline_content(Message("user", "x", (ImagePart(b"\x00" * 200_000, "image/jpeg"),)))
 
 
 def test_ollama_gets_raw_bytes_never_strings():
