@@ -51,7 +51,7 @@ def show_consistency(res: dict) -> None:
     """The vote, the agreement and every sample."""
     vote = res["vote"] or {}
     c1, c2 = st.columns(2)
-    c1.metric("Final answer", vote.get("winner") or "none found")
+    c1.metric("Final answer", res.get("answer") or "none found")
     k = len(res["samples"])
     c2.metric("Agreement", f"{vote.get('agreement', 0):.0%}", help=f"share of the {k} samples that gave it")
     if vote.get("tied"):

@@ -210,11 +210,17 @@ class Consistency:
     vote: Vote | None = None
     routing: list = field(default_factory=list)
 
+    @property
+    def answer(self) -> str | None:
+        """The winning answer as the first sample that gave it wrote it."""
+        if self.vote is None or self.vote.winner is None:
+            return None
+        return next((s.answer for s in self.samples if canonical(s.answer) == self.vote.winner), self.vote.winner)
+
     def to_dict(self) -> dict:
         """Plain dict for JSON output."""
-        d = {"target": self.target, "question": self.question,
-             "samples": [asdict(s) for s in self.samples], "vote": asdict(self.vote) if self.vote else None}
-        return d
+        return {"target": self.target, "question": self.question, "answer": self.answer,
+                "samples": [asdict(s) for s in self.samples], "vote": asdict(self.vote) if self.vote else None}
 
 
 def sample_params(params: GenerationParams, k: int, temperature: float | None, index: int) -> GenerationParams:

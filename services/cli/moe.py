@@ -59,7 +59,7 @@ def run(args) -> int:
     vote = result.vote
     if args.json:
         out = result.to_dict()
-        out.update(preset=args.preset, answer=vote.winner, agreement=vote.agreement,
+        out.update(preset=args.preset, agreement=vote.agreement,
                    tied=list(vote.tied), votes=vote.counts, params=params.to_dict())
         if args.routing:
             out["routing"] = routing.to_rows(result.routing)
@@ -67,7 +67,7 @@ def run(args) -> int:
         return 0
     if args.samples == 1:
         print(result.samples[0].text)
-    print(f"\nAnswer: {vote.winner}")
+    print(f"\nAnswer: {result.answer}")
     if args.samples > 1:
         tie = f" (tie between {', '.join(vote.tied)})" if vote.tied else ""
         print(f"agreement {vote.agreement:.0%} over {args.samples} samples{tie}; votes {vote.counts}")

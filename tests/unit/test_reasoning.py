@@ -119,3 +119,12 @@ def test_sample_params_vary_seed_and_need_temperature():
     assert sample_params(base, 1, None, 0).temperature == 0.0
     with pytest.raises(BadRequest, match="temperature above 0"):
         sample_params(base, 3, None, 0)
+
+
+def test_consistency_answer_keeps_the_samples_spelling():
+    from services.reasoning import Consistency, Sample
+
+    res = Consistency("t:m", "q", [Sample("", a, "explicit", 1.0, 3, "stop") for a in ("$1,200", "1200", "7")])
+    res.vote = majority_vote([s.answer for s in res.samples])
+    assert res.vote.winner == "1200" and res.answer == "$1,200"
+    assert res.to_dict()["answer"] == "$1,200"
