@@ -6,6 +6,7 @@ import streamlit as st
 
 from services import conversations as convs
 from services.errors import PlaygroundError
+from ui.chat_attachments import chat_input_with_images
 from ui.conversation_list import CURRENT, conversation_sidebar, get_store
 from ui.metrics_card import metrics_caption
 from ui.params_panel import params_panel
@@ -44,16 +45,21 @@ def branch_switcher(msg: dict) -> None:
               args=(sibs[min(i + 1, len(sibs) - 1)],), help="next version")
 
 
+def show_attachments(msg: dict) -> None:
+    """A message's stored images, small, with their names."""
+    for a in msg["attachments"]:
+        try:
+            st.image(store.attachment(a["sha256"]), caption=sanitize(a["label"]) or None, width=240)
+        except Exception:  # noqa: BLE001 - a stored image that cannot be decoded must not break the page
+            st.caption(f"🖼️ {sanitize(a['label'] or 'image')} ({a['mime']}) cannot be shown")
+
+
 def render_turn(msg: dict, last: bool) -> None:
     """One stored message with its attachments, notices, metrics and actions."""
     with st.chat_message(msg["role"]):
         if msg["notice"]:
             st.info(msg["notice"])
-        for a in msg["attachments"]:
-            try:
-                st.image(store.attachment(a["sha256"]), caption=sanitize(a["label"]) or None, width=240)
-            except Exception:  # noqa: BLE001 - a stored image that cannot be decoded must not break the page
-                st.caption(f"🖼️ {sanitize(a['label'] or 'image')} ({a['mime']}) cannot be shown")
+        show_attachments(msg)
         if state.get("chat_editing") == msg["id"]:
             with st.form(key=f"chat_edit_form_{msg['id']}", border=False):
                 st.text_area("Edit your message", msg["content"], key=f"chat_edit_text_{msg['id']}")
@@ -98,8 +104,6 @@ for n, msg in enumerate(shown):
 
 ready = info["available"] and params is not None
 # images attached to the question: for vision targets the chat input takes them (vision hook, issue 5)
-from ui.chat_attachments import chat_input_with_images  # noqa: E402
-
 prompt, images = chat_input_with_images(info, ready, key="chat_input")
 
 if prompt is not None:
@@ -126,7 +130,9 @@ if action:
         st.stop()
     if action[0] != "regenerate":
         with st.chat_message("user"):
-            show(store.get_message(user_id)["content"])
+            question = store.get_message(user_id)
+            show_attachments(question)
+            show(question["content"])
     if not ensure_embedded_ready(target.split(":", 1)[1]):
         st.stop()
     with st.chat_message("assistant"):
