@@ -158,9 +158,13 @@ with suite_tab:
                                     "tokens out": s["completion_tokens"], "seconds": s["seconds"]}
                                    for t, s in data["targets"].items()]), hide_index=True)
         st.subheader("Per problem")
-        st.dataframe(pd.DataFrame([{k: o[k] for k in ("problem_id", "target", "correct", "expected", "predicted",
-                                                        "completion_tokens", "seconds")} for o in data["outcomes"]]),
-                     hide_index=True)
+        # one row per problem, one column per target: easy to see where two models disagree
+        table: dict[str, dict] = {}
+        for o in data["outcomes"]:
+            row = table.setdefault(o["problem_id"], {"problem": o["problem_id"], "category": o["category"],
+                                                     "difficulty": o["difficulty"], "expected": o["expected"]})
+            row[o["target"]] = ("✓ " if o["correct"] else "✗ ") + str(o["predicted"] or "–")
+        st.dataframe(pd.DataFrame(list(table.values())), hide_index=True)
         c1, c2 = st.columns(2)
         c1.download_button("Results JSON", json.dumps(data, ensure_ascii=False, indent=1),
                            file_name="reasoning-suite.json", mime="application/json", key="moe_suite_json")

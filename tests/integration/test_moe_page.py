@@ -79,3 +79,18 @@ def test_routing_tab_on_local_moe(installed_tiny_moe):
     at.button(key="moe_run").click().run()
     assert not at.exception and not at.error
     assert sum(e.label.startswith("Sample") for e in at.expander) == 2
+
+
+def test_problem_set_tab_scores_the_embedded_target(embedded_paths):
+    at = moe_page()
+    at.number_input(key="moe_max_tokens").set_value(16)
+    at.multiselect(key="moe_suite_cats").set_value(["logic"])
+    at.number_input(key="moe_suite_limit").set_value(2)
+    at.button(key="moe_suite_run").click().run()
+    assert not at.exception and not at.error
+    frames = [d.value for d in at.dataframe]
+    accuracy = next(f for f in frames if "accuracy" in f.columns)
+    assert list(accuracy["target"]) == ["onnx:smollm2-135m-instruct"] and list(accuracy["problems"]) == [2]
+    per_problem = next(f for f in frames if "problem" in f.columns)
+    assert list(per_problem["problem"]) == ["logic-01", "logic-02"]
+    assert any("Saved in the database" in c.value for c in at.caption)
