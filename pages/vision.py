@@ -145,7 +145,7 @@ if all_parts:
     (st.warning(problem) if problem else st.caption(line))
 
 # the conversation belongs to the media it was about: new media starts a new one
-media_sig = _key("media", tuple(p.data[:64] + bytes(str(len(p.data)), "ascii") for p in all_parts))
+media_sig = _key("media", tuple(hashlib.sha256(p.data).hexdigest() for p in all_parts))
 if state.get("vision_media_sig") != media_sig:
     if state.vision_turns:
         st.info("The media changed, so a new conversation started.")

@@ -76,15 +76,16 @@ def is_phi3v(model: str) -> bool:
 
 
 def is_vision(model: str) -> bool:
-    """True when the folder holds a native image-text-to-text model (cheap: reads config.json only)."""
+    """True when the folder holds a native image-text-to-text model (cheap: reads the config files only)."""
     cfg = _config(model)
     if not cfg or cfg.get("model_type") == "phi3_v":
         return False
-    try:
-        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-    except ImportError:
-        return False
-    return cfg.get("model_type") in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+    # importing transformers' auto mappings takes seconds; a vision tower in the config is enough here,
+    # and AutoModelForImageTextToText checks the rest when the model loads
+    folder = _folder(model)
+    has_processor = any((folder / f).is_file() for f in ("preprocessor_config.json", "processor_config.json"))
+    return "vision_config" in cfg or (has_processor and any(
+        a.endswith(("ForConditionalGeneration", "ForImageTextToText")) for a in cfg.get("architectures") or []))
 
 
 def capabilities(model: str, ignored: frozenset[str] = frozenset()) -> Capabilities | None:
