@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import email.utils
+import hashlib
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Iterator
 from urllib.parse import urlsplit
 
@@ -14,14 +13,15 @@ from services.backends.base import StopMatcher, TargetInfo
 from services.errors import (AuthFailed, BackendTimeout, BackendUnavailable, BadRequest,
                              ContentFiltered, IncompleteGeneration, PlaygroundError, RateLimited)
 from services.providers import DISCOVERY_TIMEOUT_S, PROVIDERS, Connection, Health, Provider, connection
+from services.ratelimit import is_quota, reset_phrase, retry_after_s
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
 
-# a 429 asking to wait at most this long is retried once; anything longer is a quota, not a blip
-SHORT_RETRY_AFTER_S = 10.0
 # wait before retrying a 5xx or a refused connection: 0.25 s, then 0.5 s
 BACKOFF_S = 0.25
 # discovered model lists are reused this long
 DISCOVERY_TTL_S = 120.0
+# a failed listing is not retried for this long unless someone clicks Test connection
+FAILURE_TTL_S = 30.0
 DEFAULT_CONTEXT = 8192
 
 
@@ -32,54 +32,6 @@ def _sdk():
         raise BackendUnavailable("The openai package is not installed.",
                                  hint="Run: pip install -r requirements.txt") from exc
     return openai
-
-
-def retry_after_s(headers) -> float | None:
-    """Seconds to wait from Retry-After (seconds or HTTP date), retry-after-ms or x-ratelimit-reset."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            parsed = email.utils.parsedate_tz(value)
-            if parsed is not None:
-                return max(email.utils.mktime_tz(parsed) - time.time(), 0.0)
-    reset = headers.get("x-ratelimit-reset") or headers.get("x-ratelimit-reset-requests")
-    if reset:
-        try:
-            n = float(reset.rstrip("s"))
-            # an epoch timestamp or a number of seconds
-            return max(n - time.time(), 0.0) if n > 1e9 else n
-        except ValueError:
-            pass
-    return None
-
-
-def _is_quota(exc, wait: float | None) -> bool:
-    """A daily or monthly quota: waiting seconds will not help, so never retry it."""
-    headers = exc.response.headers
-    kind = (headers.get("x-ratelimit-type") or "").lower()
-    text = str(getattr(exc, "body", "") or "").lower() + " " + str(exc.message).lower()
-    if "day" in kind or "month" in kind or any(w in text for w in ("per day", "daily", "quota")):
-        return True
-    return wait is None or wait > SHORT_RETRY_AFTER_S
-
-
-def _reset_phrase(wait: float | None) -> str:
-    if wait is None:
-        return "The provider did not say when it resets."
-    at = datetime.fromtimestamp(time.time() + wait, tz=timezone.utc)
-    hours, rem = divmod(int(wait), 3600)
-    span = f"{hours} h {rem // 60} min" if hours else f"{max(rem // 60, 0)} min {rem % 60} s"
-    return f"It resets at {at:%H:%M} UTC (in {span})."
 
 
 class OpenAICompatBackend:
@@ -99,6 +51,7 @@ class OpenAICompatBackend:
         self.catalog_url = catalog_url or self.provider.catalog_url
         self.health = Health()
         self._discovered: dict[tuple, tuple[float, list[dict]]] = {}
+        self._failed: dict[tuple, tuple[float, PlaygroundError]] = {}
         self._lock = threading.Lock()
 
     # ---------- connection and client ----------
@@ -148,7 +101,7 @@ class OpenAICompatBackend:
                                       hint="Check the address and that the server is running.")
         if isinstance(exc, openai.RateLimitError):
             wait = retry_after_s(exc.response.headers)
-            return RateLimited(f"{title} rate limit reached. {_reset_phrase(wait)}",
+            return RateLimited(f"{title} rate limit reached. {reset_phrase(wait)}",
                                retry_after=wait, hint="Wait, or pick another provider or model.")
         if isinstance(exc, openai.APIStatusError):
             code = exc.status_code
@@ -226,7 +179,7 @@ class OpenAICompatBackend:
                 return client.chat.completions.create(**kw)
             except openai.RateLimitError as exc:
                 wait = retry_after_s(exc.response.headers)
-                if not retried_429 and not _is_quota(exc, wait):
+                if not retried_429 and not is_quota(exc, wait):
                     retried_429 = True
                     time.sleep(wait or 0)
                     continue
@@ -326,23 +279,31 @@ class OpenAICompatBackend:
     def discover(self, *, fresh: bool = False) -> list[dict]:
         """Models the provider offers now ({'id', ...}); cached a couple of minutes."""
         conn = self.connection()
-        cache_key = (conn.base_url, config.mask(conn.key), hash(conn.key))
+        # a digest, so the cache key never holds the key itself
+        cache_key = (conn.base_url, hashlib.sha256((conn.key or "").encode()).hexdigest())
         with self._lock:
             hit = self._discovered.get(cache_key)
-        if hit and not fresh and time.time() - hit[0] < DISCOVERY_TTL_S:
+            failed = self._failed.get(cache_key)
+        if not fresh and hit and time.time() - hit[0] < DISCOVERY_TTL_S:
             return hit[1]
+        if not fresh and failed and time.time() - failed[0] < FAILURE_TTL_S:
+            # an unreachable provider must not cost every page render another timeout
+            raise failed[1]
         client = self.client(conn, timeout_s=DISCOVERY_TIMEOUT_S)
         try:
             items = self._fetch(client, conn)
         except _sdk().APIError as exc:
             error = self.translate(exc, conn)
             self.health.record(False, error.user_message())
+            with self._lock:
+                self._failed = {cache_key: (time.time(), error)}
             raise error from None
         finally:
             client.close()
         self.health.record(True)
         with self._lock:
             self._discovered = {cache_key: (time.time(), items)}
+            self._failed = {}
         return items
 
     def _fetch(self, client, conn: Connection) -> list[dict]:

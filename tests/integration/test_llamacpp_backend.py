@@ -51,3 +51,15 @@ def test_missing_gguf_path_is_a_clear_error(tmp_path):
 def test_embedded_target_is_listed():
     infos = {i.target: i for i in list_targets()}
     assert infos[TARGET].available and infos[TARGET].family == "SmolLM2-135M"
+
+
+def test_abandoned_stream_frees_the_model_for_the_next_answer():
+    from services.backends import get_backend
+
+    s = start_chat(TARGET, [SYSTEM, QUESTION], GenerationParams(temperature=0.7, max_tokens=64))
+    chunks = s.text_chunks()
+    next(chunks), next(chunks)
+    s.close()  # what a Streamlit rerun does
+    assert s.finish_reason == "cancelled"
+    loaded = get_backend("llamacpp").load("smollm2-135m-instruct")
+    assert not loaded.lock.locked()

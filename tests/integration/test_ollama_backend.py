@@ -130,3 +130,14 @@ def test_abandoned_stream_closes_connection():
 def test_ollama_host_from_environment(srv, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", srv.root)
     assert MeasuredStream(OllamaBackend(), chat()).run().text == "Hello from Ollama."
+
+
+def test_error_line_mid_stream_keeps_the_partial_answer():
+    from services.errors import IncompleteGeneration
+
+    with OllamaStandIn(error_after=2) as srv:
+        s = MeasuredStream(OllamaBackend(srv.root), chat())
+        with pytest.raises(IncompleteGeneration) as info:
+            s.run()
+    assert info.value.partial_text == "Hello from"
+    assert "terminated" in info.value.user_message()

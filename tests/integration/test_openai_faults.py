@@ -274,3 +274,14 @@ def test_cli_output_never_shows_the_key(srv):
     assert "refused the key" in out.stderr
     assert_no_canary(out.stdout, out.stderr)
     assert len(srv.chat_requests) == 1
+
+
+def test_keys_typed_for_a_session_are_used_only_inside_it(srv):
+    from services import config
+    from services.chat import chat_once
+
+    with config.session({"OPENAI_BASE_URL": srv.url, "OPENAI_API_KEY": CANARY}):
+        assert chat_once("openai:standin-phi-3.5-mini", "hi").text == "Hello from the stand-in."
+    assert srv.chat_requests[-1].headers["authorization"] == f"Bearer {CANARY}"
+    with pytest.raises(BackendUnavailable):  # outside the session nothing is configured
+        chat_once("openai:standin-phi-3.5-mini", "hi")

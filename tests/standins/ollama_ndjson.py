@@ -19,8 +19,11 @@ class OllamaStandIn(LoopbackServer):
 
     def __init__(self, *, models: tuple[str, ...] = ("phi3.5:latest",),
                  reply: tuple[str, ...] = ("Hello", " from", " Ollama", "."), token_delay: float = 0.0,
-                 pullable: tuple[str, ...] = ("phi3:latest", "llava-phi3:latest")):
+                 pullable: tuple[str, ...] = ("phi3:latest", "llava-phi3:latest"),
+                 error_after: int | None = None):
         super().__init__()
+        # send an {"error": ...} line after this many chunks (a runner crash mid-answer)
+        self.error_after = error_after
         self.models = list(models)
         self.reply = reply
         self.token_delay = token_delay
@@ -70,7 +73,11 @@ class OllamaStandIn(LoopbackServer):
         h.start_chunked(200, "application/x-ndjson")
         started = time.perf_counter_ns()
         try:
-            for piece in pieces:
+            for i, piece in enumerate(pieces):
+                if self.error_after is not None and i >= self.error_after:
+                    h.chunk(b'{"error": "llama runner process has terminated"}\n')
+                    h.end_chunked()
+                    return
                 if self.token_delay:
                     time.sleep(self.token_delay)
                 h.chunk(json.dumps({"model": model, "created_at": "2026-01-01T00:00:00Z",
