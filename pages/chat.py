@@ -7,7 +7,7 @@ import streamlit as st
 from services import conversations as convs
 from services.errors import PlaygroundError
 from ui.chat_attachments import chat_input_with_images
-from ui.conversation_list import CURRENT, conversation_sidebar, get_store
+from ui.conversation_list import CURRENT, conversation_sidebar, current_id, get_store
 from ui.metrics_card import metrics_caption
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
@@ -17,6 +17,8 @@ from ui.target_picker import all_targets, pick_target
 state = st.session_state
 st.title("💬 Chat")
 store = get_store()
+# first, so a conversation resumed from the URL can fill the picker and params below
+current_id(store, [t["target"] for t in all_targets()])
 
 with st.sidebar:
     info = pick_target("chat_target")

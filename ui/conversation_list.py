@@ -31,12 +31,19 @@ def get_store() -> Store:
     return store
 
 
-def current_id(store: Store) -> str | None:
-    """The conversation on screen: from this session, else from the URL (so a refresh resumes it)."""
+def current_id(store: Store, targets: list[str] = ()) -> str | None:
+    """The conversation on screen: from this session, else from the URL (so a refresh resumes it).
+
+    Call it before the target picker and params panel render, so a resumed conversation's
+    settings can still be put into them.
+    """
     state = st.session_state
     if CURRENT not in state:
         from_url = st.query_params.get("c")
-        state[CURRENT] = from_url if from_url and store.get_conversation(from_url) else None
+        if from_url and store.get_conversation(from_url):
+            set_current(store, from_url, targets=targets)
+        else:
+            state[CURRENT] = None
     conv_id = state[CURRENT]
     if conv_id and store.get_conversation(conv_id) is None:
         conv_id = state[CURRENT] = None
@@ -54,8 +61,27 @@ def set_current(store: Store, conv_id: str | None, *, targets: list[str] = ()) -
         state["chat_system"] = conv["system"]
         if conv["target"] in targets:
             state["chat_target"] = conv["target"]
+        _restore_params(conv["params"])
     else:
         state["chat_system"] = ""
+
+
+# the params panel's widgets and the range each accepts (a value outside it is left as it is)
+_PARAM_WIDGETS = {"temperature": (0.0, 2.0), "top_p": (0.01, 1.0), "top_k": (0, 1000),
+                  "max_tokens": (1, 32768), "repetition_penalty": (0.5, 2.0)}
+
+
+def _restore_params(params: dict) -> None:
+    """Put a resumed conversation's sampling settings back into the params panel."""
+    state = st.session_state
+    for name, (lo, hi) in _PARAM_WIDGETS.items():
+        value = params.get(name)
+        if isinstance(value, (int, float)) and lo <= value <= hi:
+            state[f"chat_{name}"] = float(value) if isinstance(lo, float) else int(value)
+    if "seed" in params:
+        state["chat_seed"] = "" if params["seed"] is None else str(params["seed"])
+    if "stop" in params and all("," not in s for s in params["stop"] or []):
+        state["chat_stop"] = ", ".join(params["stop"] or [])
 
 
 def _delete(store: Store, conv_id: str) -> None:

@@ -25,7 +25,9 @@ def app() -> AppTest:
 
 
 def seeded(store) -> str:
-    c = store.create_conversation(system="Answer in one word.")
+    params = {"temperature": 0.0, "top_p": 0.5, "top_k": 7, "max_tokens": 33, "repetition_penalty": 1.1,
+              "seed": 5, "stop": ["END"]}
+    c = store.create_conversation(system="Answer in one word.", params=params)
     store.add_message(c, "user", "Which city is the capital of France?")
     store.add_message(c, "assistant", "Paris <script>x</script>", target="onnx:smollm2-135m-instruct",
                       metrics={"ttft_s": 0.1, "decode_tokens_per_s": 50.0, "prompt_tokens": 9, "completion_tokens": 3,
@@ -56,6 +58,8 @@ def test_resume_shows_messages_and_restores_the_system_prompt(db, embedded_paths
     assert any("incomplete" in w.value for w in at.chat_message[3].warning)
     assert any("tok/s" in cap.value for cap in at.chat_message[1].caption)
     assert at.text_area(key="chat_system").value == "Answer in one word."
+    assert at.number_input(key="chat_max_tokens").value == 33 and at.slider(key="chat_top_p").value == 0.5
+    assert at.text_input(key="chat_seed").value == "5" and at.text_input(key="chat_stop").value == "END"
     assert at.query_params["c"] == [c] or at.query_params["c"] == c
     at.button(key=f"chat_open_{other}").click().run()
     assert texts(at) == []
@@ -68,6 +72,8 @@ def test_conversation_survives_a_restart(db, embedded_paths):
     at.run()
     assert not at.exception
     assert len(at.chat_message) == 4
+    assert at.text_area(key="chat_system").value == "Answer in one word."
+    assert at.number_input(key="chat_max_tokens").value == 33
 
 
 def test_delete_asks_first(db, embedded_paths):
