@@ -191,7 +191,8 @@ if last:
         st.subheader("Speed")
         speed_chart(results, headers)
     st.subheader("Word diff")
-    diff_panel(results, headers, "cmp_diff")
+    # a new key once names show, so the pickers relabel from "Model A" to the target
+    diff_panel(results, headers, "cmp_diff_hidden" if hidden else "cmp_diff")
     if not hidden:
         st.download_button("⬇ Export run (JSON)", runfile.dumps(run), key="cmp_export", mime="application/json",
                            file_name=f"compare-run-{time.strftime('%Y%m%d-%H%M%S')}.json")
@@ -223,6 +224,8 @@ with st.expander("Leaderboard (blind votes)"):
     rows = elo.leaderboard(db.list_votes()) if db is not None else []
     if rows:
         st.dataframe(rows, hide_index=True, use_container_width=True, column_config={
+            "target": "Target", "votes": "Votes", "wins": "Wins", "losses": "Losses", "ties": "Ties",
+            "both_bad": "Both bad",
             "elo": st.column_config.NumberColumn("Elo", format="%.0f"),
             "win_rate": st.column_config.NumberColumn("Win rate", format="percent"),
         })

@@ -106,3 +106,34 @@ def test_failed_column_shows_an_error_card_while_the_other_answers(monkeypatch):
     assert len(at.metric) == 3  # one card, for the column that answered
     assert any("GITHUB_TOKEN is not set" in e.value for e in at.error)
     assert not any("Traceback" in e.value for e in at.error)
+
+
+def test_load_a_run_file_show_it_and_rerun_it():
+    from services import runfile
+    from tests.standins.openai_sse import OpenAIStandIn
+
+    shared = runfile.dumps(_fake_finished_run(blind=False)["run"]).encode()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/compare.py").run()
+    at.file_uploader(key="cmp_upload").set_value([("run.json", b"{not json", "application/json")]).run()
+    assert any("not JSON" in e.value for e in at.error)
+    at.file_uploader(key="cmp_upload").set_value([("run.json", shared, "application/json")]).run()
+    assert not at.exception and not at.error
+    at.button(key="cmp_show_loaded").click().run()
+    assert any("Red, like a rose." in md.value for md in at.markdown)
+    assert len(at.metric) == 6
+
+    with OpenAIStandIn(models=("m-a", "m-b")) as srv:
+        from services.compare import CompareSpec
+
+        spec = CompareSpec.build("Say hello.", ["openai:m-a", "openai:m-b"])
+        at.session_state["provider_keys"] = {"OPENAI_BASE_URL": srv.url}
+        at.file_uploader(key="cmp_upload").set_value(
+            [("run2.json", runfile.dumps(runfile.build_run(spec)).encode(), "application/json")]).run()
+        at.button(key="cmp_rerun").click().run()
+        assert not at.exception
+        assert sorted(r.json["model"] for r in srv.chat_requests) == ["m-a", "m-b"]
+    last = at.session_state["cmp_last"]["run"]
+    assert [r["target"] for r in last["results"]] == ["openai:m-a", "openai:m-b"]
+    assert all(r["text"] == "Hello from the stand-in." for r in last["results"])
+    assert len(at.metric) == 6
