@@ -92,7 +92,9 @@ with st.expander("Frame sampling and image tokens", expanded=uploaded_video is n
 images: list = []
 for f in uploaded_images or []:
     data = f.getvalue()
-    status, value = _cached(_key("img", f.file_id, len(data)), lambda d=data, n=f.name: media.prepare_image(n, d))
+    side = vision.max_side_for(target)
+    status, value = _cached(_key("img", f.file_id, len(data), side),
+                            lambda d=data, n=f.name, s=side: media.prepare_image(n, d, max_side=s))
     if status == "error":
         st.error(value)  # the other uploads keep working
     else:

@@ -236,6 +236,15 @@ def untrusted_block(sections: Sequence[tuple[str, str]]) -> str:
 # ---------- one question about images and frames (shared by the page and the CLI) ----------
 
 OFFLINE_TARGET = "ocr:smollm2-135m-instruct"
+# OCR reads small print better from larger images; vision models tile to 336 px crops (16 crops = 1344 px)
+OCR_MAX_SIDE = 2048
+
+
+def max_side_for(target: str) -> int:
+    """The longest image side worth sending to this target."""
+    from services import media
+
+    return OCR_MAX_SIDE if str(target).startswith("ocr:") else media.DEFAULT_MAX_SIDE
 
 
 def question_message(question: str, images: Sequence[ImagePart] = (), frames: Sequence[ImagePart] = ()) -> Message:

@@ -7,16 +7,17 @@ import streamlit as st
 from services import media
 from services.errors import MediaError
 from services.types import ImagePart
+from services.vision import max_side_for
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 
 
-def prepare_files(files, max_images: int) -> tuple[tuple[ImagePart, ...], list[str]]:
+def prepare_files(files, max_images: int, max_side: int = media.DEFAULT_MAX_SIDE) -> tuple[tuple[ImagePart, ...], list[str]]:
     """Checked, re-encoded images and one message per file that cannot be used."""
     parts, problems = [], []
     for f in files or []:
         try:
-            parts.append(media.prepare_image(f.name, f.getvalue()).part)
+            parts.append(media.prepare_image(f.name, f.getvalue(), max_side=max_side).part)
         except MediaError as exc:
             problems.append(exc.user_message())
     if len(parts) > max_images:
@@ -41,7 +42,7 @@ def chat_input_with_images(info: dict, ready: bool, *, key: str = "chat_input") 
     if value is None:
         return None, ()
     text = value.text or ""
-    images, problems = prepare_files(value.files, int(caps.get("max_images") or 0))
+    images, problems = prepare_files(value.files, int(caps.get("max_images") or 0), max_side_for(info["target"]))
     if problems:
         for problem in problems:
             st.error(problem)

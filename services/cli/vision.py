@@ -49,7 +49,8 @@ def run(args) -> int:
     params = params_from_args(args)
     if not args.image and not args.video:
         raise MediaError("Give at least one --image or a --video.")
-    images = [media.prepare_image(Path(p).name, _read(p, media.MAX_IMAGE_BYTES)) for p in args.image]
+    side = vision.max_side_for(str(target))
+    images = [media.prepare_image(Path(p).name, _read(p, media.MAX_IMAGE_BYTES), max_side=side) for p in args.image]
     sampled = None
     if args.video:
         src = Path(args.video)

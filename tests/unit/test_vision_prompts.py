@@ -144,3 +144,7 @@ def test_empty_image_is_refused():
 def test_timestamp_format():
     assert vision.format_timestamp(5.24) == "0:05.2"
     assert vision.format_timestamp(3723) == "1:02:03.0"
+
+
+def test_ocr_targets_get_larger_images_than_vision_models():
+    assert vision.max_side_for("ocr:smollm2-135m-instruct") == vision.OCR_MAX_SIDE > vision.max_side_for("nim:x")
