@@ -267,3 +267,19 @@ def test_forward_migration_keeps_data(tmp_path, monkeypatch):
     s = Store(path)  # nothing runs twice
     assert s.schema_version() == SCHEMA_VERSION + 1
     s.close()
+
+
+def test_cli_names_a_newer_database_and_leaves_it(tmp_path, monkeypatch, capsys):
+    from services.__main__ import main
+
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    monkeypatch.setenv("PHI_PLAYGROUND_DB", str(path))
+    assert main(["conversations"]) == 1
+    err = capsys.readouterr().err
+    assert "newer version of Phi Playground" in err and "Traceback" not in err
+    assert path.read_bytes() == before
