@@ -225,3 +225,39 @@ def test_models_page_download_button_installs_a_target(hub, tmp_path, monkeypatc
     assert any("Installed as onnx:tiny-phi3" in s.value for s in at.success)
     assert "onnx:tiny-phi3" in [c.value for c in at.code]
     model_manager.forget(job)
+
+
+def test_gguf_pull_becomes_a_llamacpp_target(tmp_path, monkeypatch):
+    # a GGUF header and padding: enough for install and listing (llama.cpp answering from a GGUF
+    # is covered by the llama.cpp backend's own tests on the embedded model)
+    files = {"phi-q4.gguf": b"GGUF" + b"\3\0\0\0" + b"\0" * 4096, "README.md": b"#"}
+    v = Variant(model="phi", variant="gguf-q4", runtime="gguf", repo="test-org/phi-gguf", file="phi-q4.gguf")
+    monkeypatch.setenv("PHI_PLAYGROUND_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    with HubStandIn({v.repo: files}) as standin:
+        monkeypatch.setenv("HF_ENDPOINT", standin.url)
+        model = model_manager.pull(v)
+        assert [r.path.rsplit("/", 1)[-1] for r in standin.file_gets()] == ["phi-q4.gguf"]
+    assert model.target == "llamacpp:phi-q4" and model.path.read_bytes() == files["phi-q4.gguf"]
+    assert local_models.installed("gguf") == [("phi-q4", model.path)]
+    assert "llamacpp:phi-q4" in [t.target for t in list_targets()]
+    assert model_manager.remove("llamacpp:phi-q4")[1] == len(files["phi-q4.gguf"])
+
+
+def test_safetensors_pull_answers_through_transformers(tiny_phi3, tmp_path, monkeypatch):
+    files = {p.name: p.read_bytes() for p in tiny_phi3.iterdir() if p.is_file()}
+    files["README.md"] = b"#"
+    v = Variant(model="tiny-phi3-hf", variant="safetensors", runtime="transformers", repo="test-org/tiny-phi3",
+                patterns=("*.json", "*.safetensors", "*.jinja"), label="Tiny Phi-3 HF")
+    monkeypatch.setenv("PHI_PLAYGROUND_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    with HubStandIn({v.repo: files}) as standin:
+        monkeypatch.setenv("HF_ENDPOINT", standin.url)
+        model = model_manager.pull(v)
+        assert not any(r.path.endswith("README.md") for r in standin.file_gets())
+    assert model.target == "transformers:tiny-phi3-hf" and model.target in [t.target for t in list_targets()]
+    stream = start_chat(model.target, [Message("user", "Hi")], GenerationParams(max_tokens=4, temperature=0))
+    stream.run()
+    assert stream.metrics.completion_tokens and stream.finish_reason in ("stop", "length")
+    _m, freed = model_manager.remove(model.target)  # idle: unloaded from its backend, then deleted
+    assert freed == model.size and not model.path.exists()
