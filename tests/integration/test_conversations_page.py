@@ -57,6 +57,8 @@ def test_resume_shows_messages_and_restores_the_system_prompt(db, embedded_paths
     assert "Paris" in got[1][1] and "<script>" not in got[1][1]  # rendered through sanitize
     assert any("incomplete" in w.value for w in at.chat_message[3].warning)
     assert any("tok/s" in cap.value for cap in at.chat_message[1].caption)
+    # Copy: the raw answer in a code block (shown as text, with a copy button)
+    assert at.chat_message[1].code[0].value == "Paris <script>x</script>"
     assert at.text_area(key="chat_system").value == "Answer in one word."
     assert at.number_input(key="chat_max_tokens").value == 33 and at.slider(key="chat_top_p").value == 0.5
     assert at.text_input(key="chat_seed").value == "5" and at.text_input(key="chat_stop").value == "END"
