@@ -166,7 +166,9 @@ class AvReader:
         self.stream.thread_type = "AUTO"
         rate = self.stream.average_rate or self.stream.guessed_rate or 0
         self.fps = float(rate)
-        self.codec = self.stream.codec_context.name
+        codec = self.stream.codec_context.codec
+        # the format (av1), not the decoder library (libdav1d)
+        self.codec = getattr(codec, "canonical_name", "") or self.stream.codec_context.name
         self.width, self.height = self.stream.codec_context.width, self.stream.codec_context.height
         duration = (self.container.duration or 0) / 1e6
         self.count = int(self.stream.frames or round(duration * self.fps))

@@ -74,7 +74,7 @@ def test_sparse_samples_seek_and_dense_ones_read_sequentially(clips, monkeypatch
 
 def test_av1_opens_in_opencv_but_is_decoded_by_pyav(clips):
     result = video.sample(clips["av1"], strategy="uniform", frames=3)
-    assert result.info.decoder == "pyav"
+    assert (result.info.decoder, result.info.codec) == ("pyav", "av1")
     assert result.method.startswith("pyav")
     assert [_dominant(f.rgb) for f in result.frames] == [0, 1, 2]
     assert any("PyAV decoded it" in n for n in result.notes)
