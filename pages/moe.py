@@ -83,6 +83,8 @@ with ask_tab:
         if not question.strip():
             st.warning("Type a question first: the question is empty.")
         elif ensure_embedded_ready(target.split(":", 1)[1]):
+            # a click reruns the script, which closes the running stream (as on the chat page)
+            st.button("⏹ Stop", key="moe_ask_halt")
             bar = st.progress(0.0, text=f"Sample 1 of {k}…")
 
             def tick(i, sample):
@@ -137,6 +139,7 @@ with suite_tab:
                    "(temperature 0 gives repeatable scores).")
         if st.button("Run problem set", key="moe_suite_run", disabled=not (subset and targets and ready)):
             if all(ensure_embedded_ready(t.split(":", 1)[1]) for t in targets):
+                st.button("⏹ Stop", key="moe_suite_halt")
                 bar = st.progress(0.0)
 
                 def step_done(done, total, o):
