@@ -110,16 +110,17 @@ def execute(spec: CompareSpec, is_blind: bool) -> None:
     try:
         stream_columns(run, headers)
     finally:
+        # also on a Stop click: what arrived is kept (marked stopped) before anything else can fail
         run.close()
         payload = runfile.run_from(run)
         payload["blind"] = is_blind
+        state.cmp_last = {"run": payload, "blind": is_blind, "voted": None}
         db = store()
         if db is not None:
             try:
                 payload["id"] = db.save_run("compare", payload)
             except PlaygroundError as exc:
                 st.warning(f"This run was not saved: {exc.user_message()}")
-        state.cmp_last = {"run": payload, "blind": is_blind, "voted": None}
     st.rerun()
 
 
