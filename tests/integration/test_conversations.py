@@ -189,3 +189,15 @@ def test_cli_does_what_the_page_does(tmp_path, monkeypatch, capsys, embedded_pat
     assert open_store().get_conversation(cid) is None
     assert main(["chat", "--regenerate"]) == 2
     assert "need --conversation" in capsys.readouterr().err
+
+
+def test_a_failed_start_keeps_the_question_and_says_why(store, params):
+    from services.errors import PlaygroundError
+
+    with pytest.raises(PlaygroundError) as info:
+        convs.send(store, None, "Hello there", "onnx:no-such-model", params)
+    (conv,) = store.list_conversations()
+    (question,) = store.messages(conv["id"])
+    assert question["content"] == "Hello there" and question["error"] == info.value.user_message()
+    # answering again with a working target clears the note and answers the same question
+    assert convs.last_question(store, conv["id"]) == question["id"]
