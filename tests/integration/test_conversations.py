@@ -199,5 +199,5 @@ def test_a_failed_start_keeps_the_question_and_says_why(store, params):
     (conv,) = store.list_conversations()
     (question,) = store.messages(conv["id"])
     assert question["content"] == "Hello there" and question["error"] == info.value.user_message()
-    # answering again with a working target clears the note and answers the same question
+    # Regenerate (with a working target) answers that same question
     assert convs.last_question(store, conv["id"]) == question["id"]
