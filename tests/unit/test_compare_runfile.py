@@ -13,7 +13,7 @@ from services.compare import CompareSpec, run_compare
 from services.errors import BadRequest, MediaError
 from services.types import GenerationParams, ImagePart
 from tests.fixtures.media_files import plain_image
-from tests.standins.openai_sse import OpenAIStandIn
+from tests.standins.openai_sse import OpenAIStandIn, Reply
 
 VISION = "openai:phi-3.5-vision-instruct"
 TEXT = "openai:m-text"
@@ -111,3 +111,22 @@ def test_cli_export_and_rerun_send_the_same_image(tmp_path, capsys):
     assert len(sent) == 2 and media["data_base64"] in sent[0] and media["data_base64"] in sent[1]
     assert [r["target"] for r in second["results"]] == [r["target"] for r in first["results"]]
     assert second["results"][0]["text"] == first["results"][0]["text"]
+
+
+def test_a_key_never_reaches_the_run_file_or_the_json(tmp_path, capsys):
+    from services.__main__ import main
+
+    canary = "sk-CANARYcompare0123456789"
+    echo = Reply.error(401, f"Incorrect API key provided: {canary}")
+    run_file = tmp_path / "run.json"
+    with OpenAIStandIn(models=("m-a", "m-b"), default=echo) as srv, \
+            config.session({"OPENAI_BASE_URL": srv.url, "OPENAI_API_KEY": canary}):
+        rc = main(["compare", "Hi", "--target", "openai:m-a", "--target", "openai:m-b",
+                   "--export", str(run_file), "--json"])
+        # the key did go to its own server, as a header
+        assert all(canary in r.headers.get("authorization", "") for r in srv.chat_requests)
+    captured = capsys.readouterr()
+    assert rc == 1  # nothing answered
+    assert all("error" in r for r in json.loads(captured.out)["results"])
+    for text in (captured.out, captured.err, run_file.read_text()):
+        assert canary not in text
