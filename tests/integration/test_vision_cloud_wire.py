@@ -1,7 +1,7 @@
-"""What a cloud vision target receives on the wire: image_url data URIs in order, frame times labelled.
+"""What remote vision targets receive on the wire: OpenAI image_url data URIs, Ollama base64 bytes, frame times.
 
-The server is the OpenAI-compatible stand-in in tests/standins/openai_sse.py (a loopback stand-in:
-no cloud is reachable from tests); this checks the request body our prompt builder produced.
+The servers are loopback stand-ins (tests/standins/openai_sse.py, tests/standins/ollama_ndjson.py):
+no cloud and no Ollama are reachable from tests; these check the request bodies our prompt builders made.
 """
 
 import base64
@@ -36,3 +36,17 @@ def test_photo_and_frames_reach_an_openai_compatible_vision_model(tmp_path):
     urls = [p["image_url"]["url"] for p in content if p["type"] == "image_url"]
     assert urls[0] == "data:image/png;base64," + base64.b64encode(photo.data).decode()
     assert all(u.startswith("data:image/jpeg;base64,") for u in urls[1:])
+
+
+def test_a_frame_reaches_ollama_llava_phi3_as_base64_bytes_with_its_time(tmp_path):
+    from tests.standins.ollama_ndjson import OllamaStandIn
+
+    frame = video.sample(scene_video(tmp_path / "s.mp4").read_bytes(), frames=3).parts()[1]
+    message = question_message("What colour is it?", [], [frame])
+    with OllamaStandIn(models=("llava-phi3:latest",), reply=("Green", ".")) as srv, \
+            config.session({"OLLAMA_HOST": srv.root}):
+        stream = start_chat("ollama:llava-phi3", [message], GenerationParams(max_tokens=20)).run()
+        sent = srv.chat_requests[0].json["messages"][-1]
+    assert stream.text == "Green."
+    assert sent["images"] == [base64.b64encode(frame.data).decode()]
+    assert sent["content"] == "Video frames in time order: image 1 at 0:03.0.\nWhat colour is it?"
