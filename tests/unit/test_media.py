@@ -107,3 +107,13 @@ def test_large_images_are_resized_to_the_target_side_and_photos_stay_jpeg():
 def test_label_never_carries_a_path():
     prepared = media.prepare_image("../../etc/passwd/a.png", plain_image())
     assert prepared.part.label == "a.png"
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_animated_images_give_their_first_frame(fmt):
+    frames = [Image.new("RGB", (40, 30), c) for c in ((255, 0, 0), (0, 0, 255))]
+    buf = io.BytesIO()
+    frames[0].save(buf, format=fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = Image.open(io.BytesIO(media.prepare_image("anim", buf.getvalue()).part.data))
+    r, g, b = out.getpixel((20, 15))
+    assert r > 200 and b < 60
