@@ -5,17 +5,18 @@ from __future__ import annotations
 import contextvars
 import os
 import tomllib
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from types import MappingProxyType
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # keys typed on the Models page for one browser session; a ContextVar because Streamlit runs
 # each session's script in its own thread, so one session never sees another's keys
 _session: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
-    "phi_playground_session_keys", default={}
+    "phi_playground_session_keys", default=MappingProxyType({})
 )
 
 

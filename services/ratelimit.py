@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # a 429 asking to wait at most this long is retried once; anything longer is a quota, not a blip
 SHORT_RETRY_AFTER_S = 10.0
@@ -53,7 +53,7 @@ def reset_phrase(wait: float | None) -> str:
     """When the limit lifts, in UTC and as a span, for the error message."""
     if wait is None:
         return "The provider did not say when it resets."
-    at = datetime.fromtimestamp(time.time() + wait, tz=timezone.utc)
+    at = datetime.fromtimestamp(time.time() + wait, tz=UTC)
     hours, rem = divmod(int(wait), 3600)
     span = f"{hours} h {rem // 60} min" if hours else f"{max(rem // 60, 0)} min {rem % 60} s"
     return f"It resets at {at:%H:%M} UTC (in {span})."

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from services import catalog, embedded
 from services.backends.base import TargetInfo, messages_as_dicts
@@ -16,8 +16,6 @@ from services.types import Capabilities, ChatRequest, Done, Message, ServerMetri
 
 # llama.cpp allocates the KV cache for the whole context up front; 4k is plenty for a playground
 DEFAULT_N_CTX = 4096
-# conversations whose state is kept in RAM beside the live context (a few turns of each)
-PROMPT_CACHE_BYTES = 512 * 1024 * 1024
 LOCK_WAIT_S = 300
 # used when a GGUF carries no chat template of its own
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
@@ -80,7 +78,7 @@ class LlamaCppBackend:
         self._load_lock = threading.Lock()
 
     def load(self, model: str) -> LoadedGguf:
-        """Load once per process; a RAM prompt cache keeps recent conversations' state."""
+        """Load once per process; later calls share the instance and its live context."""
         path = resolve_path(model)
         with self._load_lock:
             if path not in self._models:
@@ -88,11 +86,19 @@ class LlamaCppBackend:
                 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
                 try:
-                    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx_setting(), n_threads=len(os.sched_getaffinity(0)),
-                                          verbose=False)
+                    # n_threads is left to llama-cpp-python (half the cores): its worker threads
+                    # spin while waiting, and on a busy 2-core machine two of them starve each other
+                    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx_setting(), verbose=False)
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise BackendUnavailable(f"llama.cpp could not load {path.name}: {exc}") from exc
-                llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
+                # the first evaluation sets up compute buffers (seconds on a small CPU): do it
+                # here so it counts as load time, not as the first answer's time to first token
+                # (a batch, since prompts take the batched path)
+                llm.eval([max(llm.token_bos(), 0)] * 16)
+                llm.reset()
+                # no LlamaRAMCache: saving the whole KV state after every answer costs more than it
+                # saves (1.6 GB per turn for a 3.8B model at 4k); llama.cpp already keeps the live
+                # context and re-evaluates only what differs from the previous turn
                 special = lambda t: llm.detokenize([t], special=True).decode("utf-8", "replace") if t >= 0 else ""  # noqa: E731
                 formatter = Jinja2ChatFormatter(
                     template=llm.metadata.get("tokenizer.chat_template") or CHATML,
@@ -146,7 +152,7 @@ class LlamaCppBackend:
             # tokens already in the context from the previous turn are not evaluated again
             live = list(llm.input_ids[: llm.n_tokens])
             reused = 0
-            for a, b in zip(live, tokens):
+            for a, b in zip(live, tokens, strict=False):
                 if a != b:
                     break
                 reused += 1

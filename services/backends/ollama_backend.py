@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from services import catalog, config
 from services.backends.base import TargetInfo
-from services.errors import (BackendTimeout, BackendUnavailable, BadRequest, IncompleteGeneration,
-                             MediaError, PlaygroundError)
+from services.errors import (
+    BackendTimeout,
+    BackendUnavailable,
+    BadRequest,
+    IncompleteGeneration,
+    MediaError,
+    PlaygroundError,
+)
 from services.providers import CONNECT_TIMEOUT_S, DISCOVERY_TIMEOUT_S, READ_TIMEOUT_S, Health
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
 

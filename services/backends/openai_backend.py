@@ -5,13 +5,21 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from services import catalog, config
 from services.backends.base import StopMatcher, TargetInfo
-from services.errors import (AuthFailed, BackendTimeout, BackendUnavailable, BadRequest,
-                             ContentFiltered, IncompleteGeneration, PlaygroundError, RateLimited)
+from services.errors import (
+    AuthFailed,
+    BackendTimeout,
+    BackendUnavailable,
+    BadRequest,
+    ContentFiltered,
+    IncompleteGeneration,
+    PlaygroundError,
+    RateLimited,
+)
 from services.providers import DISCOVERY_TIMEOUT_S, PROVIDERS, Connection, Health, Provider, connection
 from services.ratelimit import is_quota, reset_phrase, retry_after_s
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
@@ -272,7 +280,7 @@ class OpenAICompatBackend:
 
     def _cached_models(self) -> list[dict]:
         with self._lock:
-            for stamp, items in self._discovered.values():
+            for _stamp, items in self._discovered.values():
                 return items
         return []
 

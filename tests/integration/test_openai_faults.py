@@ -16,8 +16,14 @@ import time
 import pytest
 
 from services.backends.openai_backend import OpenAICompatBackend
-from services.errors import (AuthFailed, BackendTimeout, BackendUnavailable, IncompleteGeneration,
-                             PlaygroundError, RateLimited)
+from services.errors import (
+    AuthFailed,
+    BackendTimeout,
+    BackendUnavailable,
+    IncompleteGeneration,
+    PlaygroundError,
+    RateLimited,
+)
 from services.streaming import MeasuredStream
 from services.types import ChatRequest, GenerationParams, Message, Target
 from tests.conftest import ROOT

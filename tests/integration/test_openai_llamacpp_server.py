@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -24,6 +25,14 @@ SYSTEM = Message("system", "You are a helpful assistant.")
 QUESTION = Message("user", "What is the capital of France?")
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if pytest itself is killed before its finalizer runs."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 @pytest.fixture(scope="module")
 def server_url():
     """`python -m llama_cpp.server` on a free loopback port; always killed afterwards."""
@@ -32,7 +41,7 @@ def server_url():
            "--model_alias", ALIAS, "--chat_format", "chatml", "--n_ctx", "2048",
            "--host", "127.0.0.1", "--port", str(port), "--verbose", "False"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_die_with_parent)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 180

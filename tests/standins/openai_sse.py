@@ -48,7 +48,7 @@ class Reply:
     error_event: dict | None = None
 
     @classmethod
-    def text(cls, text: str, **kw) -> "Reply":
+    def text(cls, text: str, **kw) -> Reply:
         """A streamed answer, one chunk per word (spaces kept)."""
         words = text.split(" ")
         chunks = tuple(w if i == 0 else " " + w for i, w in enumerate(words))
@@ -56,7 +56,7 @@ class Reply:
 
     @classmethod
     def error(cls, status: int, message: str, *, code: str | None = None, headers: dict | None = None,
-              **kw) -> "Reply":
+              **kw) -> Reply:
         """An HTTP error with an OpenAI-style error body."""
         body = {"error": {"message": message, "type": "error", "code": code or str(status)}}
         return cls(status=status, body=body, headers=headers or {}, chunks=(), **kw)
@@ -81,7 +81,7 @@ class OpenAIStandIn(LoopbackServer):
         """The base URL a client uses (ends in /v1)."""
         return self.root + "/v1"
 
-    def enqueue(self, *replies: Reply) -> "OpenAIStandIn":
+    def enqueue(self, *replies: Reply) -> OpenAIStandIn:
         """Queue replies for the next chat requests, in order; then the default reply."""
         with self._script_lock:
             self._script.extend(replies)
