@@ -20,7 +20,7 @@ def command(op: str, variant, dest: Path) -> list[str]:
     """The argv that plans or fetches this variant into dest (huggingface_hub's local_dir)."""
     args = {"repo": variant.repo, "revision": variant.revision, "patterns": variant.allow_patterns,
             # the hub client's own cache (refs) goes inside the partial folder, so nothing escapes it
-            "dest": str(dest), "cache": str(dest / ".cache" / "hub")}
+            "dest": str(dest), "cache": str(dest / ".cache" / "hub"), "parent": os.getpid()}
     return [sys.executable, "-m", "services.hub_fetch", op, json.dumps(args)]
 
 
@@ -94,5 +94,21 @@ def main(op: str, args: dict) -> dict:
         return {"ok": False, "kind": kind, "detail": detail}
 
 
+def _exit_with(parent: int) -> None:
+    """Stop when the app or CLI that started us is gone, so no download outlives it."""
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], json.loads(sys.argv[2]))), flush=True)
+    ARGS = json.loads(sys.argv[2])
+    if ARGS.get("parent"):
+        _exit_with(int(ARGS["parent"]))
+    print(json.dumps(main(sys.argv[1], ARGS)), flush=True)

@@ -158,7 +158,9 @@ def _raise_for(result: dict, variant: Variant) -> None:
     if kind == "network":
         raise offline_error(variant, f"the model hub at {endpoint()} cannot be reached from here")
     if kind == "notfound":
-        raise BadRequest(f"{variant.repo} has no {variant.allow_patterns} on {endpoint()}: {detail}")
+        raise BadRequest(f"{variant.repo} (revision {variant.revision}) has no {', '.join(variant.allow_patterns)} "
+                         f"on {endpoint()}.", hint="The repository or its files may have moved; check the entry "
+                         "in services/local_variants.toml or your PHI_PLAYGROUND_VARIANTS file.")
     if kind == "auth":
         raise BackendUnavailable(f"{variant.repo} needs a Hugging Face login or accepted licence.",
                                  hint="Set HF_TOKEN, or accept the model's terms on its page.")

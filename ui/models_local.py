@@ -31,9 +31,8 @@ def _show_flash() -> None:
         getattr(st, kind)(text)
 
 
-@st.fragment(run_every=1.0)
 def _downloads() -> None:
-    """Running and finished downloads, refreshed every second while the page is open."""
+    """Running and finished downloads, refreshed every second while one is running."""
     seen = state.setdefault("models_local_seen_done", set())
     for job in model_manager.jobs():
         ev, v = job.latest, job.variant
@@ -130,7 +129,8 @@ def render() -> None:
     st.caption(f"{human(info['free_bytes'])} available for models ({info['free_limit']}); "
                f"{human(info['memory_bytes'])} of memory.")
     _show_flash()
-    _downloads()
+    running = any(not job.finished for job in model_manager.jobs())
+    st.fragment(_downloads, run_every=1.0 if running else None)()
     _installed(info)
     _catalog(info)
     _bring_your_own()

@@ -15,6 +15,7 @@ import pytest
 
 from services import local_models, model_manager
 from services.chat import start_chat
+from services.errors import BadRequest
 from services.local_models import Variant
 from services.targets import list_targets
 from services.types import GenerationParams, Message
@@ -160,6 +161,14 @@ def test_no_network_says_so_and_how_to_copy_by_hand(hub, monkeypatch):
     with pytest.raises(model_manager.Offline, match="offline mode is on"):
         model_manager.pull(VARIANT)
     assert hub.requests == []
+
+
+def test_a_repo_that_moved_is_named_with_where_to_fix_it(hub):
+    moved = Variant(model="gone", variant="onnx-cpu-int4", runtime="onnx", repo="test-org/gone", subfolder=SUB)
+    with pytest.raises(BadRequest) as err:
+        model_manager.pull(moved)
+    assert f"test-org/gone (revision main) has no {SUB}/* on {hub.url}" in err.value.user_message()
+    assert "local_variants.toml" in err.value.user_message()
 
 
 def test_not_enough_space_is_refused_before_any_byte(hub, monkeypatch):
