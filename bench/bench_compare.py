@@ -5,6 +5,9 @@ server) with a fixed delay per token, so the only thing measured is our compare 
 threads, the event queue and the timing wrapper. Target: wall time of the pair <= 1.15 x the
 slower target alone.
 
+Without --quick it also runs the embedded model on ONNX and llama.cpp one after another and at
+the same time, to show what sharing 2 cores does to each one's tokens/s.
+
     python bench/bench_compare.py [--quick]
 """
 
@@ -41,6 +44,32 @@ def _pair(targets: list[str], prompt: str) -> tuple[float, list[dict]]:
     failed = [r.error for r in run.results if not r.ok]
     assert not failed, failed
     return run.wall_s, [r.metrics for r in run.results]
+
+
+LOCAL_PAIR = ["onnx:smollm2-135m-instruct", "llamacpp:smollm2-135m-instruct"]
+
+
+def local_fairness(max_tokens: int = 64) -> dict:
+    """Two local runtimes one after another (the default) and at once: each one's tokens/s, and wall time."""
+    from services import embedded
+    from services.compare import CompareSpec, run_compare
+    from services.types import GenerationParams
+
+    embedded.provision()
+    params = GenerationParams(temperature=0, max_tokens=max_tokens)
+    prompt = "Write a short story about a robot who learns to paint."
+    run_compare(CompareSpec.build("Hi", LOCAL_PAIR, GenerationParams(max_tokens=4)))  # load both models
+    out = {}
+    for label, together in (("one after another", False), ("at the same time", True)):
+        run = run_compare(CompareSpec.build(prompt, LOCAL_PAIR, params, concurrent_local=together))
+        failed = [r.error for r in run.results if not r.ok]
+        assert not failed, failed
+        out[label] = {"wall_s": run.wall_s, "tokens_per_s": [r.metrics["decode_tokens_per_s"] for r in run.results]}
+    print(f"\nlocal fairness: {' vs '.join(LOCAL_PAIR)}, {max_tokens} tokens, greedy")
+    print(f"{'mode':20s} {'wall s':>8s} " + " ".join(f"{t.split(':')[0] + ' tok/s':>16s}" for t in LOCAL_PAIR))
+    for label, row in out.items():
+        print(f"{label:20s} {row['wall_s']:8.2f} " + " ".join(f"{v:16.1f}" for v in row["tokens_per_s"]))
+    return out
 
 
 def run(quick: bool = False) -> dict:
@@ -81,6 +110,9 @@ def run(quick: bool = False) -> dict:
     print(f"{'both at once (compare)':32s} {result['pair_wall_s']:8.3f}")
     print(f"ratio pair / slower alone: {ratio:.3f} (target <= {TARGET_RATIO}) -> {'OK' if result['ok'] else 'MISSED'}")
     print(f"decode tokens/s per column while paired: {result['pair_tokens_per_s']}")
+    if not quick:
+        # the reason local targets run one after another by default, measured
+        result["local"] = local_fairness()
     return result
 
 
