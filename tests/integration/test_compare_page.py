@@ -137,3 +137,19 @@ def test_load_a_run_file_show_it_and_rerun_it():
     assert [r["target"] for r in last["results"]] == ["openai:m-a", "openai:m-b"]
     assert all(r["text"] == "Hello from the stand-in." for r in last["results"])
     assert len(at.metric) == 6
+
+
+def test_presets_fill_the_target_picker(monkeypatch):
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("NVIDIA_API_KEY", raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/compare.py").run()
+    names = at.selectbox(key="cmp_preset").options
+    phi = next(n for n in names if n.startswith("Phi-3 vs Phi-3.5"))
+    assert phi.endswith("(not available here)")
+    at.selectbox(key="cmp_preset").set_value(phi.replace("  (not available here)", "")).run()
+    assert not at.exception
+    assert at.multiselect(key="cmp_targets").value == ["github:microsoft/phi-3-mini-4k-instruct",
+                                                      "github:microsoft/phi-3.5-mini-instruct"]
+    assert any("GitHub Models or NVIDIA NIM key" in i.value for i in at.info)
+    assert any("is unavailable" in w.value for w in at.warning)
