@@ -226,7 +226,24 @@ def test_models_page_download_button_installs_a_target(hub, tmp_path, monkeypatc
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
     at.switch_page("pages/models.py").run()
     assert not at.exception
+    hub.bytes_per_s = 2e6
     at.button(key="models_pull_tiny-phi3/onnx-cpu-int4").click().run()
+    job = next(j for j in model_manager.jobs() if j.variant.key == "tiny-phi3/onnx-cpu-int4")
+    deadline = time.monotonic() + 60
+    while (job.latest.done_bytes == 0 or not hub.file_gets("model.onnx.data")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    at.run()
+    bar = at.get("progress")[0]
+    assert "Tiny Phi-3: " in bar.proto.text and " of 12.6 MB" in bar.proto.text
+    at.button(key="models_cancel_tiny-phi3/onnx-cpu-int4").click().run()
+    assert job.wait(30) and job.latest.stage == "cancelled"
+    at.run()
+    assert any("pull again to resume" in i.value for i in at.info)
+
+    hub.bytes_per_s = None
+    resume = at.button(key="models_pull_tiny-phi3/onnx-cpu-int4")
+    assert resume.label.startswith("Resume (")
+    resume.click().run()
     job = next(j for j in model_manager.jobs() if j.variant.key == "tiny-phi3/onnx-cpu-int4")
     assert job.wait(120) and job.latest.stage == "done", job.latest
     at.run()
