@@ -451,6 +451,18 @@ def remove(ref: str) -> tuple[LocalModel, int]:
     return model, local_models.delete_files(model)
 
 
+def discard_partial(model: str | Variant, variant: str | None = None) -> int:
+    """Delete an interrupted download instead of resuming it; bytes freed."""
+    v = model if isinstance(model, Variant) else local_models.find_variant(model, variant)
+    if any(j.variant.key == v.key and not j.finished for j in jobs()):
+        raise BadRequest(f"{v.key} is downloading right now; cancel it first.")
+    freed = partial_bytes(v)
+    if not freed:
+        raise BadRequest(f"There is no interrupted download of {v.key}.")
+    shutil.rmtree(partial_dir(v))
+    return freed
+
+
 def add(path: str, name: str | None = None) -> LocalModel:
     """Bring your own: check the path is a model, then make it a target (nothing is copied or run)."""
     return local_models.add(path, name)

@@ -99,6 +99,14 @@ def _catalog(info: dict) -> None:
             if c3.button(text, key=f"models_pull_{v['key']}"):
                 model_manager.start_pull(v["model"], v["variant"])
                 st.rerun()
+            if v["partial_bytes"] and c3.button("Discard", key=f"models_discard_{v['key']}"):
+                try:
+                    freed = model_manager.discard_partial(v["model"], v["variant"])
+                except PlaygroundError as exc:
+                    _flash("error", exc.user_message())
+                else:
+                    _flash("success", f"Discarded the interrupted download; freed {human(freed)}.")
+                st.rerun()
 
 
 def _bring_your_own() -> None:

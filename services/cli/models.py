@@ -20,7 +20,9 @@ def register(sub) -> None:
     pull.add_argument("--variant", help="which build: onnx-cpu-int4, gguf-q4, safetensors, ...")
     pull.set_defaults(func=run_pull)
     rm = verbs.add_parser("rm", help="delete an installed model (added ones: only the link)")
-    rm.add_argument("id", help="target (onnx:NAME), or a NAME that is unique")
+    rm.add_argument("id", help="target (onnx:NAME), a NAME that is unique, or with --partial a model id")
+    rm.add_argument("--partial", action="store_true", help="discard an interrupted download of ID [--variant V]")
+    rm.add_argument("--variant", help="with --partial: which build")
     rm.set_defaults(func=run_rm)
     add = verbs.add_parser("add", help="add your own ONNX GenAI folder, HF folder or .gguf file")
     add.add_argument("path")
@@ -81,6 +83,10 @@ def run_pull(args) -> int:
 
 
 def run_rm(args) -> int:
+    if args.partial:
+        freed = model_manager.discard_partial(args.id, args.variant)
+        print(f"discarded the interrupted download, freed {human(freed)}")
+        return 0
     model, freed = model_manager.remove(args.id)
     if model.linked:
         print(f"removed {model.target}; your files at {model.source.get('added_from', model.path)} were left alone")

@@ -150,3 +150,16 @@ def test_offline_message_is_one_sentence_with_how_to_copy_by_hand():
     assert "cpu_and_mobile/cpu-int4-awq-block-128-acc-level-4 of microsoft/Phi-3.5-mini-instruct-onnx" in err.hint
     assert "python -m services models add PATH" in err.hint
     assert str(local_models.models_root() / "onnx" / "phi-3.5-mini-instruct") in err.hint
+
+
+def test_an_interrupted_download_is_shown_and_can_be_discarded():
+    v = local_models.find_variant("phi-3.5-mini-instruct", "onnx-cpu-int4")
+    part = model_manager.partial_dir(v) / v.subfolder
+    part.mkdir(parents=True)
+    (part / "genai_config.json").write_text("{}" * 500)
+    row = next(r for r in model_manager.overview()["variants"] if r["key"] == v.key)
+    assert row["partial_bytes"] == 1000 and not row["installed"]
+    assert model_manager.discard_partial("phi-3.5-mini-instruct", "onnx-cpu-int4") == 1000
+    assert not model_manager.partial_dir(v).exists()
+    with pytest.raises(BadRequest, match="no interrupted download of phi-3.5-mini-instruct/onnx-cpu-int4"):
+        model_manager.discard_partial(v)
