@@ -99,7 +99,7 @@ def run(quick: bool = False) -> dict:
         "tokens": tokens, "token_delay_s": delay, "repeats": repeats,
         "alone_a_s": round(statistics.median(alone_a), 4), "alone_b_s": round(statistics.median(alone_b), 4),
         "pair_wall_s": round(together, 4), "ratio": round(ratio, 3), "target_ratio": TARGET_RATIO,
-        "pair_tokens_per_s": [round(statistics.median(s), 1) for s in zip(*speeds)],
+        "pair_tokens_per_s": [round(statistics.median(s), 1) for s in zip(*speeds, strict=True)],
         "ok": ratio <= TARGET_RATIO,
     }
     print(f"compare: 2 loopback OpenAI-compatible targets, {tokens} tokens at {delay * 1000:.0f} ms/token, "

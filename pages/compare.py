@@ -178,7 +178,7 @@ if last:
     if hidden:
         if all(not r.get("error") for r in results):
             st.markdown("**Which answer is better?** The names show after you vote.")
-            for col, (outcome, text) in zip(st.columns(4), VOTES.items()):
+            for col, (outcome, text) in zip(st.columns(4), VOTES.items(), strict=True):
                 col.button(text, key=f"cmp_vote_{outcome}", on_click=vote, args=(outcome,), use_container_width=True)
         else:
             last["voted"] = "none"

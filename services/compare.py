@@ -6,8 +6,8 @@ import contextvars
 import queue
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 from services.errors import BadRequest, IncompleteGeneration, PlaygroundError
 from services.types import GenerationParams, ImagePart, Message, Target
@@ -31,7 +31,7 @@ class CompareSpec:
 
     @classmethod
     def build(cls, prompt: str, targets: Sequence[str], params: GenerationParams | Sequence[GenerationParams] | None = None,
-              *, system: str = "", images: Sequence[ImagePart] = (), concurrent_local: bool = False) -> "CompareSpec":
+              *, system: str = "", images: Sequence[ImagePart] = (), concurrent_local: bool = False) -> CompareSpec:
         """Validate and normalise: 2-4 parseable targets, a prompt, shared or per-target params."""
         targets = tuple(str(Target.parse(t)) for t in targets)
         if not MIN_TARGETS <= len(targets) <= MAX_TARGETS:
@@ -147,11 +147,11 @@ class CompareRun:
 
     def __init__(self, spec: CompareSpec):
         self.spec = spec
-        self.results = [ColumnResult(i, t, p) for i, (t, p) in enumerate(zip(spec.targets, spec.params))]
+        self.results = [ColumnResult(i, t, p) for i, (t, p) in enumerate(zip(spec.targets, spec.params, strict=True))]
         local = [is_local(t) for t in spec.targets]
         self.groups = _plan(spec, local)
         shared_cpu = spec.concurrent_local and sum(local) > 1
-        for col, flag in zip(self.results, local):
+        for col, flag in zip(self.results, local, strict=True):
             # what the metrics card says: did this local column have the CPU to itself?
             col.mode = "concurrent" if (shared_cpu and flag) or not flag else "sequential"
             col.local = flag

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Iterable, Mapping
 
 OUTCOMES = ("a", "b", "tie", "both_bad")
 INITIAL = 1000.0

@@ -7,10 +7,10 @@ import binascii
 import hashlib
 import json
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from services import media
-from services.compare import CompareRun, CompareSpec, ColumnResult, start_compare
+from services.compare import ColumnResult, CompareRun, CompareSpec, start_compare
 from services.elo import OUTCOMES
 from services.errors import BadRequest, MediaError
 from services.types import GenerationParams, ImagePart
@@ -47,7 +47,7 @@ def build_run(spec: CompareSpec, results: Sequence[ColumnResult] = (), *, wall_s
         "system": spec.system,
         "shared_params": spec.shared_params,
         "concurrent_local": spec.concurrent_local,
-        "targets": [{"target": t, "params": p.to_dict()} for t, p in zip(spec.targets, spec.params)],
+        "targets": [{"target": t, "params": p.to_dict()} for t, p in zip(spec.targets, spec.params, strict=True)],
         "media": [media_entry(p) for p in spec.images],
         "results": [r.to_dict() for r in results],
         "wall_s": wall_s,

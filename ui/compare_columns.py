@@ -37,7 +37,7 @@ def stream_columns(run, headers: list[str]) -> None:
     """Draw one live column per target while the run's workers stream (script thread only)."""
     cols = st.columns(len(headers))
     status, boxes = [], []
-    for col, header in zip(cols, headers):
+    for col, header in zip(cols, headers, strict=True):
         col.markdown(f"**{sanitize(header)}**")
         status.append(col.empty())
         boxes.append(col.empty())
@@ -70,7 +70,7 @@ def stream_columns(run, headers: list[str]) -> None:
 def result_columns(results: list[dict], headers: list[str], *, show_metrics: bool = True) -> None:
     """Finished columns: the answer, then its metrics card, or an error card for a failed target."""
     cols = st.columns(len(results))
-    for col, r, header in zip(cols, results, headers):
+    for col, r, header in zip(cols, results, headers, strict=True):
         col.markdown(f"**{sanitize(header)}**")
         if r.get("error"):
             card = col.container(border=True)
@@ -88,7 +88,7 @@ def result_columns(results: list[dict], headers: list[str], *, show_metrics: boo
 
 def speed_chart(results: list[dict], headers: list[str]) -> None:
     """Bar chart of decode speed per answered column, and who was faster by how much."""
-    rows = [(h, r["metrics"].get("decode_tokens_per_s")) for r, h in zip(results, headers)
+    rows = [(h, r["metrics"].get("decode_tokens_per_s")) for r, h in zip(results, headers, strict=True)
             if not r.get("error") and r.get("metrics", {}).get("decode_tokens_per_s")]
     if not rows:
         return
