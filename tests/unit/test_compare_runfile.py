@@ -130,3 +130,24 @@ def test_a_key_never_reaches_the_run_file_or_the_json(tmp_path, capsys):
     assert all("error" in r for r in json.loads(captured.out)["results"])
     for text in (captured.out, captured.err, run_file.read_text()):
         assert canary not in text
+
+
+def test_cli_video_frames_go_to_the_vision_target_and_into_the_run_file(tmp_path, capsys):
+    from services.__main__ import main
+    from tests.fixtures.media_files import scene_video
+
+    clip = scene_video(tmp_path / "clip.mp4")
+    run_file = tmp_path / "run.json"
+    with OpenAIStandIn(models=("phi-3.5-vision-instruct", "m-text")) as srv, \
+            config.session({"OPENAI_BASE_URL": srv.url}):
+        assert main(["compare", "What happens?", "--target", VISION, "--target", TEXT, "--video", str(clip),
+                     "--frames", "3", "--export", str(run_file), "--json"]) == 0
+        vision_body = next(r.json for r in srv.chat_requests if r.json["model"] == "phi-3.5-vision-instruct")
+    capsys.readouterr()
+    media = json.loads(run_file.read_text())["media"]
+    assert len(media) == 3
+    stamps = [m["timestamp_s"] for m in media]
+    assert stamps == sorted(stamps) and stamps[0] < 1.0 < stamps[-1]
+    sent = json.dumps(vision_body)
+    assert all(m["data_base64"] in sent for m in media)
+    assert all(m["sha256"] == runfile.sha256(base64.b64decode(m["data_base64"])) for m in media)
