@@ -322,7 +322,9 @@ def add(path: str | Path, name: str | None = None) -> LocalModel:
     name = safe_name(name or (p.stem if kind == "gguf" else p.name))
     dest_dir = models_root() / kind
     dest = dest_dir / (f"{name}.gguf" if kind == "gguf" else name)
-    if dest.exists() or dest.is_symlink():
+    if dest.is_symlink() and not dest.exists():
+        dest.unlink()  # a link to something the user has since moved or deleted
+    if dest.exists():
         raise BadRequest(f"A {kind} model named {name} is already installed ({BACKEND_OF_KIND[kind]}:{name}); "
                          "pick another name.")
     dest_dir.mkdir(parents=True, exist_ok=True)

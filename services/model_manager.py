@@ -320,6 +320,9 @@ class PullJob:
             _raise_for(result, v)
         self._emit(PullEvent("installing", p.total_bytes, p.total_bytes, message="Installing…"))
         self.result = install(v, dest, p)
+        for note in downloads_dir().glob(f"{v.key.replace('/', '--')}.*"):
+            if note.suffix in (".log", ".out"):
+                note.unlink(missing_ok=True)  # kept only when something went wrong
         self._emit(PullEvent("done", p.total_bytes, p.total_bytes,
                              message=f"Installed as {self.result.target}."))
 

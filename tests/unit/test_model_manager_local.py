@@ -106,6 +106,12 @@ def test_add_links_a_gguf_and_rm_removes_only_the_link(tmp_path, models_dir):
     assert freed == 0 and mine.read_bytes().startswith(b"GGUF")
     assert local_models.installed("gguf") == []
 
+    # the user moves their file away: the dead link is not a target and does not block a new add
+    model_manager.add(str(mine), "mine")
+    moved = mine.rename(mine.with_name("elsewhere.gguf"))
+    assert local_models.installed("gguf") == []
+    assert model_manager.add(str(moved), "mine").target == "llamacpp:mine"
+
 
 def test_add_onnx_folder_under_a_safe_name_and_it_becomes_an_onnx_target(tmp_path):
     folder = tmp_path / "my model"
