@@ -30,7 +30,7 @@ def is_moe(info: dict) -> bool:
 
 with st.sidebar:
     info = pick_target("moe_target", help="MoE targets (Phi-3.5-MoE on GitHub, NIM, Azure or local "
-                       "transformers) are marked below; any other target works as a dense baseline.")
+                       "transformers) are listed under the picker; any other target works as a dense baseline.")
     target = info["target"]
     can_route = bool(info["capabilities"]["moe_routing"])
     if can_route:
@@ -54,6 +54,7 @@ def show_consistency(res: dict) -> None:
     c1.metric("Final answer", res.get("answer") or "none found")
     k = len(res["samples"])
     c2.metric("Agreement", f"{vote.get('agreement', 0):.0%}", help=f"share of the {k} samples that gave it")
+    st.caption(sanitize(f"{res['target']} · {k} sample(s)"))
     if vote.get("tied"):
         st.warning(sanitize(f"Tie between {', '.join(vote['tied'])}; the first one given wins."))
     if k > 1 and vote.get("counts"):
