@@ -81,7 +81,7 @@ def _restore_params(params: dict) -> None:
     if "seed" in params:
         state["chat_seed"] = "" if params["seed"] is None else str(params["seed"])
     if "stop" in params and all("," not in s for s in params["stop"] or []):
-        state["chat_stop"] = ", ".join(params["stop"] or [])
+        state["chat_stop_strings"] = ", ".join(params["stop"] or [])
 
 
 def _delete(store: Store, conv_id: str) -> None:

@@ -36,7 +36,7 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
                                        help=tip("repetition_penalty", "1.0 = none"))
         seed_text = st.text_input("Seed", key=f"{key}_seed", disabled="seed" in ignored,
                                   help=tip("seed", "blank = random"))
-        stop_text = st.text_input("Stop strings", key=f"{key}_stop", disabled="stop" in ignored,
+        stop_text = st.text_input("Stop strings", key=f"{key}_stop_strings", disabled="stop" in ignored,
                                   help=tip("stop", "comma-separated"))
     try:
         seed = int(seed_text) if seed_text.strip() else None

@@ -61,7 +61,7 @@ def test_resume_shows_messages_and_restores_the_system_prompt(db, embedded_paths
     assert at.chat_message[1].code[0].value == "Paris <script>x</script>"
     assert at.text_area(key="chat_system").value == "Answer in one word."
     assert at.number_input(key="chat_max_tokens").value == 33 and at.slider(key="chat_top_p").value == 0.5
-    assert at.text_input(key="chat_seed").value == "5" and at.text_input(key="chat_stop").value == "END"
+    assert at.text_input(key="chat_seed").value == "5" and at.text_input(key="chat_stop_strings").value == "END"
     assert at.query_params["c"] == [c] or at.query_params["c"] == c
     at.button(key=f"chat_open_{other}").click().run()
     assert texts(at) == []
