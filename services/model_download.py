@@ -168,7 +168,11 @@ def _raise_for(result: dict, variant: Variant) -> None:
 def plan(variant: Variant) -> Plan:
     """Ask the hub which files the variant has and how big they are (no file content is fetched)."""
     dest = partial_dir(variant)
-    result = hub_fetch.run("plan", variant, dest, PLAN_TIMEOUT_S)
+    try:
+        result = hub_fetch.run("plan", variant, dest, PLAN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise offline_error(variant, f"the model hub at {endpoint()} did not answer within {PLAN_TIMEOUT_S} s") \
+            from None
     if not result.get("ok"):
         _raise_for(result, variant)
     files = tuple((f, int(s or 0), bool(w)) for f, s, w in result["files"])
