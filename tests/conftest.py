@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -15,6 +17,8 @@ sys.path.insert(0, str(ROOT))
 # user data (conversations, installed models) goes to a throwaway folder; the embedded model's
 # converted cache stays in the normal cache dir so runs after the first are fast
 _DATA = Path(tempfile.mkdtemp(prefix="phi-playground-tests-"))
+# removed when the test process exits, whatever happened in it
+atexit.register(shutil.rmtree, _DATA, ignore_errors=True)
 os.environ.setdefault("PHI_PLAYGROUND_DATA", str(_DATA / "data"))
 os.environ.setdefault("PHI_PLAYGROUND_MODELS", str(_DATA / "models"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
