@@ -218,6 +218,17 @@ def validate(data) -> tuple[dict, list[dict], dict[str, tuple[str, bytes]], int 
     return header, out, blobs, active
 
 
+def _creation_order(messages: list[dict]) -> list[dict]:
+    """Oldest first, so alternatives keep their "version n / N" after import (the export lists the active branch first)."""
+    ordered = sorted(messages, key=lambda m: m.get("created") or 0)  # stable: ties keep the file's order
+    seen: set[int] = set()
+    for m in ordered:
+        if m["parent"] is not None and m["parent"] not in seen:
+            return messages  # times that put a reply before its question: keep the file's (valid) order
+        seen.add(m["id"])
+    return ordered
+
+
 def import_json(store: Store, source: bytes | str | dict) -> str:
     """Validate an export and store it as a new conversation (never overwriting one); return the new id."""
     if isinstance(source, (bytes, str)):
@@ -232,4 +243,4 @@ def import_json(store: Store, source: bytes | str | dict) -> str:
             raise BadRequest(f"The file is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
                              hint="Nothing was imported.") from None
     header, messages, blobs, active = validate(source)
-    return store.insert_tree(header, messages, blobs, active)
+    return store.insert_tree(header, _creation_order(messages), blobs, active)

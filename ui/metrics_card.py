@@ -9,13 +9,18 @@ def _fmt(value, unit: str = "", digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}{unit}"
 
 
+def _count(value) -> str:
+    # a stopped stream may not know its prompt size: None must read as "unknown", not "None"
+    return "–" if value is None else str(value)
+
+
 def metrics_line(metrics: dict, finish_reason: str | None = None) -> str:
     """TTFT, decode speed, tokens in/out, total and load time, as one line of text."""
     m = metrics or {}
     parts = [
         f"TTFT {_fmt(m.get('ttft_s'), ' s')}",
         f"{_fmt(m.get('decode_tokens_per_s'), ' tok/s', 1)}",
-        f"{m.get('prompt_tokens', '–')} in / {m.get('completion_tokens', '–')} out",
+        f"{_count(m.get('prompt_tokens'))} in / {_count(m.get('completion_tokens'))} out",
         f"total {_fmt(m.get('total_s'), ' s')}",
     ]
     if m.get("load_s"):
@@ -38,6 +43,6 @@ def metrics_card(metrics: dict, finish_reason: str | None = None, container=None
     c1.metric("TTFT", _fmt(m.get("ttft_s"), " s"))
     c2.metric("Tokens/s", _fmt(m.get("decode_tokens_per_s"), "", 1))
     c3.metric("Total", _fmt(m.get("total_s"), " s"))
-    where.caption(f"{m.get('prompt_tokens', '–')} tokens in / {m.get('completion_tokens', '–')} out · "
+    where.caption(f"{_count(m.get('prompt_tokens'))} tokens in / {_count(m.get('completion_tokens'))} out · "
                   f"load {_fmt(m.get('load_s'), ' s')} · finish {finish_reason or '–'}"
                   + (f" · {note}" if note else ""))
