@@ -144,7 +144,11 @@ if all_parts:
     if target.startswith("ocr:"):
         line += " The OCR target sends text instead, so its real prompt is far smaller."
         problem = None
-    (st.warning(problem) if problem else st.caption(line))
+    # a statement, not a bare expression: Streamlit "magic" would render the returned element's help
+    if problem:
+        st.warning(problem)
+    else:
+        st.caption(line)
 
 # the conversation belongs to the media it was about: new media starts a new one
 media_sig = _key("media", tuple(hashlib.sha256(p.data).hexdigest() for p in all_parts))

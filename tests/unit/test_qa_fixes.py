@@ -31,3 +31,24 @@ def test_import_keeps_version_numbers_of_alternatives(tmp_path):
     assert [(m["content"], m["index"], len(m["siblings"])) for m in path(dst, new_id)] == before
     src.close()
     dst.close()
+
+
+def test_pages_have_no_bare_expressions_that_streamlit_magic_would_render():
+    # pages/vision.py had `(st.warning(x) if p else st.caption(y))`: magic rendered the returned
+    # DeltaGenerator's help (a page-long table of st methods) under every image-token estimate
+    import ast
+    from pathlib import Path
+
+    found = []
+    for page in sorted((Path(__file__).parents[2] / "pages").glob("*.py")):
+        def walk(body, page=page):
+            for node in body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    continue  # magic only rewrites the script body, not function bodies
+                if isinstance(node, ast.Expr) and not isinstance(node.value, (ast.Call, ast.Constant, ast.Await)):
+                    found.append(f"{page.name}:{node.lineno}")
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    if isinstance(getattr(node, field, None), list):
+                        walk(getattr(node, field))
+        walk(ast.parse(page.read_text()).body)
+    assert found == []
