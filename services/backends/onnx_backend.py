@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Iterator
 
 from services import embedded
+from services.backends import kv_reuse
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
 from services.backends import onnx_vision  # vision hook (issue 5)
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
-from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
+from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
 
 # how long a request waits for another session's generation on the same model
 LOCK_WAIT_S = 300
@@ -27,6 +28,8 @@ class LoadedModel:
     tokenizer: object
     context_length: int
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # the last text generation's generator, kept for the next turn of the same conversation
+    live: kv_reuse.LiveState | None = None
 
 
 def _og():
@@ -155,9 +158,9 @@ class OnnxBackend:
             raise BadRequest(
                 f"The prompt is {len(ids)} tokens; this model's context is {loaded.context_length}."
             )
-        max_length = min(len(ids) + p.max_tokens, loaded.context_length)
-        options = {"max_length": max_length, "do_sample": not p.greedy,
-                   "repetition_penalty": p.repetition_penalty}
+        need = min(len(ids) + p.max_tokens, loaded.context_length)
+        max_new = need - len(ids)
+        options = {"do_sample": not p.greedy, "repetition_penalty": p.repetition_penalty}
         if not p.greedy:
             options.update(temperature=p.temperature, top_p=p.top_p)
             if p.top_k:
@@ -166,16 +169,18 @@ class OnnxBackend:
             options["random_seed"] = p.seed
         if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
             raise BackendTimeout("The model is busy with another answer; try again in a moment.")
-        generator = None
+        live, processed = None, []
         try:
-            params = og.GeneratorParams(loaded.model)
-            params.set_search_options(**options)
-            generator = og.Generator(loaded.model, params)
-            generator.append_tokens(ids)
+            # chat mode: a prompt that continues the last conversation only feeds its new tokens
+            live, start = self._live_generator(og, loaded, ids, options, need, p)
+            generator = live.state
+            # only prompt tokens are kept: the runtime computes one-token decode steps with other
+            # kernels than a prompt, so reusing them could change a later greedy answer
+            processed = list(ids)
             decoder = loaded.tokenizer.create_stream()
             stops = StopMatcher(p.stop)
             produced = 0
-            while not generator.is_done():
+            while produced < max_new and not generator.is_done():
                 generator.generate_next_token()
                 token = generator.get_next_tokens()[0]
                 produced += 1
@@ -188,9 +193,39 @@ class OnnxBackend:
             if tail:
                 yield Token(tail)
             yield Usage(len(ids), produced)
-            hit_length = not stops.stopped and len(ids) + produced >= max_length
+            yield ServerMetrics({"prompt_cache_tokens": start})
+            hit_length = not stops.stopped and produced >= max_new
             yield Done("length" if hit_length else "stop")
+        except GeneratorExit:
+            raise  # a stream closed early left a consistent state: keep it
+        except BaseException:
+            # a state left half-way through a failed run is never reused
+            processed = []
+            raise
         finally:
-            # free the generator's buffers before the next request takes the lock
-            del generator
+            if live is not None:
+                live.tokens = processed
+                loaded.live = live if processed else None
             loaded.lock.release()
+
+    def _live_generator(self, og, loaded: LoadedModel, ids: list[int], options: dict, need: int, p):
+        """The kept generator rewound to the shared prefix, or a fresh one, with the prompt appended."""
+        # a seeded sampling request must start from a fresh random state to be repeatable
+        key = tuple(sorted(options.items())) if (p.greedy or p.seed is None) else None
+        live = loaded.live
+        loaded.live = None
+        start = live.reusable(ids, key, need) if (live is not None and key is not None) else 0
+        if start:
+            try:
+                live.state.rewind_to(start)
+                live.state.append_tokens(ids[start:])
+                return live, start
+            except RuntimeError:
+                pass  # a runtime that cannot rewind this model: start afresh
+        live = None  # free the old KV buffers before allocating new ones
+        capacity = kv_reuse.capacity_for(need, loaded.context_length)
+        params = og.GeneratorParams(loaded.model)
+        params.set_search_options(max_length=capacity, **options)
+        generator = og.Generator(loaded.model, params)
+        generator.append_tokens(ids)
+        return kv_reuse.LiveState(generator, key, capacity), 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,9 +11,15 @@ from typing import Iterator
 from services import embedded, routing
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
 from services.backends import transformers_vision  # vision hook (issue 5)
+from services.backends import transformers_fast  # speed (issue 8)
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
 
+# speed (issue 8): torch's OpenMP threads spin while waiting by default; on a busy 2-core machine
+# the spinning thread steals the core the working one needs (a decode step measured 2.5 s spinning
+# vs 0.3 s passive under load). Read once when torch loads, so it is set before that; the user's
+# own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 LOCK_WAIT_S = 300
 # seconds the consumer waits for the next piece before deciding generate() is stuck
 STREAM_TIMEOUT_S = 120
@@ -30,6 +37,8 @@ class LoadedModel:
     context_length: int
     eos_ids: list[int]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # speed (issue 8): the last greedy run's cache, reused when the next prompt continues it
+    live: object = None
 
 
 def _resolve(model: str, progress=None) -> tuple[str, dict]:
@@ -187,6 +196,14 @@ class TransformersBackend:
         n_prompt = int(input_ids.shape[-1])
         if n_prompt >= loaded.context_length:
             raise BadRequest(f"The prompt is {n_prompt} tokens; this model's context is {loaded.context_length}.")
+        if transformers_fast.eligible(request):  # speed (issue 8): greedy pull loop, cache kept
+            if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
+                raise BackendTimeout("The model is busy with another answer; try again in a moment.")
+            try:
+                yield from transformers_fast.stream(loaded, request, input_ids)
+            finally:
+                loaded.lock.release()
+            return
         stop_event = threading.Event()
 
         class StopOnEvent(StoppingCriteria):

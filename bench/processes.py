@@ -1,0 +1,101 @@
+"""Sections that need a fresh process: cold and warm start, resident memory per target and per session count."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# run in a child: time from process start to the first token of the default target
+FIRST_TOKEN = r"""
+import json, sys, time
+t0 = float(sys.argv[1])
+from services.chat import start_chat
+from services.types import GenerationParams, Message
+from services import embedded
+t_prov = time.time()
+embedded.provision()
+provisioned = time.time() - t_prov
+s = start_chat(sys.argv[2], [Message("user", "Hi")], GenerationParams(temperature=0, max_tokens=4))
+chunks = s.text_chunks()
+next(chunks)
+import resource
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"first_token_s": time.time() - t0, "provision_s": provisioned,
+                  "cpu_s": ru.ru_utime + ru.ru_stime}))
+s.close()
+"""
+
+# run in a child: resident memory after load, after one answer, after ten concurrent sessions
+MEMORY = r"""
+import json, sys, threading
+from services.chat import start_chat
+from services.backends import get_backend
+from services.types import GenerationParams, Message, Target
+
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+target, n = sys.argv[1], int(sys.argv[2])
+t = Target.parse(target)
+get_backend(t.backend).prepare(t.model)
+load = rss()
+params = GenerationParams(temperature=0, max_tokens=n)
+start_chat(target, [Message("user", "Name a colour.")], params).run()
+one = rss()
+errors = []
+def session(i):
+    try:
+        start_chat(target, [Message("user", f"Session {i}: name a fruit.")], params).run()
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=session, args=(i,)) for i in range(10)]
+[th.start() for th in threads]
+[th.join() for th in threads]
+print(json.dumps({"load_mb": load, "one_mb": one, "ten_mb": max(rss(), hwm()), "errors": errors[:2]}))
+"""
+
+
+def _child(code: str, args: list[str], env: dict | None = None, timeout: int = 900) -> dict:
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})), timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": tail[0][:200]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def warm_start(target: str, runs: int) -> list[dict]:
+    """Fresh process, caches already built: seconds from launch to the first token."""
+    out = []
+    for _ in range(runs):
+        out.append(_child(FIRST_TOKEN, [repr(time.time()), target]))
+    return out
+
+
+def cold_start(target: str) -> dict:
+    """Fresh process and an empty cache folder: provisioning (convert + build) then the first token."""
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
+        return _child(FIRST_TOKEN, [repr(time.time()), target], env={"PHI_PLAYGROUND_CACHE": tmp}, timeout=1800)
+
+
+def memory(target: str, n: int) -> dict:
+    """Resident memory of a process holding one local target, with 1 and then 10 concurrent sessions."""
+    res = _child(MEMORY, [target, str(n)])
+    res["target"] = target
+    if "error" not in res:
+        res["ratio"] = res["ten_mb"] / res["one_mb"]
+    return res

@@ -1,0 +1,37 @@
+"""`bench`: the speed suite (bench/), printed as a markdown table and saved as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from services.cli.common import stderr_progress
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark local runtimes: ratios from interleaved runs")
+    p.add_argument("--quick", action="store_true", help="fewer tokens and rounds (about 3 minutes idle)")
+    p.add_argument("--json", metavar="FILE", help="also write the full report here (default: bench-report.json)")
+    p.set_defaults(func=run)
+
+
+def write(report, json_path: Path) -> str:
+    """Markdown of the report; the JSON goes to json_path."""
+    from bench.harness import markdown
+
+    json_path.write_text(json.dumps(report.to_dict(), indent=2))
+    return markdown(report)
+
+
+def run(args) -> int:
+    root = Path(__file__).resolve().parents[2]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))  # bench/ sits beside services/
+    from bench import suite
+
+    report = suite.run(quick=args.quick, progress=lambda s: stderr_progress("bench", 0.0, s))
+    out = Path(args.json or "bench-report.json")
+    sys.stdout.write(write(report, out))
+    print(f"JSON written to {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,101 @@
+"""Optimised paths give the same tokens as the plain path at temperature 0 (prefix reuse, fast loop)."""
+
+import json
+
+import pytest
+
+from services.backends import get_backend
+from services.chat import start_chat
+from services.types import GenerationParams, Message
+
+pytestmark = pytest.mark.integration
+EMB = "smollm2-135m-instruct"
+GREEDY = GenerationParams(temperature=0, max_tokens=24)
+QUESTIONS = ["What is the capital of France?", "And of Germany?", "Name a river there.",
+             "What is the capital of France?"]
+
+
+def _fresh_onnx(messages, max_new):
+    """A new og.Generator fed the whole templated conversation at once: the plain path."""
+    import onnxruntime_genai as og
+
+    loaded = get_backend("onnx").load(EMB)
+    text = loaded.tokenizer.apply_chat_template(json.dumps([{"role": m.role, "content": m.content} for m in messages]),
+                                                add_generation_prompt=True)
+    ids = loaded.tokenizer.encode(text)
+    params = og.GeneratorParams(loaded.model)
+    params.set_search_options(max_length=len(ids) + max_new, do_sample=False)
+    with loaded.lock:
+        gen = og.Generator(loaded.model, params)
+        gen.append_tokens(ids)
+        out = []
+        while not gen.is_done():
+            gen.generate_next_token()
+            out.append(gen.get_next_tokens()[0])
+        del gen
+    return loaded.tokenizer.decode(out)
+
+
+def _generate(model, messages, max_new):
+    """Plain transformers generate() on the whole conversation: the plain path."""
+    import torch
+
+    backend = get_backend("transformers")
+    loaded = backend.load(model)
+    ids = backend.prompt_ids(loaded, tuple(messages))
+    with loaded.lock, torch.inference_mode():
+        out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new,
+                                    do_sample=False, eos_token_id=loaded.eos_ids, pad_token_id=loaded.eos_ids[0])
+    return loaded.tokenizer.decode(out[0, ids.shape[-1]:], skip_special_tokens=True)
+
+
+def _conversation(target, plain, max_new=GREEDY.max_tokens):
+    """Four turns through the service (state kept between them), each checked against the plain path."""
+    history, reused = [], []
+    for q in QUESTIONS:
+        history.append(Message("user", q))
+        stream = start_chat(target, history, GenerationParams(temperature=0, max_tokens=max_new)).run()
+        assert stream.text == plain(history, max_new), f"turn {len(reused) + 1} differs"
+        reused.append(stream.metrics.server.get("prompt_cache_tokens", 0))
+        history.append(Message("assistant", stream.text))
+    return reused
+
+
+def test_onnx_multi_turn_reuse_keeps_greedy_answers(embedded_paths):
+    reused = _conversation(f"onnx:{EMB}", _fresh_onnx)
+    # later turns really were served from the kept generator
+    assert all(n > 0 for n in reused[1:]), reused
+
+
+def test_transformers_fast_path_and_reuse_keep_greedy_answers(embedded_paths):
+    reused = _conversation(f"transformers:{EMB}", lambda h, n: _generate(EMB, h, n), max_new=16)
+    assert all(n > 0 for n in reused[1:]), reused
+
+
+def test_tiny_phi3_fast_path_equals_generate(tiny_phi3):
+    # a Phi-3 architecture with several stop ids and a multi-byte prompt
+    history = [Message("user", "Phi-3 routes tokens 東京")]
+    out = start_chat(f"transformers:{tiny_phi3}", history, GenerationParams(temperature=0, max_tokens=20)).run()
+    assert out.text == _generate(str(tiny_phi3), history, 20)
+
+
+def test_onnx_reuse_survives_stop_string_and_cancel(embedded_paths):
+    target = f"onnx:{EMB}"
+    history = [Message("user", "List three colours, one per line.")]
+    cut = start_chat(target, history, GenerationParams(temperature=0, max_tokens=32, stop=("\n",))).run()
+    assert "\n" not in cut.text
+    stream = start_chat(target, history, GenerationParams(temperature=0, max_tokens=32))
+    chunks = stream.text_chunks()
+    next(chunks)
+    stream.close()
+    again = start_chat(target, history, GenerationParams(temperature=0, max_tokens=32)).run()
+    assert again.metrics.server.get("prompt_cache_tokens", 0) > 0
+    assert again.text == _fresh_onnx(history, 32)
+
+
+def test_sampling_with_seed_is_repeatable_despite_kept_state(embedded_paths):
+    params = GenerationParams(temperature=0.9, top_p=0.95, seed=7, max_tokens=16)
+    history = [Message("user", "Invent a name for a cat.")]
+    first = start_chat(f"onnx:{EMB}", history, params).run().text
+    second = start_chat(f"onnx:{EMB}", history, params).run().text
+    assert first == second

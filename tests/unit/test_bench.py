@@ -1,0 +1,62 @@
+"""The benchmark plumbing: interleaving order, medians, ratios, the markdown table and JSON (no model loaded)."""
+
+import json
+import math
+
+from bench.harness import Report, Row, interleave, markdown, median, ratio
+from services.backends.kv_reuse import MIN_REUSE, LiveState, capacity_for, common_prefix
+from services.bandwidth import bound_tokens_per_s
+from services.cli.bench import write
+
+
+def test_interleave_alternates_and_warms_up_once():
+    calls = []
+    cases = {name: (lambda name=name: calls.append(name) or {"x": len(calls)}) for name in "AB"}
+    out = interleave(cases, rounds=3)
+    assert calls == ["A", "B"] + ["A", "B"] * 3
+    assert [len(v) for v in out.values()] == [3, 3]
+
+
+def test_median_and_ratio_skip_missing_values():
+    samples = [{"t": 3.0}, {"t": None}, {"t": 1.0}, {"t": float("nan")}, {"t": 2.0}]
+    assert median(samples, "t") == 2.0
+    assert math.isnan(median([{}], "t"))
+    assert ratio(3.0, 1.5) == 2.0
+    assert math.isnan(ratio(1.0, 0)) and math.isnan(ratio(float("nan"), 1.0))
+
+
+def test_markdown_and_json_carry_every_row(tmp_path):
+    report = Report(machine={"cores": 2, "load_before": 1.5, "load_after": 2.0, "bandwidth_gbs": 10.0,
+                             "mode": "quick", "seconds": 3.0})
+    report.rows.append(Row("a. overhead", "ONNX service vs raw", "service", 99.0, "raw", 100.0, "tok/s", 0.99,
+                           ">= 0.97", True, "same tokens"))
+    report.rows.append(Row("b. runtimes", "ONNX vs llama.cpp", "ONNX", 50.0, "llama.cpp", float("nan"), "tok/s",
+                           float("nan"), ">= 1.0", None))
+    report.runtimes.append({"name": "ONNX", "ttft_s": 0.1, "decode_tps": 50.0, "weights_mb": 90.0,
+                            "bound_tps": 110.0, "fraction_of_bound": 0.45})
+    report.turns = [{"turn": 1, "onnx TTFT s (reuse)": 0.2}, {"turn": 2, "onnx TTFT s (reuse)": 0.21}]
+    out = tmp_path / "r.json"
+    text = write(report, out)
+    assert "| a. overhead | ONNX service vs raw | service: 99.00 tok/s | raw: 100.00 tok/s | 0.99 | >= 0.97 | yes | same tokens |" in text
+    assert "llama.cpp: - tok/s" in text and "| 0.45 |" in text and "load average 1.5" in text
+    data = json.loads(out.read_text())  # NaN became null: strict JSON
+    assert data["rows"][1]["ratio"] is None and data["rows"][0]["met"] is True
+    assert data["turns"][1]["onnx TTFT s (reuse)"] == 0.21
+
+
+def test_prefix_reuse_rules():
+    assert common_prefix([1, 2, 3, 4], [1, 2, 9]) == 2
+    prompt = list(range(40))
+    live = LiveState(object(), ("greedy",), capacity=100, tokens=prompt)
+    # the last two prompt tokens are always fed again
+    assert live.reusable(prompt + [50, 51], ("greedy",), 60) == 40
+    assert live.reusable(prompt, ("greedy",), 60) == 38
+    assert live.reusable(prompt, ("sample",), 60) == 0          # other search options
+    assert live.reusable(prompt, ("greedy",), 101) == 0         # would not fit the kept buffers
+    assert live.reusable([7] + prompt, ("greedy",), 60) == 0    # nothing shared
+    assert live.reusable(prompt[:MIN_REUSE + 1], ("greedy",), 60) == 0  # too little to bother
+    assert capacity_for(100, 8192) > 100 and capacity_for(8000, 8192) == 8192
+
+
+def test_bandwidth_bound():
+    assert bound_tokens_per_s(86e6, 29.0) == 29e9 / 86e6
