@@ -197,7 +197,8 @@ if question is not None:
             history.append(vision.question_message(t["content"], image_parts, frame_parts))
         else:
             history.append(Message(t["role"], t["content"]))
-    answer = {"role": "assistant", "content": "", "target": target, "metrics": {}, "finish_reason": None}
+    # "cancelled" until the stream says otherwise: a Stop click (fast rerun) starts the next run at once
+    answer = {"role": "assistant", "content": "", "target": target, "metrics": {}, "finish_reason": "cancelled"}
     with st.chat_message("assistant"):
         try:
             with st.spinner("Reading the images and loading the model…"):
@@ -209,6 +210,9 @@ if question is not None:
         for notice in stream.notices:
             st.info(notice)
         st.button("⏹ Stop", key=f"vision_stop_{len(state.vision_turns)}")
+        # kept in the session before streaming and filled in place: after a Stop click the next run
+        # starts in a new thread while this one is still closing, so appending in `finally` came too late
+        state.vision_turns.append(answer)
         box = st.empty()
         try:
             for piece in stream.text_chunks():
@@ -224,5 +228,4 @@ if question is not None:
             stream.close()
             answer["finish_reason"] = answer["finish_reason"] or "cancelled"
             answer["metrics"] = stream.metrics.to_dict()
-            state.vision_turns.append(answer)
     st.rerun()
