@@ -62,7 +62,8 @@ with st.sidebar:
                              format_func=lambda t: label(by_name[t]))
     for t in targets:
         if not by_name[t]["available"]:
-            st.warning(f"{t} is unavailable: {by_name[t]['reason']}. Its column will show the error.")
+            # reasons are sentences that end in a full stop already
+            st.warning(f"{t} is unavailable: {by_name[t]['reason'].rstrip('. ')}. Its column will show the error.")
     sync = st.toggle("Sync settings", value=True, key="cmp_sync", help="One set of parameters for every column")
     concurrent = st.toggle("Run local targets at the same time", value=False, key="cmp_concurrent",
                            help="Off: local targets run one after another so each gets the whole CPU and its "

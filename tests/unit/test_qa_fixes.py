@@ -52,3 +52,20 @@ def test_pages_have_no_bare_expressions_that_streamlit_magic_would_render():
                         walk(getattr(node, field))
         walk(ast.parse(page.read_text()).body)
     assert found == []
+
+
+def test_compare_unavailable_target_warning_has_one_full_stop(tmp_path, monkeypatch):
+    # the reason already ends in "."; the page added ". Its column…" and showed "session.. Its column"
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("PHI_PLAYGROUND_DATA", str(tmp_path))
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.switch_page("pages/compare.py").run()
+    github = "github:microsoft/phi-3.5-mini-instruct"
+    at.multiselect(key="cmp_targets").set_value(["onnx:smollm2-135m-instruct", github]).run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning if github in w.value]
+    assert warnings and all(".." not in w for w in warnings), warnings
