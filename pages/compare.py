@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 
 import streamlit as st
@@ -99,12 +100,40 @@ if any(by_name[t]["capabilities"]["images"] for t in targets):
     n_frames = c_vid.slider("Frames, sampled uniformly", 1, 16, 6, key="cmp_frames", disabled=video_file is None)
 
 
+def finish_run(live: dict) -> None:
+    """Close a run and keep it (session, store) once, whichever script run gets here first.
+
+    A Stop click starts the next script run at once (fast rerun) while the stopped one is still
+    closing its workers; both call this, and the lock makes the later one wait for the result.
+    No Streamlit output here: the stopped run may no longer draw.
+    """
+    with live["lock"]:
+        if live.get("done"):
+            return
+        run = live["run"]
+        run.close()
+        payload = runfile.run_from(run)
+        payload["blind"] = live["blind"]
+        state.cmp_last = {"run": payload, "blind": live["blind"], "voted": None}
+        try:
+            from services.store import open_store
+
+            payload["id"] = open_store().save_run("compare", payload)
+        except PlaygroundError as exc:
+            state.cmp_flash = f"This run was not saved: {exc.user_message()}"
+        live["done"] = True
+        if state.get("cmp_live") is live:
+            del state["cmp_live"]
+
+
 def execute(spec: CompareSpec, is_blind: bool) -> None:
     """Stream every column, then keep the run (state, store) and redraw from it."""
     for t in spec.targets:
         if not ensure_embedded_ready(t.split(":", 1)[1]):
             st.stop()
     run = start_compare(spec)
+    # in the session before streaming, so the run after a Stop click can find and show it
+    live = state.cmp_live = {"run": run, "blind": is_blind, "lock": threading.Lock()}
     headers = [column_name(i, t, is_blind) for i, t in enumerate(spec.targets)]
     # a click on Stop reruns the script, which abandons the loop below and closes the run
     st.button("⏹ Stop", key="cmp_halt")
@@ -112,16 +141,7 @@ def execute(spec: CompareSpec, is_blind: bool) -> None:
         stream_columns(run, headers)
     finally:
         # also on a Stop click: what arrived is kept (marked stopped) before anything else can fail
-        run.close()
-        payload = runfile.run_from(run)
-        payload["blind"] = is_blind
-        state.cmp_last = {"run": payload, "blind": is_blind, "voted": None}
-        db = store()
-        if db is not None:
-            try:
-                payload["id"] = db.save_run("compare", payload)
-            except PlaygroundError as exc:
-                st.warning(f"This run was not saved: {exc.user_message()}")
+        finish_run(live)
     st.rerun()
 
 
@@ -147,6 +167,13 @@ if st.button("▶ Compare", type="primary", disabled=not ready, key="cmp_run"):
         st.error(exc.user_message())
         st.stop()
     execute(spec, blind)
+
+if state.get("cmp_live") is not None:
+    # the run a Stop click interrupted: wait for its columns to close, then show what arrived
+    with st.spinner("Stopping the run…"):
+        finish_run(state.cmp_live)
+if state.get("cmp_flash"):
+    st.warning(state.pop("cmp_flash"))
 
 pending = state.pop("cmp_pending", None)
 if pending is not None:
