@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e._app import (
+    ARTIFACTS,
+    AppServer,
     assert_no_traceback,
     chat,
     go_to,
@@ -96,3 +98,20 @@ def test_moe_page_runs_one_preset(page, app):
     assert "Sample 1:" in main_text(page)
     assert_no_traceback(page)
     screenshot(page, "moe")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "On a freshly started server, the first visitor who opens a page by its URL (a reload after a restart, "
+    "a bookmark) gets Streamlit's legacy pages/ mode: app.py's st.navigation and shared sidebar do not run "
+    "and the menu lists file names. Renaming pages/ (e.g. to app_pages/, as Streamlit advises) fixes it; "
+    "then remove this marker."))
+def test_a_page_opened_by_its_url_on_a_fresh_server_keeps_the_app_menu(page, app):
+    # its own server: the bug shows only before any session has run app.py
+    fresh = AppServer(dict(app.env), ARTIFACTS / "server-fresh.log").start()
+    try:
+        open_app(page, fresh, "vision")
+        nav = page.get_by_test_id("stSidebarNav").inner_text()
+        assert "Chat" in nav and "MoE reasoning" in nav, nav
+        assert "Phi Playground" in page.get_by_test_id("stSidebar").inner_text()
+    finally:
+        fresh.stop()
