@@ -13,6 +13,12 @@ from services import media
 from services.errors import BadRequest, MediaError
 from services.types import ImagePart
 
+# a damaged file is reported as one MediaError; without these OpenCV and its FFmpeg also print
+# "moov atom not found" and "[ WARN:0] ... can't be used to capture by name" to stderr (a user's
+# own settings win; the log level is read when cv2 is first imported, FFmpeg's on each open)
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 STRATEGIES = ("uniform", "fps", "scene")
 # the most frames any strategy returns (each costs ~757 Phi-3.5-vision tokens at 4 crops)
 MAX_FRAMES = 64

@@ -69,3 +69,30 @@ def test_compare_unavailable_target_warning_has_one_full_stop(tmp_path, monkeypa
     assert not at.exception
     warnings = [w.value for w in at.warning if github in w.value]
     assert warnings and all(".." not in w for w in warnings), warnings
+
+
+def test_cli_truncated_video_is_one_readable_line_on_stderr(tmp_path):
+    # OpenCV/FFmpeg printed "moov atom not found" and a "[ WARN:0]" line before our message
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+    import numpy as np
+
+    from tests.conftest import ROOT
+
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for i in range(20):
+        writer.write(np.full((48, 64, 3), i * 10, np.uint8))
+    writer.release()
+    data = clip.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 3])  # the moov atom is at the end: gone
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    env["PHI_PLAYGROUND_DATA"] = str(tmp_path / "data")
+    out = subprocess.run([sys.executable, "-m", "services", "vision", "what is it?", "--video",
+                          str(tmp_path / "cut.mp4")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cut.mp4"), out.stderr
