@@ -113,6 +113,9 @@ def page(browser, app, request):
     context.set_default_timeout(60_000)
     pg = context.new_page()
     pg.dialogs = []
+    # every URL the page fetched by itself, to check none leaves the app's own origin
+    pg.requests = []
+    pg.on("request", lambda r: pg.requests.append(r.url))
 
     def on_dialog(d):
         pg.dialogs.append(d.message)

@@ -69,6 +69,9 @@ def test_hostile_model_output_is_text_and_fetches_nothing(page, app, exfil):
     wait_answer(page)
     _hostile_checks(page, exfil)
     assert_no_traceback(page)
+    # the page fetched nothing from anywhere but the app itself (no image, font or script elsewhere)
+    foreign = [u for u in page.requests if not u.startswith((app.url, "data:", "blob:"))]
+    assert foreign == [], foreign
     # stored output is rendered again on every rerun and after a reload (?c=ID resumes it)
     page.reload(wait_until="domcontentloaded")
     page.wait_for_selector("[data-testid='stChatMessage']", timeout=120_000)
