@@ -165,7 +165,7 @@ class TransformersLoop(TransformersRaw):
                 tok = int(out.logits[0, -1].argmax())
                 tokens.append(tok)
                 stamps.append(time.perf_counter())
-                if tok in eos:
+                if tok in eos or len(tokens) >= n:
                     break
                 out = self.model(input_ids=torch.tensor([[tok]]), use_cache=True, logits_to_keep=1,
                                  **{kw: _cache_of(out)})

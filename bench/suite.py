@@ -12,9 +12,9 @@ import time
 from bench import processes, sections
 from bench.harness import Report, Row, ratio
 
-# (tokens per answer, rounds per comparison, tokens per conversation turn, warm-start runs)
-QUICK = {"n": 64, "rounds": 3, "turn_n": 16, "warm_runs": 2, "mem_n": 8}
-FULL = {"n": 128, "rounds": 5, "turn_n": 48, "warm_runs": 3, "mem_n": 32}
+# tokens per answer, rounds per comparison, conversation passes, tokens per turn, warm starts, memory tokens
+QUICK = {"n": 48, "rounds": 5, "passes": 2, "turn_n": 16, "warm_runs": 2, "mem_n": 8}
+FULL = {"n": 128, "rounds": 7, "passes": 3, "turn_n": 48, "warm_runs": 3, "mem_n": 32}
 # other issues' benchmarks, each exposing run(quick) -> dict
 EXTERNAL = {"e. video sampling": "bench.bench_video", "e. compare concurrency": "bench.bench_compare"}
 
@@ -83,7 +83,7 @@ def run(quick: bool = True, progress=print) -> Report:
     progress("b. runtimes on the same weights")
     sections.runtimes(report, cfg["n"], cfg["rounds"], gbs)
     progress("c. 10-turn conversation")
-    sections.conversation(report, cfg["turn_n"], 10, with_transformers=True)
+    sections.conversation(report, cfg["turn_n"], 10, with_transformers=True, passes=cfg["passes"])
     progress("d. start")
     _startup(report, cfg, quick)
     progress("e. video and compare")

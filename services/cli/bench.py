@@ -6,8 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-from services.cli.common import stderr_progress
-
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark local runtimes: ratios from interleaved runs")
@@ -30,7 +28,7 @@ def run(args) -> int:
         sys.path.insert(0, str(root))  # bench/ sits beside services/
     from bench import suite
 
-    report = suite.run(quick=args.quick, progress=lambda s: stderr_progress("bench", 0.0, s))
+    report = suite.run(quick=args.quick, progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True))
     out = Path(args.json or "bench-report.json")
     sys.stdout.write(write(report, out))
     print(f"JSON written to {out}", file=sys.stderr)
