@@ -49,11 +49,13 @@ def settle(check, timeout_s: float = 10.0):
     return left
 
 
-def test_200_turns_with_random_aborts(embedded_paths, monkeypatch):
+def test_200_turns_with_random_aborts(embedded_paths, monkeypatch, tmp_path):
     rng = random.Random(20261126)
     # long enough that an abort lands mid-stream; a little delay per chunk, as a server has
     reply = Reply.text("one two three four five six seven eight nine ten eleven twelve", token_delay=0.002)
     with OpenAIStandIn(default=reply) as srv:
+        # a developer's own secrets.toml must not point the target elsewhere
+        monkeypatch.setenv("PHI_PLAYGROUND_SECRETS", str(tmp_path / "no-secrets.toml"))
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
         before = {t.ident for t in threading.enumerate()}
