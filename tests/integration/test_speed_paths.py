@@ -99,3 +99,33 @@ def test_sampling_with_seed_is_repeatable_despite_kept_state(embedded_paths):
     first = start_chat(f"onnx:{EMB}", history, params).run().text
     second = start_chat(f"onnx:{EMB}", history, params).run().text
     assert first == second
+
+
+def test_bf16_setting_fast_path_equals_bf16_generate(tiny_phi3, monkeypatch):
+    import torch
+
+    from services.backends.transformers_backend import TransformersBackend
+    from services.streaming import MeasuredStream
+    from services.types import ChatRequest, Target
+
+    monkeypatch.setenv("PHI_TRANSFORMERS_DTYPE", "bfloat16")
+    backend = TransformersBackend()  # its own model cache: the shared one stays fp32
+    loaded = backend.load(str(tiny_phi3))
+    assert loaded.model.dtype == torch.bfloat16
+    history = (Message("user", "Phi-3 routes tokens 東京"),)
+    request = ChatRequest(Target("transformers", str(tiny_phi3)), history, GenerationParams(temperature=0, max_tokens=20))
+    text = MeasuredStream(backend, request).run().text
+    ids = backend.prompt_ids(loaded, history)
+    with torch.inference_mode():
+        out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=20,
+                                    do_sample=False, eos_token_id=loaded.eos_ids, pad_token_id=loaded.eos_ids[0])
+    assert text == loaded.tokenizer.decode(out[0, ids.shape[-1]:], skip_special_tokens=True)
+
+
+def test_bad_dtype_setting_is_a_clear_error(tiny_phi3, monkeypatch):
+    from services.backends.transformers_backend import TransformersBackend
+    from services.errors import BadRequest
+
+    monkeypatch.setenv("PHI_TRANSFORMERS_DTYPE", "int3")
+    with pytest.raises(BadRequest, match="PHI_TRANSFORMERS_DTYPE"):
+        TransformersBackend().load(str(tiny_phi3))
