@@ -125,6 +125,23 @@ def _accepts_images(target: str) -> bool:
         return True
 
 
+def _import_shared_sdks(targets: Sequence[str]) -> None:
+    """Finish importing transformers in this thread before the workers start.
+
+    Its lazy top-level module is not safe to import from two threads at once: while one column
+    listed targets (which imports transformers) the other failed with "cannot import name
+    'AutoModelForCausalLM'", reported as "transformers or torch is not installed".
+    """
+    if not any(t.split(":", 1)[0] == "transformers" for t in targets):
+        return
+    try:
+        import transformers
+
+        transformers.AutoModelForCausalLM, transformers.AutoTokenizer  # noqa: B018 - resolves the lazy names
+    except Exception:  # noqa: BLE001 - a missing SDK is reported by its own column
+        pass
+
+
 def plan(spec: CompareSpec) -> list[list[int]]:
     """Groups of column indices; each group runs one after another in its own thread.
 
@@ -155,6 +172,7 @@ class CompareRun:
             # what the metrics card says: did this local column have the CPU to itself?
             col.mode = "concurrent" if (shared_cpu and flag) or not flag else "sequential"
             col.local = flag
+        _import_shared_sdks(spec.targets)
         self._queue: queue.Queue[ColumnEvent] = queue.Queue()
         self._cancel = threading.Event()
         self._pending = len(self.results)

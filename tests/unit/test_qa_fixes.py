@@ -96,3 +96,23 @@ def test_cli_truncated_video_is_one_readable_line_on_stderr(tmp_path):
     assert out.returncode != 0
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: cut.mp4"), out.stderr
+
+
+def test_compare_finishes_importing_transformers_before_workers_start():
+    # transformers' lazy module is not thread-safe on first import: a compare of "a:b" and a
+    # transformers target sometimes failed with "transformers or torch is not installed"
+    # (ImportError: cannot import name 'AutoModelForCausalLM'). The run now resolves those names
+    # in the calling thread first; checked in a fresh interpreter, where nothing is imported yet.
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import sys\n"
+            "from services.compare import _import_shared_sdks\n"
+            "_import_shared_sdks(['onnx:m', 'a:b'])\n"
+            "assert 'transformers' not in sys.modules\n"  # only when a transformers target is in the run
+            "_import_shared_sdks(['a:b', 'transformers:smollm2-135m-instruct'])\n"
+            "assert 'transformers.models.auto.modeling_auto' in sys.modules\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
