@@ -60,3 +60,10 @@ def test_prefix_reuse_rules():
 
 def test_bandwidth_bound():
     assert bound_tokens_per_s(86e6, 29.0) == 29e9 / 86e6
+
+
+def test_cli_registers_bench_flags():
+    from services.__main__ import build_parser
+
+    args = build_parser().parse_args(["bench", "--quick", "--json", "out.json"])
+    assert args.quick and args.json == "out.json" and args.func.__module__ == "services.cli.bench"
