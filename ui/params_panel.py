@@ -6,6 +6,7 @@ import streamlit as st
 
 from services.errors import BadRequest
 from services.types import GenerationParams
+from ui.widget_memory import remember
 
 DEFAULTS = GenerationParams()
 
@@ -15,6 +16,10 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
     """Render the controls; return (validated params or None after showing the error, system prompt)."""
     where = container or st.sidebar
     system = ""
+    # back from another page: the values set here before, not the defaults
+    for name in ("system", "temperature", "top_p", "top_k", "max_tokens", "repetition_penalty", "seed",
+                 "stop_strings"):
+        remember(f"{key}_{name}")
     with where.expander("Parameters", expanded=False):
         if show_system:
             system = st.text_area("System prompt", key=f"{key}_system", placeholder="You are a helpful assistant.")

@@ -8,6 +8,7 @@ from services.backends.base import TargetInfo
 from services.chat import DEFAULT_TARGET
 from services.targets import list_targets
 from ui import session_keys
+from ui.widget_memory import remember
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -45,6 +46,8 @@ def pick_target(key: str, *, container=None, default: str = DEFAULT_TARGET,
     infos = all_targets()
     names = [i["target"] for i in infos]
     index = names.index(default) if default in names else 0
+    # back from another page: the choice made here before, if that target still exists
+    remember(key, lambda t: t in names)
     # once the session holds a choice (or the family switch set one), do not pass a default too
     start = {} if st.session_state.get(key) in names else {"index": index}
     chosen = where.selectbox("Target", names, key=key, **start,

@@ -116,3 +116,24 @@ def test_compare_finishes_importing_transformers_before_workers_start():
             "assert 'transformers.models.auto.modeling_auto' in sys.modules\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_chat_target_and_params_survive_a_visit_to_another_page(tmp_path, monkeypatch):
+    # Streamlit drops the state of widgets a run does not draw: after a look at the Models page
+    # the chat's target went back to the default and the next question went to another model
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("PHI_PLAYGROUND_DATA", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.switch_page("pages/chat.py").run()
+    at.selectbox(key="chat_target").set_value("transformers:smollm2-135m-instruct")
+    at.number_input(key="chat_max_tokens").set_value(77)
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    at.switch_page("pages/chat.py").run()
+    assert not at.exception
+    assert at.selectbox(key="chat_target").value == "transformers:smollm2-135m-instruct"
+    assert at.number_input(key="chat_max_tokens").value == 77
