@@ -19,6 +19,7 @@ from tests.e2e._app import (
     pick_target,
     screenshot,
     wait_answer,
+    wait_idle,
 )
 
 pytestmark = pytest.mark.e2e
@@ -138,3 +139,39 @@ def test_no_key_anywhere_even_after_auth_errors(page, app, app_home, canaries, s
     for path in app_home.rglob("*"):
         if path.is_file() and path.name != "secrets.toml":
             _scan(path.read_bytes().decode("latin-1"), canaries, str(path.relative_to(app_home)))
+
+
+def test_compare_with_a_refused_key_and_hostile_output(page, app, canaries, exfil):
+    open_app(page, app)
+    go_to(page, "Compare")
+    box = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect")
+    field = box.get_by_role("combobox")
+    field.click()
+    for _ in range(4):  # empty the default preset, as a person does with Backspace
+        field.press("Backspace")
+    for target in ("openai:standin-auth", "openai:standin-xss"):
+        field.click()
+        page.keyboard.type(target)
+        page.get_by_role("option").filter(has_text=target).first.click()
+        wait_idle(page)
+    page.keyboard.press("Escape")
+    assert box.inner_text().count("standin-") == 2, box.inner_text()
+    page.get_by_label("Prompt", exact=True).fill("Say something.")
+    page.get_by_role("button", name="▶ Compare").click()
+    page.get_by_role("button", name="⬇ Export run (JSON)").wait_for(timeout=120_000)
+    wait_idle(page)
+    text = main_text(page)
+    # the failed column says why; the other column still shows its answer and its metrics
+    assert "OPENAI_API_KEY" in text and "401" in text, text
+    assert page.get_by_test_id("stMetricLabel").filter(has_text="TTFT").count() == 1
+    assert "<img src=x onerror=alert(1)>" in text
+    assert page.dialogs == [] and page.evaluate(HOSTILE_DOM) == []
+    assert_no_traceback(page)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="⬇ Export run (JSON)").click()
+    exported = open(dl.value.path(), encoding="utf-8").read()
+    assert "standin-auth" in exported
+    for where, content in (("the Compare page DOM", page.content()), ("the run export", exported)):
+        _scan(content, canaries, where)
+    page.wait_for_timeout(500)
+    assert exfil.requests == []
