@@ -149,13 +149,14 @@ def test_compare_with_a_refused_key_and_hostile_output(page, app, canaries, exfi
     field.click()
     for _ in range(4):  # empty the default preset, as a person does with Backspace
         field.press("Backspace")
-    for target in ("openai:standin-auth", "openai:standin-xss"):
+    # three columns: a refused key, hostile output, and a plain answer for the word diff to compare with
+    for target in ("openai:standin-auth", "openai:standin-xss", "openai:standin-echo"):
         field.click()
         page.keyboard.type(target)
         page.get_by_role("option").filter(has_text=target).first.click()
         wait_idle(page)
     page.keyboard.press("Escape")
-    assert box.inner_text().count("standin-") == 2, box.inner_text()
+    assert box.inner_text().count("standin-") == 3, box.inner_text()
     page.get_by_label("Prompt", exact=True).fill("Say something.")
     page.get_by_role("button", name="▶ Compare").click()
     page.get_by_role("button", name="⬇ Export run (JSON)").wait_for(timeout=120_000)
@@ -163,8 +164,10 @@ def test_compare_with_a_refused_key_and_hostile_output(page, app, canaries, exfi
     text = main_text(page)
     # the failed column says why; the other column still shows its answer and its metrics
     assert "OPENAI_API_KEY" in text and "401" in text, text
-    assert page.get_by_test_id("stMetricLabel").filter(has_text="TTFT").count() == 1
+    assert page.get_by_test_id("stMetricLabel").filter(has_text="TTFT").count() == 2
     assert "<img src=x onerror=alert(1)>" in text
+    # the word diff renders the hostile answer a second way; it must stay text too
+    assert "words in common" in text
     assert page.dialogs == [] and page.evaluate(HOSTILE_DOM) == []
     assert_no_traceback(page)
     with page.expect_download() as dl:
