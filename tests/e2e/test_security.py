@@ -178,3 +178,43 @@ def test_compare_with_a_refused_key_and_hostile_output(page, app, canaries, exfi
         _scan(content, canaries, where)
     page.wait_for_timeout(500)
     assert exfil.requests == []
+
+
+def test_a_key_typed_in_one_session_stays_in_that_session(browser, app, app_home, canaries, standin):
+    typed = "sk-TYPEDonlyA" + canaries["OPENAI_API_KEY"][-12:]
+    ctx_a, ctx_b = browser.new_context(), browser.new_context()
+    try:
+        a, b = ctx_a.new_page(), ctx_b.new_page()
+        open_app(a, app)
+        go_to(a, "Models")
+        a.get_by_text("Keys and addresses for this session").click()
+        a.get_by_label("OPENAI_API_KEY", exact=True).fill(typed)
+        a.get_by_role("button", name="Use for this session").click()
+        wait_idle(a)
+        assert "Typed for this session" in main_text(a)
+        go_to(a, "Chat")
+        open_app(b, app)
+        for pg, question in ((a, "Which key am I, A?"), (b, "Which key am I, B?")):
+            pick_target(pg, "openai:standin-echo")
+            chat(pg, question)
+            wait_answer(pg)
+        sent = {}
+        for r in standin.chat_requests:
+            body = r.json or {}
+            last = (body.get("messages") or [{}])[-1].get("content", "")
+            if "Which key am I" in last:
+                sent[last[-2]] = r.headers.get("authorization")
+        # A's typed key went with A's request only; B used the configured one
+        assert sent == {"A": f"Bearer {typed}", "B": f"Bearer {canaries['OPENAI_API_KEY']}"}, sent
+        go_to(b, "Models")
+        assert "Typed for this session" not in main_text(b)
+        secret = {"typed OPENAI_API_KEY": typed}
+        for pg, name in ((a, "session A"), (b, "session B")):
+            _scan(pg.content(), secret, f"{name}'s DOM")
+    finally:
+        ctx_a.close()
+        ctx_b.close()
+    _scan(app.log(), secret, "the server log")
+    for path in app_home.rglob("*"):
+        if path.is_file():
+            _scan(path.read_bytes().decode("latin-1"), secret, str(path.relative_to(app_home)))
