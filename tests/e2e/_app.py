@@ -150,6 +150,16 @@ def set_number(page, label: str, value, *, within=None) -> None:
     wait_idle(page)
 
 
+def slider_to_min(page, label: str) -> None:
+    """Move a slider to its lowest value with the keyboard (Home), as a person can."""
+    box = page.get_by_test_id("stSlider").filter(
+        has=page.get_by_test_id("stWidgetLabel").get_by_text(label, exact=True))
+    thumb = box.get_by_role("slider")
+    thumb.focus()
+    thumb.press("Home")
+    wait_idle(page)
+
+
 def open_params(page) -> None:
     """Open the sidebar's Parameters expander (closed by default)."""
     exp = page.get_by_test_id("stSidebar").get_by_test_id("stExpander").filter(has_text="Parameters").first
