@@ -218,3 +218,19 @@ def test_a_key_typed_in_one_session_stays_in_that_session(browser, app, app_home
     for path in app_home.rglob("*"):
         if path.is_file():
             _scan(path.read_bytes().decode("latin-1"), secret, str(path.relative_to(app_home)))
+
+
+def test_hostile_output_on_the_moe_page_stays_text(page, app, exfil):
+    open_app(page, app)
+    go_to(page, "MoE reasoning")
+    pick_target(page, "openai:standin-xss")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_function(
+        """() => [...document.querySelectorAll("[data-testid='stMetricLabel']")]
+                   .some(e => e.innerText.trim() === 'Final answer')""", timeout=120_000)
+    wait_idle(page)
+    assert "onerror=alert(1)" in main_text(page)  # the sample's text, shown as text
+    assert page.dialogs == [] and page.evaluate(HOSTILE_DOM) == []
+    assert_no_traceback(page)
+    page.wait_for_timeout(500)
+    assert exfil.requests == []
