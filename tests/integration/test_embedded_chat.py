@@ -86,18 +86,29 @@ def test_tiny_phi3_stream_equals_generate(tiny_phi3):
     assert streamed == _raw_transformers(str(tiny_phi3), prompt, 24)
 
 
-def test_closing_transformers_stream_stops_worker(embedded_paths):
-    stream = start_chat(f"transformers:{EMBEDDED}", [Message("user", "Count from one to one hundred.")],
-                        GenerationParams(temperature=0, max_tokens=400))
+@pytest.mark.parametrize(
+    "params",
+    [
+        # sampling goes through generate() in a worker thread
+        GenerationParams(temperature=0.7, seed=1, max_tokens=400),
+        # greedy goes through the pull loop (no thread): closing must still stop it and free the lock
+        GenerationParams(temperature=0, max_tokens=400),
+    ],
+    ids=["generate-thread", "greedy-pull-loop"],
+)
+def test_closing_transformers_stream_stops_generation(embedded_paths, params):
+    stream = start_chat(f"transformers:{EMBEDDED}", [Message("user", "Count from one to one hundred.")], params)
     chunks = stream.text_chunks()
     next(chunks), next(chunks)
+    # the sampling case really runs in the worker thread this test is about
+    assert any(t.name == "transformers-generate" for t in threading.enumerate()) == (params.temperature > 0)
     stream.close()
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline and any(t.name == "transformers-generate" for t in threading.enumerate()):
         time.sleep(0.05)
     assert not any(t.name == "transformers-generate" for t in threading.enumerate())
     assert stream.finish_reason == "cancelled"
-    assert stream.metrics.completion_tokens >= 2
+    assert 2 <= stream.metrics.completion_tokens < 400
     # the model lock was released: the next request runs
     assert chat_once(f"transformers:{EMBEDDED}", "Hi", params=GenerationParams(temperature=0, max_tokens=4)).text
 
