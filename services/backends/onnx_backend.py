@@ -103,7 +103,13 @@ class OnnxBackend:
         """Text only here; context length read from genai_config.json when the folder exists."""
         ctx = 8192
         try:
-            folder = embedded.onnx_dir() if model == embedded.EMBEDDED_MODEL else Path(model)
+            if model == embedded.EMBEDDED_MODEL:
+                folder = embedded.onnx_dir()
+            else:
+                from services import local_models
+
+                # an installed model is named, a brought-in one may be a path
+                folder = local_models.find("onnx", model) or Path(model)
             cfg = json.loads((folder / "genai_config.json").read_text())
             ctx = int(cfg["model"]["context_length"])
         except (OSError, ValueError, KeyError, TypeError):
