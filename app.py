@@ -1,4 +1,4 @@
-"""Phi Playground entry point: navigation over pages/ and the shared sidebar, nothing else."""
+"""Phi Playground entry point: navigation over app_pages/ and the shared sidebar, nothing else."""
 
 from pathlib import Path
 
@@ -9,11 +9,11 @@ st.set_page_config(page_title="Phi Playground", page_icon="🧪", layout="wide")
 ROOT = Path(__file__).parent
 # (file, title, icon); a page joins the menu as soon as its file exists
 PAGES = [
-    ("pages/chat.py", "Chat", "💬"),
-    ("pages/vision.py", "Vision", "🖼️"),
-    ("pages/moe.py", "MoE reasoning", "🧠"),
-    ("pages/compare.py", "Compare", "⚖️"),
-    ("pages/models.py", "Models", "🗂️"),
+    ("app_pages/chat.py", "Chat", "💬"),
+    ("app_pages/vision.py", "Vision", "🖼️"),
+    ("app_pages/moe.py", "MoE reasoning", "🧠"),
+    ("app_pages/compare.py", "Compare", "⚖️"),
+    ("app_pages/models.py", "Models", "🗂️"),
 ]
 
 pages = [

@@ -13,7 +13,7 @@ HF = "transformers:smollm2-135m-instruct"
 
 def page() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception
     return at
 
@@ -60,7 +60,7 @@ def test_blind_vote_hides_names_then_reveals_and_updates_the_leaderboard():
     before = len(open_store().list_votes())
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.session_state["cmp_last"] = _fake_finished_run(blind=True)
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception
     assert len(at.metric) == 0  # speeds would give the names away
     assert not any("model-x" in md.value for md in at.markdown)
@@ -80,7 +80,7 @@ def test_blind_vote_hides_names_then_reveals_and_updates_the_leaderboard():
 def test_word_diff_between_two_columns():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.session_state["cmp_last"] = _fake_finished_run(blind=False)
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception
     diff = [md.value for md in at.markdown if "red-background" in md.value]
     assert diff == [r":red-background[~~Blue\.~~] :green-background[Red\, like a rose\.]"]
@@ -97,7 +97,7 @@ def test_failed_column_shows_an_error_card_while_the_other_answers(monkeypatch):
         # typed on the Models page for this session; the compare workers must see it too
         at.session_state["provider_keys"] = {"OPENAI_BASE_URL": srv.url}
         at.session_state["cmp_targets"] = ["openai:m-a", no_key]
-        at.switch_page("pages/compare.py").run()
+        at.switch_page("app_pages/compare.py").run()
         assert not at.exception
         at.text_area(key="cmp_prompt").set_value("Say hello.")
         at.button(key="cmp_run").click().run()
@@ -114,7 +114,7 @@ def test_load_a_run_file_show_it_and_rerun_it():
 
     shared = runfile.dumps(_fake_finished_run(blind=False)["run"]).encode()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     at.file_uploader(key="cmp_upload").set_value([("run.json", b"{not json", "application/json")]).run()
     assert any("not JSON" in e.value for e in at.error)
     at.file_uploader(key="cmp_upload").set_value([("run.json", shared, "application/json")]).run()
@@ -143,7 +143,7 @@ def test_presets_fill_the_target_picker(monkeypatch):
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("NVIDIA_API_KEY", raising=False)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     names = at.selectbox(key="cmp_preset").options
     phi = next(n for n in names if n.startswith("Phi-3 vs Phi-3.5"))
     assert phi.endswith("(not available here)")

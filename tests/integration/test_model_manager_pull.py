@@ -224,7 +224,7 @@ def test_models_page_download_button_installs_a_target(hub, tmp_path, monkeypatc
                      f'memory_gb = 0.1\n')
     monkeypatch.setenv("PHI_PLAYGROUND_VARIANTS", str(extra))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     assert not at.exception
     hub.bytes_per_s = 2e6
     at.button(key="models_pull_tiny-phi3/onnx-cpu-int4").click().run()

@@ -55,7 +55,7 @@ def test_chat_picker_shows_why_a_cloud_target_is_unavailable():
 
 def test_models_page_lists_every_provider_and_what_to_set():
     at = app()
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     assert not at.exception
     labels = " ".join(e.label for e in at.expander)
     for title in ("GitHub Models", "Azure AI Foundry", "NVIDIA NIM", "OpenAI-compatible server",
@@ -68,7 +68,7 @@ def test_models_page_lists_every_provider_and_what_to_set():
 def test_typed_key_is_used_masked_and_never_echoed():
     with OpenAIStandIn(models=("standin-phi-3.5-mini",)) as srv:
         at = app()
-        at.switch_page("pages/models.py").run()
+        at.switch_page("app_pages/models.py").run()
         at.text_input(key="models_type_OPENAI_BASE_URL").input(srv.url)
         at.text_input(key="models_type_OPENAI_API_KEY").input(CANARY)
         submit = next(b for b in at.button if "models_keys_form" in (b.key or "") or b.label == "Use for this session")

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 def moe_page() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.run()
-    return at.switch_page("pages/moe.py").run()
+    return at.switch_page("app_pages/moe.py").run()
 
 
 def test_page_loads(embedded_paths):

@@ -17,7 +17,7 @@ def clip(tmp_path_factory) -> bytes:
 def page() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.run()
-    return at.switch_page("pages/vision.py").run()
+    return at.switch_page("app_pages/vision.py").run()
 
 
 def texts(elements) -> list[str]:

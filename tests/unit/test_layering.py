@@ -31,12 +31,12 @@ def test_no_streamlit_under_services(path):
     assert "streamlit" not in imported_roots(path)
 
 
-@pytest.mark.parametrize("path", py_files("pages", "ui") + [ROOT / "app.py"], ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", py_files("app_pages", "ui") + [ROOT / "app.py"], ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_runtime_sdk_in_pages_or_ui(path):
     assert not imported_roots(path) & RUNTIME_SDKS
 
 
-@pytest.mark.parametrize("path", py_files("pages", "ui", "services") + [ROOT / "app.py"],
+@pytest.mark.parametrize("path", py_files("app_pages", "ui", "services") + [ROOT / "app.py"],
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_html_is_never_rendered_unsafely(path):
     tree = ast.parse(path.read_text())

@@ -40,7 +40,7 @@ def test_pages_have_no_bare_expressions_that_streamlit_magic_would_render():
     from pathlib import Path
 
     found = []
-    for page in sorted((Path(__file__).parents[2] / "pages").glob("*.py")):
+    for page in sorted((Path(__file__).parents[2] / "app_pages").glob("*.py")):
         def walk(body, page=page):
             for node in body:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -63,7 +63,7 @@ def test_compare_unavailable_target_warning_has_one_full_stop(tmp_path, monkeypa
     monkeypatch.setenv("PHI_PLAYGROUND_DATA", str(tmp_path))
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     github = "github:microsoft/phi-3.5-mini-instruct"
     at.multiselect(key="cmp_targets").set_value(["onnx:smollm2-135m-instruct", github]).run()
     assert not at.exception
@@ -127,13 +127,13 @@ def test_chat_target_and_params_survive_a_visit_to_another_page(tmp_path, monkey
 
     monkeypatch.setenv("PHI_PLAYGROUND_DATA", str(tmp_path))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.switch_page("pages/chat.py").run()
+    at.switch_page("app_pages/chat.py").run()
     at.selectbox(key="chat_target").set_value("transformers:smollm2-135m-instruct")
     at.number_input(key="chat_max_tokens").set_value(77)
     at.run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception
-    at.switch_page("pages/chat.py").run()
+    at.switch_page("app_pages/chat.py").run()
     assert not at.exception
     assert at.selectbox(key="chat_target").value == "transformers:smollm2-135m-instruct"
     assert at.number_input(key="chat_max_tokens").value == 77
