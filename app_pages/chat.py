@@ -105,7 +105,7 @@ for n, msg in enumerate(shown):
     render_turn(msg, last=n == len(turns) - 1)
 
 ready = info["available"] and params is not None
-# images attached to the question: for vision targets the chat input takes them (vision hook, issue 5)
+# images attached to the question: for vision targets the chat input takes them
 prompt, images = chat_input_with_images(info, ready, key="chat_input")
 
 if prompt is not None:

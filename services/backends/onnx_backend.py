@@ -11,7 +11,7 @@ from typing import Iterator
 from services import embedded
 from services.backends import kv_reuse
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
-from services.backends import onnx_vision  # vision hook (issue 5)
+from services.backends import onnx_vision
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
 
@@ -114,7 +114,7 @@ class OnnxBackend:
             ctx = int(cfg["model"]["context_length"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        if onnx_vision.is_vision(model):  # vision hook (issue 5)
+        if onnx_vision.is_vision(model):
             return onnx_vision.capabilities(ctx, self.ignored_params)
         return Capabilities(text=True, context_length=ctx, ignored_params=self.ignored_params)
 
@@ -146,14 +146,14 @@ class OnnxBackend:
 
     def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
         """Prompt tokens after templating."""
-        if any(m.images for m in messages):  # vision hook (issue 5)
+        if any(m.images for m in messages):
             return onnx_vision.count_tokens(self.load(model), messages)
         loaded = self.load(model)
         return len(loaded.tokenizer.encode(self.prompt_text(loaded, messages)))
 
     def stream(self, request: ChatRequest) -> Iterator:
         """Generate token by token; closing the iterator stops at the next token."""
-        if any(m.images for m in request.messages):  # vision hook (issue 5)
+        if any(m.images for m in request.messages):
             yield from onnx_vision.stream(self, request)
             return
         og = _og()

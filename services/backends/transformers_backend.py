@@ -10,12 +10,12 @@ from typing import Iterator
 
 from services import embedded, routing
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
-from services.backends import transformers_vision  # vision hook (issue 5)
-from services.backends import transformers_fast  # speed (issue 8)
+from services.backends import transformers_vision
+from services.backends import transformers_fast
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
 
-# speed (issue 8): torch's OpenMP threads spin while waiting by default; on a busy 2-core machine
+# torch's OpenMP threads spin while waiting by default; on a busy 2-core machine
 # the spinning thread steals the core the working one needs (a decode step measured 2.5 s spinning
 # vs 0.3 s passive under load). Read once when torch loads, so it is set before that; the user's
 # own setting wins.
@@ -37,13 +37,13 @@ class LoadedModel:
     context_length: int
     eos_ids: list[int]
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # speed (issue 8): the last greedy run's cache, reused when the next prompt continues it
+    # the last greedy run's cache, reused when the next prompt continues it
     live: object = None
 
 
 def dtype_setting(torch):
     """PHI_TRANSFORMERS_DTYPE: float32 (default, exact) or bfloat16 (half the bytes per token, other tokens)."""
-    # speed (issue 8): bf16 weights halve what each token reads; greedy answers differ from fp32
+    # bf16 weights halve what each token reads; greedy answers differ from fp32
     name = os.environ.get("PHI_TRANSFORMERS_DTYPE", "float32").strip().lower() or "float32"
     if name not in ("float32", "bfloat16"):
         raise BadRequest(f"PHI_TRANSFORMERS_DTYPE must be float32 or bfloat16, not {name!r}.")
@@ -105,12 +105,12 @@ class TransformersBackend:
 
     def capabilities(self, model: str) -> Capabilities:
         """Text generation; the context length comes from the loaded config when known."""
-        vision_caps = transformers_vision.capabilities(model, self.ignored_params)  # vision hook (issue 5)
+        vision_caps = transformers_vision.capabilities(model, self.ignored_params)
         if vision_caps is not None:
             return vision_caps
         loaded = self._models.get(model)
         ctx = loaded.context_length if loaded else 8192
-        # MoE routing (issue 7): routers found on the loaded model, else guessed from its config
+        # MoE routing: routers found on the loaded model, else guessed from its config
         moe = routing.has_routers(loaded.model) if loaded else routing.looks_moe(model)
         return Capabilities(text=True, context_length=ctx, ignored_params=self.ignored_params, moe_routing=moe)
 
@@ -154,7 +154,7 @@ class TransformersBackend:
 
     def prepare(self, model: str) -> None:
         """Load ahead of generation so load time is measured apart."""
-        if transformers_vision.handles(model):  # vision hook (issue 5)
+        if transformers_vision.handles(model):
             transformers_vision.load(model)
             return
         self.load(model)
@@ -168,7 +168,7 @@ class TransformersBackend:
 
     def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
         """Prompt tokens after templating."""
-        if transformers_vision.handles(model):  # vision hook (issue 5)
+        if transformers_vision.handles(model):
             return transformers_vision.count_tokens(model, messages)
         loaded = self.load(model)
         return int(self.prompt_ids(loaded, messages).shape[-1])
@@ -193,7 +193,7 @@ class TransformersBackend:
 
     def stream(self, request: ChatRequest) -> Iterator:
         """Stream tokens; closing the iterator sets the stop event and joins the worker."""
-        if transformers_vision.handles(request.target.model):  # vision hook (issue 5)
+        if transformers_vision.handles(request.target.model):
             yield from transformers_vision.stream(self, request)
             return
         import torch
@@ -205,7 +205,7 @@ class TransformersBackend:
         n_prompt = int(input_ids.shape[-1])
         if n_prompt >= loaded.context_length:
             raise BadRequest(f"The prompt is {n_prompt} tokens; this model's context is {loaded.context_length}.")
-        if transformers_fast.eligible(request):  # speed (issue 8): greedy pull loop, cache kept
+        if transformers_fast.eligible(request):  # greedy pull loop, cache kept
             if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
                 raise BackendTimeout("The model is busy with another answer; try again in a moment.")
             try:
@@ -223,7 +223,7 @@ class TransformersBackend:
             loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=STREAM_TIMEOUT_S
         )
         kwargs = self.generation_kwargs(loaded, p)
-        # MoE routing (issue 7): services/routing.py hooks the routers for this run only
+        # MoE routing: services/routing.py hooks the routers for this run only
         recorder = routing.recorder_for(loaded.model, loaded.tokenizer, request.routing)
         kwargs.update(recorder.generate_kwargs() if recorder else {})
         result: dict = {}
@@ -241,7 +241,7 @@ class TransformersBackend:
                         tokenizer=loaded.tokenizer,
                         **kwargs,
                     )
-                    routing.finish(recorder, result["ids"], kwargs)  # MoE routing (issue 7): last token
+                    routing.finish(recorder, result["ids"], kwargs)  # MoE routing: last token
             except BaseException as exc:  # surfaced in the consumer, never lost in the thread
                 result["error"] = exc
                 streamer.end()
@@ -260,7 +260,7 @@ class TransformersBackend:
                     out = stops.feed(piece)
                     if out:
                         yield Token(out)
-                    yield from routing.drain(recorder)  # MoE routing (issue 7)
+                    yield from routing.drain(recorder)
                     if stops.stopped:
                         break
             except queue.Empty as exc:
@@ -274,7 +274,7 @@ class TransformersBackend:
             if "error" in result:
                 raise BackendUnavailable(f"Generation failed: {result['error']}") from result["error"]
             produced = int(result["ids"].shape[-1]) - n_prompt if "ids" in result else 0
-            yield from routing.drain(recorder)  # MoE routing (issue 7): the rest, last token included
+            yield from routing.drain(recorder)  # MoE routing: the rest, last token included
             yield Usage(n_prompt, produced)
             finished = True
             yield Done("length" if produced >= p.max_tokens and not stops.stopped else "stop")
@@ -283,5 +283,5 @@ class TransformersBackend:
             if not finished:
                 # drain so generate() is never blocked on a full queue while stopping
                 worker.join(JOIN_TIMEOUT_S)
-            routing.release(recorder)  # MoE routing (issue 7): never leave hooks behind
+            routing.release(recorder)  # MoE routing: never leave hooks behind
             loaded.lock.release()
