@@ -22,7 +22,7 @@ def _no_browser(reason: str):
     pytest.skip(f"{reason}; install it with `apt-get install chromium` to run the browser tests")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     """One chromium for the whole run (Debian's, by path: Playwright's download cannot run here)."""
     if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
@@ -39,7 +39,7 @@ def browser():
             b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def canaries() -> dict[str, str]:
     """A distinct fake key for every provider's key setting; none may ever be seen anywhere."""
     tag = secrets.token_hex(6)
@@ -51,14 +51,14 @@ def canaries() -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def exfil():
     """A loopback listener that must never receive a request (markdown-image exfiltration)."""
     with ExfilListener() as srv:
         yield srv
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def standin(canaries, exfil):
     """The OpenAI-compatible stand-in behind `openai:<model>`; each model name scripts one behaviour."""
     with ScriptedStandIn(echo_key=canaries["OPENAI_API_KEY"]) as srv:
@@ -66,13 +66,13 @@ def standin(canaries, exfil):
         yield srv
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def app_home(tmp_path_factory) -> Path:
     """The app's own data folder (database, models, secrets.toml), scanned for keys afterwards."""
     return tmp_path_factory.mktemp("e2e-app")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def app(browser, embedded_paths, standin, canaries, app_home):
     """`streamlit run app.py` with a canary key for every provider; stopped whatever happens."""
     env = dict(os.environ)

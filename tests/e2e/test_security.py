@@ -142,6 +142,8 @@ def test_no_key_anywhere_even_after_auth_errors(page, app, app_home, canaries, s
 
 
 def test_compare_with_a_refused_key_and_hostile_output(page, app, canaries, exfil):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     open_app(page, app)
     go_to(page, "Compare")
     box = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect")
@@ -151,9 +153,18 @@ def test_compare_with_a_refused_key_and_hostile_output(page, app, canaries, exfi
         field.press("Backspace")
     # three columns: a refused key, hostile output, and a plain answer for the word diff to compare with
     for target in ("openai:standin-auth", "openai:standin-xss", "openai:standin-echo"):
-        field.click()
-        page.keyboard.type(target)
-        page.get_by_role("option").filter(has_text=target).first.click()
+        # the rerun after each pick redraws the widget; a pick typed into the old one is retried
+        for attempt in range(3):
+            field.click()
+            page.keyboard.type(target)
+            try:
+                page.get_by_role("option").filter(has_text=target).first.click(timeout=15_000)
+                break
+            except PlaywrightTimeout:
+                page.keyboard.press("Escape")
+                wait_idle(page)
+                if attempt == 2:
+                    raise
         wait_idle(page)
     page.keyboard.press("Escape")
     assert box.inner_text().count("standin-") == 3, box.inner_text()
