@@ -149,14 +149,21 @@ def test_compare_with_a_refused_key_and_hostile_output(page, app, canaries, exfi
     box = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect")
     field = box.get_by_role("combobox")
     field.click()
-    for _ in range(4):  # empty the default preset, as a person does with Backspace
+    # empty the default preset (two or three targets) as a person does with Backspace, one tag per
+    # rerun: a Backspace sent while the page reruns is lost, and leftovers would hit the 4-target cap
+    for _ in range(10):
+        if "smollm2" not in box.inner_text().lower():
+            break
+        field.click()
         field.press("Backspace")
+        wait_idle(page)
+    assert "smollm2" not in box.inner_text().lower(), box.inner_text()
     # three columns: a refused key, hostile output, and a plain answer for the word diff to compare with
     for target in ("openai:standin-auth", "openai:standin-xss", "openai:standin-echo"):
         # the rerun after each pick redraws the widget; a pick typed into the old one is retried
         for attempt in range(3):
             field.click()
-            page.keyboard.type(target)
+            field.fill(target)
             try:
                 page.get_by_role("option").filter(has_text=target).first.click(timeout=15_000)
                 break
