@@ -68,6 +68,38 @@ def _resolve(model: str, progress=None) -> tuple[str, dict]:
     return model, {"local_files_only": True}
 
 
+def consume_worker(streamer, worker, stop_event, result: dict, n_prompt: int, params,
+                   between=None) -> Iterator:
+    """A generate() worker's streamer as events: stop strings, stall timeout, errors, usage, finish."""
+    import queue
+
+    stops = StopMatcher(params.stop)
+    try:
+        for piece in streamer:
+            out = stops.feed(piece)
+            if out:
+                yield Token(out)
+            if between is not None:
+                yield from between()
+            if stops.stopped:
+                break
+    except queue.Empty as exc:
+        raise BackendTimeout(f"The model produced nothing for {STREAM_TIMEOUT_S} s.") from exc
+    if not stops.stopped:
+        tail = stops.flush()
+        if tail:
+            yield Token(tail)
+    stop_event.set()
+    worker.join(JOIN_TIMEOUT_S)
+    if "error" in result:
+        raise BackendUnavailable(f"Generation failed: {result['error']}") from result["error"]
+    produced = int(result["ids"].shape[-1]) - n_prompt if "ids" in result else 0
+    if between is not None:
+        yield from between()  # e.g. MoE routing of the last token
+    yield Usage(n_prompt, produced)
+    yield Done("length" if produced >= params.max_tokens and not stops.stopped else "stop")
+
+
 class TransformersBackend:
     """Local generation with transformers on the CPU."""
 
@@ -249,39 +281,12 @@ class TransformersBackend:
         if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
             raise BackendTimeout("The model is busy with another answer; try again in a moment.")
         worker = threading.Thread(target=work, name="transformers-generate", daemon=True)
-        finished = False
         try:
             worker.start()
-            stops = StopMatcher(p.stop)
-            import queue
-
-            try:
-                for piece in streamer:
-                    out = stops.feed(piece)
-                    if out:
-                        yield Token(out)
-                    yield from routing.drain(recorder)
-                    if stops.stopped:
-                        break
-            except queue.Empty as exc:
-                raise BackendTimeout(f"The model produced nothing for {STREAM_TIMEOUT_S} s.") from exc
-            if not stops.stopped:
-                tail = stops.flush()
-                if tail:
-                    yield Token(tail)
-            stop_event.set()
-            worker.join(JOIN_TIMEOUT_S)
-            if "error" in result:
-                raise BackendUnavailable(f"Generation failed: {result['error']}") from result["error"]
-            produced = int(result["ids"].shape[-1]) - n_prompt if "ids" in result else 0
-            yield from routing.drain(recorder)  # MoE routing: the rest, last token included
-            yield Usage(n_prompt, produced)
-            finished = True
-            yield Done("length" if produced >= p.max_tokens and not stops.stopped else "stop")
+            yield from consume_worker(streamer, worker, stop_event, result, n_prompt, p,
+                                      between=lambda: routing.drain(recorder))
         finally:
             stop_event.set()
-            if not finished:
-                # drain so generate() is never blocked on a full queue while stopping
-                worker.join(JOIN_TIMEOUT_S)
+            worker.join(JOIN_TIMEOUT_S)
             routing.release(recorder)  # MoE routing: never leave hooks behind
             loaded.lock.release()

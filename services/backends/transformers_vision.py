@@ -8,7 +8,6 @@ cloud target instead.
 from __future__ import annotations
 
 import json
-import queue
 import re
 import threading
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from services import embedded, media, vision
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
-from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
+from services.types import Capabilities, ChatRequest, Message
 
 MAX_IMAGES = 16
 LOCK_WAIT_S = 300
@@ -172,7 +171,7 @@ def stream(backend, request: ChatRequest) -> Iterator:
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-    from services.backends.base import StopMatcher
+    from services.backends.transformers_backend import consume_worker
 
     vm = load(request.target.model)
     p = request.params
@@ -207,27 +206,7 @@ def stream(backend, request: ChatRequest) -> Iterator:
     worker = threading.Thread(target=work, name="transformers-vision-generate", daemon=True)
     try:
         worker.start()
-        stops = StopMatcher(p.stop)
-        try:
-            for piece in streamer:
-                out = stops.feed(piece)
-                if out:
-                    yield Token(out)
-                if stops.stopped:
-                    break
-        except queue.Empty as exc:
-            raise BackendTimeout(f"The model produced nothing for {STREAM_TIMEOUT_S} s.") from exc
-        if not stops.stopped:
-            tail = stops.flush()
-            if tail:
-                yield Token(tail)
-        stop_event.set()
-        worker.join(JOIN_TIMEOUT_S)
-        if "error" in result:
-            raise BackendUnavailable(f"Generation failed: {result['error']}") from result["error"]
-        produced = int(result["ids"].shape[-1]) - n_prompt if "ids" in result else 0
-        yield Usage(n_prompt, produced)
-        yield Done("length" if produced >= p.max_tokens and not stops.stopped else "stop")
+        yield from consume_worker(streamer, worker, stop_event, result, n_prompt, p)
     finally:
         stop_event.set()
         worker.join(JOIN_TIMEOUT_S)
