@@ -60,6 +60,18 @@ def resolve_folder(model: str, progress=None) -> Path:
     )
 
 
+def search_options(p) -> dict:
+    """GenerationParams as og search options (max_length is set by the caller)."""
+    options = {"do_sample": not p.greedy, "repetition_penalty": p.repetition_penalty}
+    if not p.greedy:
+        options.update(temperature=p.temperature, top_p=p.top_p)
+        if p.top_k:
+            options["top_k"] = p.top_k
+    if p.seed is not None:
+        options["random_seed"] = p.seed
+    return options
+
+
 class OnnxBackend:
     """Local generation with onnxruntime-genai."""
 
@@ -166,13 +178,7 @@ class OnnxBackend:
             )
         need = min(len(ids) + p.max_tokens, loaded.context_length)
         max_new = need - len(ids)
-        options = {"do_sample": not p.greedy, "repetition_penalty": p.repetition_penalty}
-        if not p.greedy:
-            options.update(temperature=p.temperature, top_p=p.top_p)
-            if p.top_k:
-                options["top_k"] = p.top_k
-        if p.seed is not None:
-            options["random_seed"] = p.seed
+        options = search_options(p)
         if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
             raise BackendTimeout("The model is busy with another answer; try again in a moment.")
         live, processed = None, []

@@ -80,13 +80,9 @@ def stream(backend, request: ChatRequest) -> Iterator:
         raise BadRequest(f"The prompt with its images is {n_prompt} tokens; this model's context is "
                          f"{loaded.context_length}. Use fewer frames or crops.")
     max_length = min(n_prompt + p.max_tokens, loaded.context_length)
-    options = {"max_length": max_length, "do_sample": not p.greedy, "repetition_penalty": p.repetition_penalty}
-    if not p.greedy:
-        options.update(temperature=p.temperature, top_p=p.top_p)
-        if p.top_k:
-            options["top_k"] = p.top_k
-    if p.seed is not None:
-        options["random_seed"] = p.seed
+    from services.backends.onnx_backend import search_options
+
+    options = {"max_length": max_length, **search_options(p)}
     if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
         raise BackendTimeout("The model is busy with another answer; try again in a moment.")
     generator = None
