@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from services.backends import get_backend
 from services.chat import chat_once, start_chat
 from services.types import GenerationParams, Message
+from tests.fixtures.plain_paths import plain_generate, plain_onnx
 
 pytestmark = pytest.mark.integration
 GREEDY = GenerationParams(temperature=0, max_tokens=48)
@@ -32,58 +32,23 @@ def test_transformers_answers_paris(embedded_paths):
     assert out.metrics.completion_tokens > 0
 
 
-def _raw_onnx(prompt, max_new):
-    """The plain onnxruntime-genai loop, decoded once at the end."""
-    import onnxruntime_genai as og
-
-    loaded = get_backend("onnx").load(EMBEDDED)
-    text = loaded.tokenizer.apply_chat_template(json.dumps([{"role": "user", "content": prompt}]),
-                                                add_generation_prompt=True)
-    ids = loaded.tokenizer.encode(text)
-    params = og.GeneratorParams(loaded.model)
-    params.set_search_options(max_length=len(ids) + max_new, do_sample=False)
-    with loaded.lock:
-        gen = og.Generator(loaded.model, params)
-        gen.append_tokens(ids)
-        out = []
-        while not gen.is_done():
-            gen.generate_next_token()
-            out.append(gen.get_next_tokens()[0])
-        del gen
-    return loaded.tokenizer.decode(out)
-
-
-def _raw_transformers(model_name, prompt, max_new):
-    """Plain generate() with no streamer, decoded once."""
-    import torch
-
-    backend = get_backend("transformers")
-    loaded = backend.load(model_name)
-    ids = backend.prompt_ids(loaded, (Message("user", prompt),))
-    with loaded.lock, torch.inference_mode():
-        out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new,
-                                    do_sample=False, eos_token_id=loaded.eos_ids,
-                                    pad_token_id=loaded.eos_ids[0])
-    return loaded.tokenizer.decode(out[0, ids.shape[-1]:], skip_special_tokens=True)
-
-
 @pytest.mark.parametrize("prompt", ["Write a haiku about the sea.", "List three colours, one per line."])
 def test_onnx_stream_equals_plain_loop(embedded_paths, prompt):
     streamed = chat_once(f"onnx:{EMBEDDED}", prompt, params=GREEDY).text
-    assert streamed == _raw_onnx(prompt, GREEDY.max_tokens)
+    assert streamed == plain_onnx((Message("user", prompt),), GREEDY.max_tokens)
 
 
 def test_transformers_stream_equals_generate(embedded_paths):
     prompt = "Name two planets."
     streamed = chat_once(f"transformers:{EMBEDDED}", prompt, params=GREEDY).text
-    assert streamed == _raw_transformers(EMBEDDED, prompt, GREEDY.max_tokens)
+    assert streamed == plain_generate(EMBEDDED, (Message("user", prompt),), GREEDY.max_tokens)
 
 
 def test_tiny_phi3_stream_equals_generate(tiny_phi3):
     prompt = "Phi-3 routes tokens 東京"
     params = GenerationParams(temperature=0, max_tokens=24)
     streamed = chat_once(f"transformers:{tiny_phi3}", prompt, params=params).text
-    assert streamed == _raw_transformers(str(tiny_phi3), prompt, 24)
+    assert streamed == plain_generate(str(tiny_phi3), (Message("user", prompt),), 24)
 
 
 @pytest.mark.parametrize(

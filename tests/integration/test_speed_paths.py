@@ -1,12 +1,11 @@
 """Optimised paths give the same tokens as the plain path at temperature 0 (prefix reuse, fast loop)."""
 
-import json
 
 import pytest
 
-from services.backends import get_backend
 from services.chat import start_chat
 from services.types import GenerationParams, Message
+from tests.fixtures.plain_paths import plain_generate, plain_onnx
 
 pytestmark = pytest.mark.integration
 EMB = "smollm2-135m-instruct"
@@ -15,38 +14,6 @@ QUESTIONS = ["What is the capital of France?", "And of Germany?", "Name a river 
              "What is the capital of France?"]
 
 
-def _fresh_onnx(messages, max_new):
-    """A new og.Generator fed the whole templated conversation at once: the plain path."""
-    import onnxruntime_genai as og
-
-    loaded = get_backend("onnx").load(EMB)
-    text = loaded.tokenizer.apply_chat_template(json.dumps([{"role": m.role, "content": m.content} for m in messages]),
-                                                add_generation_prompt=True)
-    ids = loaded.tokenizer.encode(text)
-    params = og.GeneratorParams(loaded.model)
-    params.set_search_options(max_length=len(ids) + max_new, do_sample=False)
-    with loaded.lock:
-        gen = og.Generator(loaded.model, params)
-        gen.append_tokens(ids)
-        out = []
-        while not gen.is_done():
-            gen.generate_next_token()
-            out.append(gen.get_next_tokens()[0])
-        del gen
-    return loaded.tokenizer.decode(out)
-
-
-def _generate(model, messages, max_new):
-    """Plain transformers generate() on the whole conversation: the plain path."""
-    import torch
-
-    backend = get_backend("transformers")
-    loaded = backend.load(model)
-    ids = backend.prompt_ids(loaded, tuple(messages))
-    with loaded.lock, torch.inference_mode():
-        out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new,
-                                    do_sample=False, eos_token_id=loaded.eos_ids, pad_token_id=loaded.eos_ids[0])
-    return loaded.tokenizer.decode(out[0, ids.shape[-1]:], skip_special_tokens=True)
 
 
 def _conversation(target, plain, max_new=GREEDY.max_tokens):
@@ -62,13 +29,13 @@ def _conversation(target, plain, max_new=GREEDY.max_tokens):
 
 
 def test_onnx_multi_turn_reuse_keeps_greedy_answers(embedded_paths):
-    reused = _conversation(f"onnx:{EMB}", _fresh_onnx)
+    reused = _conversation(f"onnx:{EMB}", plain_onnx)
     # later turns really were served from the kept generator
     assert all(n > 0 for n in reused[1:]), reused
 
 
 def test_transformers_fast_path_and_reuse_keep_greedy_answers(embedded_paths):
-    reused = _conversation(f"transformers:{EMB}", lambda h, n: _generate(EMB, h, n), max_new=16)
+    reused = _conversation(f"transformers:{EMB}", lambda h, n: plain_generate(EMB, h, n), max_new=16)
     assert all(n > 0 for n in reused[1:]), reused
 
 
@@ -76,7 +43,7 @@ def test_tiny_phi3_fast_path_equals_generate(tiny_phi3):
     # a Phi-3 architecture with several stop ids and a multi-byte prompt
     history = [Message("user", "Phi-3 routes tokens 東京")]
     out = start_chat(f"transformers:{tiny_phi3}", history, GenerationParams(temperature=0, max_tokens=20)).run()
-    assert out.text == _generate(str(tiny_phi3), history, 20)
+    assert out.text == plain_generate(str(tiny_phi3), history, 20)
 
 
 def test_onnx_reuse_survives_stop_string_and_cancel(embedded_paths):
@@ -90,7 +57,7 @@ def test_onnx_reuse_survives_stop_string_and_cancel(embedded_paths):
     stream.close()
     again = start_chat(target, history, GenerationParams(temperature=0, max_tokens=32)).run()
     assert again.metrics.server.get("prompt_cache_tokens", 0) > 0
-    assert again.text == _fresh_onnx(history, 32)
+    assert again.text == plain_onnx(history, 32)
 
 
 def test_sampling_with_seed_is_repeatable_despite_kept_state(embedded_paths):
