@@ -66,8 +66,13 @@ class OpenAIStandIn(LoopbackServer):
     """Loopback stand-in speaking the OpenAI chat-completions SSE format, with scripted replies."""
 
     def __init__(self, *, models: tuple[str, ...] = ("standin-model",), token_delay: float = 0.0,
-                 default: Reply | None = None, catalog: list[dict] | None = None):
+                 default: Reply | None = None, catalog: list[dict] | None = None,
+                 answers=None):
         super().__init__()
+        # scripted answers: a function of the request body (model, messages) returning a Reply, or
+        # None to fall through to the queue; concurrent clients then get answers that do not
+        # depend on arrival order
+        self.answers = answers
         self.models = models
         self.token_delay = token_delay
         self.default = default or Reply()
@@ -92,7 +97,11 @@ class OpenAIStandIn(LoopbackServer):
         """Chat completion requests received so far."""
         return [r for r in self.requests if r.path.split("?")[0].endswith("/chat/completions")]
 
-    def _next(self) -> Reply:
+    def _next(self, req: RecordedRequest | None = None) -> Reply:
+        if self.answers is not None and req is not None:
+            scripted = self.answers(req.json or {})
+            if scripted is not None:
+                return scripted
         with self._script_lock:
             return self._script.popleft() if self._script else self.default
 
@@ -104,7 +113,7 @@ class OpenAIStandIn(LoopbackServer):
             h.send_json(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "created": 0, "owned_by": "stand-in"} for m in self.models]})
         elif req.method == "POST" and path.endswith("/chat/completions"):
-            self._chat(h, req, self._next())
+            self._chat(h, req, self._next(req))
         else:
             h.send_json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
 

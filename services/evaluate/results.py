@@ -1,0 +1,132 @@
+"""A finished (or stopped) run as one record: summaries, JSON as `gh models eval --json` writes it, CSV, diff."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+from services.errors import BadRequest
+from services.evaluate.promptfile import dumps, loads
+from services.evaluate.stats import summarize
+
+FORMAT = "phi-playground-eval/1"
+
+
+def record(run) -> dict:
+    """Everything about a run, JSON-ready: the prompt file, settings, every trial and per-target summaries."""
+    spec = run.spec
+    trials = [tr.to_dict(run.rows[tr.case]) for tr in run.trials]
+    names = [e.name for e in spec.prompt.evaluators]
+    return {
+        "format": FORMAT,
+        "name": spec.prompt.name, "description": spec.prompt.description, "model": spec.prompt.model,
+        "source": spec.source, "promptFile": dumps(spec.prompt),
+        "targets": list(spec.targets), "repeat": spec.repeat, "judge": spec.judge, "judges": run.judges,
+        "params": spec.params.to_dict(), "cases": len(run.rows), "evaluators": names,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
+        "wallS": run.wall_s, "stopped": run.stopped,
+        "summaries": {t: summarize([x for x in trials if x["target"] == t], names) for t in spec.targets},
+        "testResults": trials,
+    }
+
+
+def gh_json(rec: dict) -> dict:
+    """The export: GitHub's fields (name, description, model, testResults, summary) plus ours per target.
+
+    Each testResults item has testCase, modelResponse and evaluationResults [{evaluatorName, score,
+    passed, details}] as `gh models eval --json` writes them, and target, repeat, status and metrics
+    beside them. `summary` counts every answered trial of every target; `summaries` has each target's.
+    """
+    answered = [t for t in rec["testResults"] if t["status"] not in ("error", "cancelled")]
+    passed = sum(1 for t in answered if t["status"] == "pass")
+    out = {k: rec[k] for k in ("name", "description", "model")}
+    out["testResults"] = rec["testResults"]
+    out["summary"] = {"totalTests": len(answered), "passedTests": passed, "failedTests": len(answered) - passed,
+                      "passRate": round(100.0 * passed / len(answered), 2) if answered else 0.0}
+    for k in ("targets", "repeat", "judges", "params", "summaries", "created", "wallS", "stopped", "format"):
+        out[k] = rec[k]
+    return out
+
+
+CSV_COLUMNS = ["target", "case", "repeat", "status", "testCase", "modelResponse", "error", "total_s", "ttft_s",
+               "prompt_tokens", "completion_tokens"]
+
+
+def to_csv(rec: dict) -> str:
+    """One row per trial; per evaluator a score and a passed column."""
+    names = rec["evaluators"]
+    cols = CSV_COLUMNS + [f"{n}:{k}" for n in names for k in ("score", "passed", "details")]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    for t in rec["testResults"]:
+        row = {"target": t["target"], "case": t["case"] + 1, "repeat": t["repeat"] + 1, "status": t["status"],
+               "testCase": json.dumps(t["testCase"], ensure_ascii=False), "modelResponse": t["modelResponse"],
+               "error": t["error"] or ""}
+        for k in ("total_s", "ttft_s", "prompt_tokens", "completion_tokens"):
+            row[k] = t["metrics"].get(k)
+        for r in t["evaluationResults"]:
+            row[f"{r['evaluatorName']}:score"] = r["score"]
+            row[f"{r['evaluatorName']}:passed"] = r["passed"]
+            row[f"{r['evaluatorName']}:details"] = r["details"]
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def check_record(rec) -> dict:
+    """A stored or exported run, checked enough to show, re-run and diff."""
+    if not isinstance(rec, dict) or rec.get("format") != FORMAT or not isinstance(rec.get("testResults"), list):
+        raise BadRequest("This is not an evaluation run from this app (no phi-playground-eval format).")
+    return rec
+
+
+def spec_from_record(rec: dict):
+    """The same evaluation again: prompt file, targets, repeat, judge and parameters of a stored run."""
+    from services.evaluate.runner import EvalSpec
+    from services.types import GenerationParams
+
+    rec = check_record(rec)
+    prompt = loads(rec["promptFile"], "the stored run's prompt file")
+    return EvalSpec.build(prompt, rec["targets"], repeat=rec["repeat"], judge=rec.get("judge"),
+                          params=GenerationParams.from_dict(rec["params"]), source=rec.get("source", ""))
+
+
+def cell_outcomes(rec: dict) -> dict[tuple[int, str], tuple[int, int]]:
+    """(case, target) -> (passed, graded) over the repeats."""
+    out: dict[tuple[int, str], tuple[int, int]] = {}
+    for t in rec["testResults"]:
+        p, n = out.get((t["case"], t["target"]), (0, 0))
+        if t["status"] in ("pass", "fail"):
+            out[(t["case"], t["target"])] = (p + (t["status"] == "pass"), n + 1)
+        else:
+            out[(t["case"], t["target"])] = (p, n)
+    return out
+
+
+def _verdict(p: int, n: int) -> str:
+    if n == 0:
+        return "ungraded"
+    return "pass" if 2 * p > n else "fail" if 2 * p < n else "split"
+
+
+def diff(a: dict, b: dict) -> list[dict]:
+    """Cases whose verdict changed between two runs (same case number and test row, same target).
+
+    A cell's verdict is the majority over its repeats (pass, fail, split, ungraded); only cells
+    present in both runs with the same test row are compared.
+    """
+    ca, cb = cell_outcomes(check_record(a)), cell_outcomes(check_record(b))
+    rows_a = {t["case"]: t["testCase"] for t in a["testResults"]}
+    rows_b = {t["case"]: t["testCase"] for t in b["testResults"]}
+    flips = []
+    for key in sorted(set(ca) & set(cb), key=lambda k: (k[1], k[0])):
+        case, target = key
+        if rows_a.get(case) != rows_b.get(case):
+            continue
+        before, after = _verdict(*ca[key]), _verdict(*cb[key])
+        if before != after:
+            flips.append({"case": case, "target": target, "testCase": rows_a[case], "before": before, "after": after,
+                          "beforeCount": list(ca[key]), "afterCount": list(cb[key])})
+    return flips
