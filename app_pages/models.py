@@ -38,7 +38,9 @@ def _take_typed() -> None:
 
 with st.expander("🔑 Keys and addresses for this session", expanded=False):
     st.caption("Typed values live only in this browser session: never saved, never shown again. "
-               "They take precedence over secrets.toml and the environment.")
+               "They take precedence over secrets.toml and the environment. An address typed here "
+               "is used only with a key typed here (or none): configured keys go only to configured "
+               "addresses.")
     with st.form("models_keys_form"):
         for name, secret in session_keys.TYPABLE:
             st.text_input(name, type="password" if secret else "default",

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,13 +44,57 @@ class Resolved:
 
 
 def mask(value: str | None) -> str:
-    """`ghp_…x1y2`: a short known prefix and the last four characters, never the whole key."""
+    """`ghp_…x1y2` for a long key; a short one shows its last four characters only (`…x1y2`)."""
     if not value:
         return ""
-    if len(value) < 12:
-        return "…" + value[-2:] if len(value) > 6 else "…"
+    if len(value) < 8:
+        return "…"  # too short to show any part of it
+    if len(value) < SHORT_KEY:
+        return "…" + value[-4:]
     head = value[:4] if value[:4].isascii() else ""
     return f"{head}…{value[-4:]}"
+
+
+# below this length a key's first characters are too large a share of it to show
+SHORT_KEY = 16
+# query parameters that are safe to show as they are; every other value in an address is masked
+PLAIN_QUERY = frozenset({"api-version"})
+
+
+def mask_url(url: str | None) -> str:
+    """An address as it may be shown: user and password, and query values such as ?api-key=, masked."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = "…@" + netloc.rpartition("@")[2]
+        query = "&".join(_mask_query_item(item) for item in parts.query.split("&")) if parts.query else ""
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    except ValueError:
+        return "(an address that cannot be read)"
+
+
+def _mask_query_item(item: str) -> str:
+    name, eq, val = item.partition("=")
+    return item if not eq or not val or name.lower() in PLAIN_QUERY else f"{name}=…"
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The parts of an address that are credentials (user, password, query values), for redact()."""
+    if not url:
+        return []
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    # `https://TOKEN@host` carries a token as the user name; with a password, the password is the secret
+    found = [parts.password] if parts.password else [parts.username or ""]
+    for name, _eq, val in (item.partition("=") for item in parts.query.split("&")):
+        if name.lower() not in PLAIN_QUERY:
+            found += [val, unquote(val)]
+    return [f for f in found if f]
 
 
 def secrets_files() -> list[Path]:
@@ -153,7 +198,8 @@ def where_to_set(name: str) -> str:
 
 def redact(text: str, secrets_: list[str | None]) -> str:
     """Remove every known secret from a text before it is shown or logged."""
-    for s in secrets_:
-        if s and len(s) >= 4:
+    # longest first, so a key that contains another one is replaced whole
+    for s in sorted({s for s in secrets_ if s}, key=len, reverse=True):
+        if len(s) >= 4:
             text = text.replace(s, mask(s))
     return text

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from services import config
+from services import config, credentials
 from services.backends import get_backend
 from services.errors import PlaygroundError
-from services.providers import PROVIDERS
+from services.providers import PROVIDERS, credential
 
 # every provider the Models page shows, in order; the local ones have no key
 ORDER = ("github", "azure", "nim", "openai", "ollama", "llamacpp")
@@ -23,6 +23,8 @@ class Setting:
     source: str = ""
     masked: str = ""
     secret: bool = True
+    # why a value that is set is not used (a configured key beside an address typed for this session)
+    note: str = ""
 
 
 @dataclass
@@ -47,8 +49,23 @@ class ProviderStatus:
 def _setting(name: str) -> Setting:
     r = config.resolve(name)
     secret = name.endswith(("KEY", "TOKEN"))
-    shown = r.masked() if secret else (r.value or "")
+    shown = r.masked() if secret else config.mask_url(r.value)
     return Setting(name, r.is_set, r.source, shown, secret)
+
+
+def _bound_settings(cred: credentials.Credential, address_setting: str | None,
+                    key_setting: str) -> list[Setting]:
+    """The address and key settings as the requests use them: the key shown is the one bound to
+    the address shown, and a configured key beside a typed address says it is not sent there."""
+    out = []
+    if address_setting:
+        out.append(Setting(address_setting, bool(cred.address) and cred.address_source != "default",
+                           cred.address_source, cred.shown_address, secret=False))
+    key = Setting(key_setting, bool(cred.key), cred.key_source, config.mask(cred.key))
+    if not cred.key and cred.origin == credentials.SESSION and credentials.configured(key_setting).is_set:
+        key.note = "the configured key is not sent to an address typed for this session"
+    out.append(key)
+    return out
 
 
 def status(name: str, *, check: bool = False) -> ProviderStatus:
@@ -57,15 +74,18 @@ def status(name: str, *, check: bool = False) -> ProviderStatus:
     title = PROVIDERS[name].title if name in PROVIDERS else TITLES.get(name, name)
     out = ProviderStatus(name, title, configured=True)
     if name in PROVIDERS:
-        out.settings = [_setting(s) for s in PROVIDERS[name].settings()]
+        p = PROVIDERS[name]
+        out.settings = _bound_settings(credential(p), p.base_env, p.key_env) + [
+            _setting(s) for s in p.settings() if s not in (p.base_env, p.key_env)]
         try:
             conn = backend.connection()
-            out.base_url = conn.base_url
+            out.base_url = config.mask_url(conn.base_url)
         except PlaygroundError as exc:
             out.configured, out.needs = False, exc.user_message()
     elif name == "ollama":
-        out.settings = [_setting("OLLAMA_HOST")]
-        out.base_url = backend.host()
+        cred = backend.credential()
+        out.settings = _bound_settings(cred, "OLLAMA_HOST", "OLLAMA_API_KEY")
+        out.base_url = cred.shown_address
     if check and out.configured:
         out.reachable, out.last_error = _check(name, backend)
     infos = backend.list_targets()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from services import config
+from services import config, credentials
+from services.credentials import Credential
 from services.errors import BackendUnavailable
 
 # connect fast (a wrong host should fail in seconds) and allow a minute between bytes
@@ -71,17 +72,25 @@ AZURE_API_VERSION = "2024-05-01-preview"
 
 @dataclass(frozen=True)
 class Connection:
-    """Where to send requests for one provider, and the key that may go there (never elsewhere)."""
+    """Where to send requests for one provider, and the key bound to that address (never elsewhere)."""
 
     provider: Provider
+    credential: Credential
     base_url: str
-    key: str | None = field(default=None, repr=False)
-    key_source: str = ""
     query: dict = field(default_factory=dict)
 
+    @property
+    def key(self) -> str | None:
+        """The key that goes with base_url, or None."""
+        return self.credential.key
+
+    @property
+    def key_source(self) -> str:
+        """Where the key came from (secrets.toml, environment, typed for this session, given)."""
+        return self.credential.key_source
+
     def __repr__(self) -> str:
-        return (f"Connection({self.provider.name}, {self.base_url}, "
-                f"key={config.mask(self.key)!r}, source={self.key_source!r})")
+        return f"Connection({self.provider.name}, {self.credential!r})"
 
 
 def _azure_base(endpoint: str) -> tuple[str, dict]:
@@ -95,17 +104,24 @@ def _azure_base(endpoint: str) -> tuple[str, dict]:
     return base, {"api-version": version}
 
 
+def credential(provider: Provider, *, base_url: str | None = None,
+               api_key: str | None = None) -> Credential:
+    """The provider's address and the key bound to it (see services/credentials.py for the rule)."""
+    return credentials.resolve(provider.name, address_setting=provider.base_env,
+                               key_setting=provider.key_env, fixed_address=provider.base_url,
+                               given_address=base_url, given_key=api_key)
+
+
 def connection(provider: Provider, *, base_url: str | None = None,
                api_key: str | None = None) -> Connection:
     """Resolve base URL and key for a provider; explain what to set when something is missing.
 
-    `base_url`/`api_key` given here (tests, a self-hosted copy) replace the configured ones; the
-    provider's key is looked up under its own setting only, so one provider's key never travels
-    to another provider's URL.
+    `base_url`/`api_key` given here (tests, a self-hosted copy) replace the configured ones. The
+    key comes with its address: an address typed for a browser session never gets the configured
+    key, and one provider's key is looked up under its own setting only.
     """
-    base = base_url or provider.base_url
-    if base is None and provider.base_env:
-        base = config.value(provider.base_env)
+    cred = credential(provider, base_url=base_url, api_key=api_key)
+    base = cred.address
     if not base:
         raise BackendUnavailable(
             f"{provider.title} is not configured: {provider.base_env} is not set.",
@@ -114,12 +130,12 @@ def connection(provider: Provider, *, base_url: str | None = None,
     if not base.startswith(("http://", "https://")):
         raise BackendUnavailable(
             f"{provider.base_env or provider.name} must start with http:// or https://.")
-    if api_key is not None:
-        key, source = api_key or None, "given"
-    else:
-        resolved = config.resolve(provider.key_env)
-        key, source = resolved.value, resolved.source
-    if provider.key_required and not key:
+    if provider.key_required and not cred.key:
+        if cred.origin == credentials.SESSION:
+            raise BackendUnavailable(
+                f"{provider.title} needs a key for the address typed for this session.",
+                hint=f"Type {provider.key_env} on the Models page too: a configured key is only "
+                     "ever sent to the configured address.")
         raise BackendUnavailable(
             f"{provider.title} needs a key: {provider.key_env} is not set.",
             hint=f"To use it, {config.where_to_set(provider.key_env)}.",
@@ -127,7 +143,7 @@ def connection(provider: Provider, *, base_url: str | None = None,
     query = dict(provider.default_query)
     if provider.name == "azure":
         base, query = _azure_base(base)
-    return Connection(provider, base.rstrip("/"), key, source, query)
+    return Connection(provider, cred, base.rstrip("/"), query)
 
 
 @dataclass

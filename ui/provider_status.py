@@ -31,6 +31,8 @@ def render(s: ProviderStatus, *, on_check) -> None:
                 st.markdown(f"`{setting.name}`: `{setting.masked}` (from {setting.source})")
             else:
                 st.markdown(f"`{setting.name}`: not set")
+            if setting.note:
+                st.caption(f"`{setting.name}`: {setting.note}.")
         if s.base_url:
             st.caption(f"Address: {s.base_url}")
         if s.last_error:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 import streamlit as st
 
-from services import config
+from services import config, scope
 
 STATE_KEY = "provider_keys"
+# this browser session's id for services (per-session health, errors and live contexts)
+SCOPE_KEY = "session_scope_id"
 # settings a person may type on the Models page, with whether the value is a secret
 TYPABLE = (("GITHUB_TOKEN", True), ("NVIDIA_API_KEY", True), ("AZURE_AI_ENDPOINT", False),
            ("AZURE_AI_API_KEY", True), ("OPENAI_BASE_URL", False), ("OPENAI_API_KEY", True),
-           ("OLLAMA_HOST", False))
+           ("OLLAMA_HOST", False), ("OLLAMA_API_KEY", True))
 
 
 def typed() -> dict[str, str]:
@@ -21,7 +24,10 @@ def typed() -> dict[str, str]:
 
 
 def install() -> None:
-    """Make this session's typed keys visible to services for this script run (this thread only)."""
+    """Make this session's typed keys and its id visible to services for this run (this thread only)."""
+    if SCOPE_KEY not in st.session_state:
+        st.session_state[SCOPE_KEY] = secrets.token_hex(16)
+    scope.use(st.session_state[SCOPE_KEY])
     config.use_session(typed())
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from services import scope
+
 # below this many shared tokens a fresh state is as cheap as rewinding an old one
 MIN_REUSE = 8
 # extra KV room a fresh ONNX generator gets beyond this request, so the next turns fit in it
@@ -28,6 +30,9 @@ class LiveState:
     key: tuple
     capacity: int
     tokens: list[int] = field(default_factory=list)
+    # the session whose prompt is in the state: another session never reuses it, so neither its
+    # "reused N prompt tokens" figure nor its time to first token tells it what someone else asked
+    owner: str = field(default_factory=scope.current)
 
     def reusable(self, ids: list[int], key: tuple, need: int) -> int:
         """Tokens of `ids` already in this state (0 when it cannot be reused for this request).
@@ -36,7 +41,7 @@ class LiveState:
         token, and a one-token feed would run the decode kernels, whose rounding differs from a
         prompt's (a greedy answer could change).
         """
-        if key != self.key or need > self.capacity:
+        if key != self.key or need > self.capacity or self.owner != scope.current():
             return 0
         k = min(common_prefix(self.tokens, ids), len(ids) - 2)
         return k if k >= MIN_REUSE else 0

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services import catalog, embedded
+from services import catalog, embedded, scope
 from services.backends.base import TargetInfo, messages_as_dicts
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
@@ -65,6 +65,8 @@ class LoadedGguf:
     llm: object
     formatter: object
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # the session whose prompt is in the live context (see kv_reuse.LiveState.owner)
+    owner: str = ""
 
 
 class LlamaCppBackend:
@@ -149,6 +151,11 @@ class LlamaCppBackend:
             raise BackendTimeout("The model is busy with another answer; try again in a moment.")
         parts = None
         try:
+            if loaded.owner != scope.current():
+                # another session's prompt is in the context: start afresh, so neither the reuse
+                # figure nor the time to the first token reveals how much of it matches this one
+                llm.reset()
+                loaded.owner = scope.current()
             # tokens already in the context from the previous turn are not evaluated again
             live = list(llm.input_ids[: llm.n_tokens])
             reused = 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
-from services import catalog, config
+from services import catalog, credentials, scope
 from services.backends.base import TargetInfo
 from services.errors import (
     BackendTimeout,
@@ -22,6 +25,8 @@ DEFAULT_HOST = "http://127.0.0.1:11434"
 # Ollama allocates the whole context up front; 8k keeps a 3.8B model within a laptop's memory
 MAX_NUM_CTX = 8192
 LIST_TTL_S = 30.0
+# model lists kept at once (one per host + key in use)
+LIST_CACHE_MAX = 64
 
 
 def _sdk():
@@ -33,10 +38,22 @@ def _sdk():
     return ollama
 
 
+def _with_scheme(h: str) -> str:
+    return h if "://" in h else f"http://{h}"
+
+
+def credential(host_url: str | None = None) -> credentials.Credential:
+    """The Ollama host and the key bound to it: a host typed for this session never gets the
+    configured OLLAMA_API_KEY (the ollama client would otherwise add it to any host)."""
+    cred = credentials.resolve("ollama", address_setting="OLLAMA_HOST", key_setting="OLLAMA_API_KEY",
+                               default_address=DEFAULT_HOST, given_address=host_url)
+    address = _with_scheme(cred.address)
+    return cred if address == cred.address else dataclasses.replace(cred, address=address)
+
+
 def host() -> str:
     """OLLAMA_HOST (session, secrets.toml or environment), else the local default."""
-    h = config.value("OLLAMA_HOST") or DEFAULT_HOST
-    return h if "://" in h else f"http://{h}"
+    return credential().address
 
 
 def pull_hint(model: str) -> str:
@@ -53,29 +70,48 @@ class OllamaBackend:
     def __init__(self, host_url: str | None = None, *, read_timeout_s: float = READ_TIMEOUT_S):
         self._host = host_url
         self.read_timeout_s = read_timeout_s
-        self.health = Health()
-        self._listed: tuple[float, str, list[dict]] | None = None
+        # each session's own outcomes, per host + key
+        self._health: scope.PerScope[Health] = scope.PerScope(Health)
+        # pulled-model lists per host + key (a digest of both), least recently listed dropped first
+        self._listed: OrderedDict[str, tuple[float, list[dict]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def credential(self) -> credentials.Credential:
+        """The host used now and the key bound to it."""
+        return credential(self._host)
 
     def host(self) -> str:
         """The Ollama address used now."""
-        return self._host or host()
+        return self.credential().address
 
-    def client(self, read_timeout_s: float | None = None):
-        """A client with a real timeout (the library's default is none at all)."""
+    @property
+    def health(self) -> Health:
+        """This session's last outcome with the host and key in use now."""
+        return self._health.get(self.credential().digest)
+
+    def client(self, read_timeout_s: float | None = None, cred: credentials.Credential | None = None):
+        """A client with a real timeout (the library's default is none at all) and the bound key only."""
         import httpx
 
         ollama = _sdk()
+        cred = cred or self.credential()
         read = read_timeout_s or self.read_timeout_s
-        return ollama.Client(host=self.host(), timeout=httpx.Timeout(read, connect=min(CONNECT_TIMEOUT_S, read)))
+        return ollama.Client(host=cred.address, timeout=httpx.Timeout(read, connect=min(CONNECT_TIMEOUT_S, read)),
+                             **credentials.http_options(cred, bearer=True))
 
     def translate(self, exc: Exception, model: str = "") -> PlaygroundError:
         """Ollama client errors as ours, with what to do about them."""
         import httpx
 
         ollama = _sdk()
-        where = self.host()
+        cred = self.credential()
+        where = cred.shown_address
         if isinstance(exc, ollama.ResponseError):
-            text = str(exc.error or "")[:300]
+            text = cred.redact(str(exc.error or ""))[:300]
+            if 300 <= exc.status_code < 400:
+                return BadRequest(f"Ollama at {where} answered with a redirect (HTTP {exc.status_code}), "
+                                  "which is not followed: a key goes only to the address it was set for.",
+                                  hint="Set OLLAMA_HOST to the address the server redirects to.")
             if exc.status_code == 404 or "not found" in text:
                 return BadRequest(f"Ollama at {where} has no model {model!r}.", hint=pull_hint(model))
             if exc.status_code >= 500:
@@ -137,7 +173,9 @@ class OllamaBackend:
     def stream(self, request: ChatRequest) -> Iterator:
         """Stream from /api/chat; the final chunk's eval_* numbers become ServerMetrics."""
         model = request.target.model
-        client = self.client()
+        cred = self.credential()
+        health = self._health.get(cred.digest)
+        client = self.client(cred=cred)
         text = ""
         parts = None
         try:
@@ -151,18 +189,18 @@ class OllamaBackend:
                         yield Token(piece)
                     if part.done:
                         yield from self._final(part)
-                        self.health.record(True)
+                        health.record(True)
                         return
             except PlaygroundError:
                 raise
             except Exception as exc:
                 error = self.translate(exc, model)
-                self.health.record(False, error.user_message())
+                health.record(False, error.user_message())
                 if text:
                     raise IncompleteGeneration(f"Ollama stopped mid-answer: {error.message}",
                                                partial_text=text) from None
                 raise error from None
-            self.health.record(False, "the stream ended before the answer finished")
+            health.record(False, "the stream ended before the answer finished")
             raise IncompleteGeneration("Ollama closed the stream before the answer finished.",
                                        partial_text=text)
         finally:
@@ -188,15 +226,18 @@ class OllamaBackend:
 
     def installed(self, *, fresh: bool = False) -> list[dict]:
         """Models Ollama has pulled ({'name', 'size', 'parameter_size', 'quantization'})."""
-        now, where = time.time(), self.host()
-        if not fresh and self._listed and self._listed[1] == where and now - self._listed[0] < LIST_TTL_S:
-            return self._listed[2]
-        client = self.client(DISCOVERY_TIMEOUT_S)
+        now, cred = time.time(), self.credential()
+        health = self._health.get(cred.digest)
+        with self._lock:
+            hit = self._listed.get(cred.digest)
+        if not fresh and hit and now - hit[0] < LIST_TTL_S:
+            return hit[1]
+        client = self.client(DISCOVERY_TIMEOUT_S, cred)
         try:
             listing = client.list()
         except Exception as exc:
             error = self.translate(exc)
-            self.health.record(False, error.user_message())
+            health.record(False, error.user_message())
             raise error from None
         finally:
             client.close()
@@ -204,8 +245,12 @@ class OllamaBackend:
                   "parameter_size": getattr(m.details, "parameter_size", "") if m.details else "",
                   "quantization": getattr(m.details, "quantization_level", "") if m.details else ""}
                  for m in listing.models]
-        self.health.record(True)
-        self._listed = (now, where, items)
+        health.record(True)
+        with self._lock:
+            self._listed[cred.digest] = (now, items)
+            self._listed.move_to_end(cred.digest)
+            while len(self._listed) > LIST_CACHE_MAX:
+                self._listed.popitem(last=False)
         return items
 
     def list_targets(self) -> list[TargetInfo]:
@@ -240,7 +285,8 @@ class OllamaBackend:
             raise self.translate(exc, model) from None
         finally:
             client.close()
-        self._listed = None
+        with self._lock:
+            self._listed.clear()
 
     def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
         """Ollama has no tokenize endpoint; the chat service estimates."""

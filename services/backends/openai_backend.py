@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from services import catalog, config
+from services import catalog, config, credentials, scope
 from services.backends.base import StopMatcher, TargetInfo
 from services.errors import (
     AuthFailed,
@@ -31,6 +31,8 @@ DISCOVERY_TTL_S = 120.0
 # a failed listing is not retried for this long unless someone clicks Test connection
 FAILURE_TTL_S = 30.0
 DEFAULT_CONTEXT = 8192
+# model lists kept at once (one per provider + address + key in use)
+DISCOVERY_CACHE_MAX = 64
 
 
 def _sdk():
@@ -57,9 +59,12 @@ class OpenAICompatBackend:
         self.connect_timeout_s = connect_timeout_s or self.provider.connect_timeout_s
         self.max_retries = self.provider.max_retries if max_retries is None else max_retries
         self.catalog_url = catalog_url or self.provider.catalog_url
-        self.health = Health()
-        self._discovered: dict[tuple, tuple[float, list[dict]]] = {}
-        self._failed: dict[tuple, tuple[float, PlaygroundError]] = {}
+        # each session's own outcomes, per address + key: one session's errors never show in another
+        self._health: scope.PerScope[Health] = scope.PerScope(Health)
+        # model lists per provider + address + key (a digest): a list found with one session's key
+        # is shown only to a session holding the same key for the same address
+        self._discovered: OrderedDict[str, tuple[float, list[dict]]] = OrderedDict()
+        self._failed: OrderedDict[str, tuple[float, PlaygroundError]] = OrderedDict()
         self._lock = threading.Lock()
 
     # ---------- connection and client ----------
@@ -67,6 +72,18 @@ class OpenAICompatBackend:
     def connection(self) -> Connection:
         """Base URL and key for this provider; BackendUnavailable says what to set when missing."""
         return connection(self.provider, base_url=self._base_url, api_key=self._api_key)
+
+    @property
+    def health(self) -> Health:
+        """This session's last outcome with the address and key in use now."""
+        try:
+            return self.health_of(self.connection())
+        except PlaygroundError:
+            return self._health.get(None)
+
+    def health_of(self, conn: Connection) -> Health:
+        """This session's last outcome with one connection."""
+        return self._health.get(conn.credential.digest)
 
     def client(self, conn: Connection, *, timeout_s: float | None = None):
         """An SDK client that sends this provider's key to this provider's URL only."""
@@ -84,6 +101,8 @@ class OpenAICompatBackend:
             default_headers=headers, default_query=conn.query or None,
             timeout=httpx2.Timeout(read, connect=min(self.connect_timeout_s, read)),
             max_retries=0,  # retries are ours: a quota 429 must not be retried blindly
+            # no redirects, and no key header to any other origin (see services/credentials.py)
+            http_client=openai.DefaultHttpxClient(**credentials.http_options(conn.credential)),
         )
 
     @staticmethod
@@ -96,10 +115,11 @@ class OpenAICompatBackend:
     def translate(self, exc: Exception, conn: Connection, model: str = "") -> PlaygroundError:
         """An SDK error as one of ours, in plain words, with any key scrubbed out."""
         openai = _sdk()
-        title, host = self.provider.title, urlsplit(conn.base_url).netloc
+        # the host and port only: a user or password in the address is never part of a message
+        title, host = self.provider.title, urlsplit(conn.base_url).netloc.rpartition("@")[2]
 
         def clean(text: str) -> str:
-            return config.redact(str(text or ""), [conn.key])[:300]
+            return conn.credential.redact(text)[:300]
 
         if isinstance(exc, openai.APITimeoutError):
             return BackendTimeout(f"{title} did not answer within {self.read_timeout_s:g} s.",
@@ -113,6 +133,17 @@ class OpenAICompatBackend:
                                retry_after=wait, hint="Wait, or pick another provider or model.")
         if isinstance(exc, openai.APIStatusError):
             code = exc.status_code
+            if 300 <= code < 400:
+                setting = self.provider.base_env or "the address"
+                return BadRequest(
+                    f"{title} at {host} answered with a redirect (HTTP {code}), which is not followed: "
+                    "a key goes only to the address it was set for.",
+                    hint=f"Set {setting} to the address the server redirects to.")
+            if code in (401, 403) and not conn.key and conn.credential.origin == credentials.SESSION:
+                return AuthFailed(
+                    f"{title} at the address typed for this session wants a key (HTTP {code}).",
+                    hint=f"Type {self.provider.key_env} on the Models page too: a configured key "
+                         "is only ever sent to the configured address.")
             if code in (401, 403):
                 return AuthFailed(
                     f"{title} refused the key from {self.provider.key_env} (HTTP {code}).",
@@ -208,6 +239,7 @@ class OpenAICompatBackend:
         """Stream tokens; usage from the final chunk; a cut stream raises IncompleteGeneration."""
         openai = _sdk()
         conn = self.connection()
+        health = self.health_of(conn)
         client = self.client(conn)
         stream = None
         text, finish = "", None
@@ -216,7 +248,7 @@ class OpenAICompatBackend:
             try:
                 stream = self._open(client, conn, self._kwargs(request, self.request_headers(conn)))
             except PlaygroundError as exc:
-                self.health.record(False, exc.user_message())
+                health.record(False, exc.user_message())
                 raise
             try:
                 for chunk in stream:
@@ -246,7 +278,7 @@ class OpenAICompatBackend:
                     # a cut after the headers arrived: the server was reachable, the stream broke
                     error = IncompleteGeneration(
                         f"The connection to {self.provider.title} broke mid-answer.", partial_text=text)
-                self.health.record(False, error.user_message())
+                health.record(False, error.user_message())
                 if text and not isinstance(error, (BackendTimeout, IncompleteGeneration)):
                     raise IncompleteGeneration(
                         f"{self.provider.title} stopped mid-answer: {error.message}",
@@ -255,7 +287,7 @@ class OpenAICompatBackend:
             except Exception as exc:  # httpx2 read errors surface raw from inside the iterator
                 if isinstance(exc, PlaygroundError):
                     raise
-                self.health.record(False, "the connection broke mid-answer")
+                health.record(False, "the connection broke mid-answer")
                 raise IncompleteGeneration(
                     f"The connection to {self.provider.title} broke mid-answer.",
                     partial_text=text) from None
@@ -263,13 +295,13 @@ class OpenAICompatBackend:
             if tail:
                 yield Token(tail)
             if finish is None:
-                self.health.record(False, "the stream ended before the answer finished")
+                health.record(False, "the stream ended before the answer finished")
                 raise IncompleteGeneration(
                     f"{self.provider.title} closed the stream before the answer finished.",
                     partial_text=text + tail)
             if finish == "content_filter":
                 raise ContentFiltered(f"{self.provider.title}'s content filter stopped the answer.")
-            self.health.record(True)
+            health.record(True)
             yield Done("length" if finish == "length" else "stop")
         finally:
             if stream is not None:
@@ -279,16 +311,21 @@ class OpenAICompatBackend:
     # ---------- discovery ----------
 
     def _cached_models(self) -> list[dict]:
+        """The list discovered with the address and key in use now (none from anyone else's)."""
+        try:
+            digest = self.connection().credential.digest
+        except PlaygroundError:
+            return []
         with self._lock:
-            for _stamp, items in self._discovered.values():
-                return items
-        return []
+            hit = self._discovered.get(digest)
+        return hit[1] if hit else []
 
     def discover(self, *, fresh: bool = False) -> list[dict]:
-        """Models the provider offers now ({'id', ...}); cached a couple of minutes."""
+        """Models the provider offers now ({'id', ...}); cached a couple of minutes per address + key."""
         conn = self.connection()
+        health = self.health_of(conn)
         # a digest, so the cache key never holds the key itself
-        cache_key = (conn.base_url, hashlib.sha256((conn.key or "").encode()).hexdigest())
+        cache_key = conn.credential.digest
         with self._lock:
             hit = self._discovered.get(cache_key)
             failed = self._failed.get(cache_key)
@@ -302,16 +339,16 @@ class OpenAICompatBackend:
             items = self._fetch(client, conn)
         except _sdk().APIError as exc:
             error = self.translate(exc, conn)
-            self.health.record(False, error.user_message())
+            health.record(False, error.user_message())
             with self._lock:
-                self._failed = {cache_key: (time.time(), error)}
+                _remember(self._failed, cache_key, (time.time(), error))
             raise error from None
         finally:
             client.close()
-        self.health.record(True)
+        health.record(True)
         with self._lock:
-            self._discovered = {cache_key: (time.time(), items)}
-            self._failed = {}
+            _remember(self._discovered, cache_key, (time.time(), items))
+            self._failed.pop(cache_key, None)
         return items
 
     def _fetch(self, client, conn: Connection) -> list[dict]:
@@ -349,7 +386,8 @@ class OpenAICompatBackend:
             if mid.lower() not in have:
                 out.append(self._info(mid, False, f"{self.provider.title} does not list this model now."))
         if not out:
-            out.append(TargetInfo(f"{self.name}:*", False, f"{conn.base_url} lists no models."))
+            out.append(TargetInfo(f"{self.name}:*", False,
+                                  f"{conn.credential.shown_address} lists no models."))
         return out
 
     def _unavailable(self, known, reason: str) -> list[TargetInfo]:
@@ -368,6 +406,14 @@ class OpenAICompatBackend:
     def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
         """Remote tokenizers are not reachable; the chat service estimates instead."""
         return None
+
+
+def _remember(cache: OrderedDict, key: str, value) -> None:
+    """Store in a bounded cache; the least recently stored entry goes first."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > DISCOVERY_CACHE_MAX:
+        cache.popitem(last=False)
 
 
 class GitHubBackend(OpenAICompatBackend):

@@ -35,7 +35,7 @@ def run(args) -> int:
             print(f"  {s.needs}")
         for st in s.settings:
             shown = f"{st.masked} (from {st.source})" if st.is_set else "not set"
-            print(f"  {st.name}: {shown}")
+            print(f"  {st.name}: {shown}" + (f" ({st.note})" if st.note else ""))
         if s.base_url:
             print(f"  url: {s.base_url}")
         if s.last_error:
