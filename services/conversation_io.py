@@ -9,14 +9,97 @@ import io
 import json
 import time
 
+from services import json_input
 from services.errors import BadRequest, MediaError
-from services.media import IMAGE_KINDS, image_size, sniff
+from services.json_input import METRICS, PARAMS, number, text
+from services.media import IMAGE_KINDS, MAX_IMAGE_BYTES, image_size, sniff
 from services.store import Store
 from services.types import ROLES, GenerationParams
 
 FORMAT = "phi-playground-conversation"
 EXPORT_VERSION = 1
+WHAT = "conversation export"
+NOTHING = "Nothing was imported."
+# bounds on what an import may hold (the JSON parse itself is bounded in services/json_input.py)
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
+MAX_IMPORT_MESSAGES = 10_000
+# an answer can be long (32768 tokens), a question is capped lower by services.chat.MAX_PROMPT_CHARS
+MAX_IMPORT_MESSAGE_CHARS = 500_000
+MAX_IMPORT_ATTACHMENTS = 1_000
+MAX_ATTACHMENTS_PER_MESSAGE = 64
+# times are seconds since 1970; beyond this (year 5138) they are not times a page can show
+MAX_TIME = 1e11
+
+_TIME = number(minimum=0, maximum=MAX_TIME)
+_ID = number(minimum=1, integer=True, nullable=False)
+# the export format, declared: every field's type and bound (semantic checks follow in validate)
+SCHEMA = {
+    "type": "object",
+    "required": ["format", "schema_version", "conversation", "messages"],
+    "additionalProperties": False,
+    "properties": {
+        "format": {"const": FORMAT},
+        "schema_version": number(minimum=1, maximum=EXPORT_VERSION, integer=True, nullable=False),
+        "exported_at": _TIME,
+        "conversation": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "title": text(1000, nullable=True), "created": _TIME, "updated": _TIME,
+                "target": text(300, nullable=True), "params": {**PARAMS, "type": ["object", "null"]},
+                "system": text(MAX_IMPORT_MESSAGE_CHARS, nullable=True),
+            },
+        },
+        "active": {**_ID, "type": ["integer", "null"]},
+        "messages": {
+            "type": "array",
+            "maxItems": MAX_IMPORT_MESSAGES,
+            "items": {
+                "type": "object",
+                "required": ["role", "content"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": _ID, "parent": {**_ID, "type": ["integer", "null"]},
+                    "role": {"enum": list(ROLES)},
+                    "content": text(MAX_IMPORT_MESSAGE_CHARS),
+                    "active": {"type": "boolean"},
+                    "target": text(300, nullable=True),
+                    "params": {**PARAMS, "type": ["object", "null"]},
+                    "metrics": {**METRICS, "type": ["object", "null"]},
+                    "finish_reason": text(40, nullable=True),
+                    "notice": text(10_000, nullable=True),
+                    "error": text(10_000, nullable=True),
+                    "created": _TIME, "updated": _TIME,
+                    "attachments": {
+                        "type": ["array", "null"], "maxItems": MAX_ATTACHMENTS_PER_MESSAGE,
+                        "items": {
+                            "type": "object", "required": ["sha256"], "additionalProperties": False,
+                            "properties": {
+                                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                                           "x-expect": "a sha256 (64 hex digits)"},
+                                "mime": text(100, nullable=True), "label": text(500, nullable=True),
+                                "timestamp_s": number(minimum=0, maximum=MAX_TIME),
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "attachments": {
+            "type": ["object", "null"],
+            "maxProperties": MAX_IMPORT_ATTACHMENTS,
+            "propertyNames": {"pattern": "^[0-9a-f]{64}$", "x-expect": "a sha256 (64 hex digits)"},
+            "additionalProperties": {
+                "type": "object", "required": ["mime", "data_base64"], "additionalProperties": False,
+                "properties": {
+                    "mime": text(100), "size": number(minimum=0, integer=True),
+                    # base64 of an image under the image cap: 4 characters per 3 bytes
+                    "data_base64": text(MAX_IMAGE_BYTES * 4 // 3 + 4),
+                },
+            },
+        },
+    },
+}
 
 
 def _ordered(messages: list[dict], active_leaf: int | None) -> tuple[list[dict], set[int]]:
@@ -112,21 +195,16 @@ def export_markdown(store: Store, conv_id: str) -> str:
 
 def _need(cond: bool, message: str) -> None:
     if not cond:
-        raise BadRequest(message, hint="Nothing was imported.")
-
-
-def _number(value) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+        raise BadRequest(message, hint=NOTHING)
 
 
 def _params(value, where: str):
     if value is None:
         return None
-    _need(isinstance(value, dict), f"{where}: params must be an object.")
     try:
         return GenerationParams.from_dict(value).to_dict()
     except BadRequest as exc:
-        raise BadRequest(f"{where}: {exc.message}", hint="Nothing was imported.") from None
+        raise BadRequest(f"{where}: {exc.message}", hint=NOTHING) from None
 
 
 def _check_image(sha: str, mime: str, payload: bytes) -> None:
@@ -142,14 +220,14 @@ def _check_image(sha: str, mime: str, payload: bytes) -> None:
         with Image.open(io.BytesIO(payload)) as img:
             img.load()
     except MediaError as exc:
-        raise BadRequest(f"attachment {sha[:12]}: {exc.message}", hint="Nothing was imported.") from None
+        raise BadRequest(f"attachment {sha[:12]}: {exc.message}", hint=NOTHING) from None
     except (OSError, ValueError, SyntaxError):
         raise BadRequest(f"attachment {sha[:12]}: the image is damaged and cannot be read.",
-                         hint="Nothing was imported.") from None
+                         hint=NOTHING) from None
 
 
 def validate(data) -> tuple[dict, list[dict], dict[str, tuple[str, bytes]], int | None]:
-    """Check an export completely before anything is written; BadRequest says what is wrong."""
+    """Check an export completely before anything is written; BadRequest names the place that is wrong."""
     _need(isinstance(data, dict), "This file is not a conversation export: it holds a JSON "
                                   f"{type(data).__name__}, not an object.")
     _need(data.get("format") == FORMAT, "This JSON file is not a Phi Playground conversation export "
@@ -159,59 +237,36 @@ def validate(data) -> tuple[dict, list[dict], dict[str, tuple[str, bytes]], int 
           "The export has no valid schema_version.")
     _need(version <= EXPORT_VERSION, f"This export was made by a newer Phi Playground (schema {version}; "
                                      f"this version reads up to {EXPORT_VERSION}). Upgrade to import it.")
-    conv = data.get("conversation")
-    _need(isinstance(conv, dict), "The export has no \"conversation\" object.")
-    _need(isinstance(conv.get("title", ""), str), "conversation.title must be text.")
-    _need(isinstance(conv.get("system") or "", str), "conversation.system must be text.")
-    _need(conv.get("target") is None or isinstance(conv["target"], str), "conversation.target must be text.")
-    _need(_number(conv.get("created")) and _number(conv.get("updated")), "conversation times must be numbers.")
+    json_input.check(data, SCHEMA, WHAT, NOTHING)
+    conv = data["conversation"]
     header = {"title": (conv.get("title") or "").strip()[:200], "created": conv.get("created"),
               "updated": conv.get("updated"), "target": conv.get("target"),
-              "params": _params(conv.get("params") or {}, "conversation") or {}, "system": conv.get("system") or ""}
+              "params": _params(conv.get("params") or {}, "conversation.params") or {},
+              "system": conv.get("system") or ""}
 
     blobs: dict[str, tuple[str, bytes]] = {}
-    raw = data.get("attachments") or {}
-    _need(isinstance(raw, dict), "\"attachments\" must be an object keyed by sha256.")
-    for sha, a in raw.items():
-        _need(isinstance(a, dict) and isinstance(a.get("data_base64"), str) and isinstance(a.get("mime"), str),
-              f"attachment {sha[:12]}: needs mime and data_base64.")
+    for sha, a in (data.get("attachments") or {}).items():
         try:
             payload = base64.b64decode(a["data_base64"], validate=True)
         except (binascii.Error, ValueError):
-            raise BadRequest(f"attachment {sha[:12]}: data_base64 is not valid base64.",
-                             hint="Nothing was imported.") from None
+            raise BadRequest(f"attachment {sha[:12]}: data_base64 is not valid base64.", hint=NOTHING) from None
         _need(hashlib.sha256(payload).hexdigest() == sha, f"attachment {sha[:12]}: its bytes do not match its sha256.")
         _check_image(sha, a["mime"], payload)
         blobs[sha] = (a["mime"], payload)
 
-    messages = data.get("messages")
-    _need(isinstance(messages, list), "The export has no \"messages\" list.")
     seen: set[int] = set()
     out = []
-    for n, m in enumerate(messages, 1):
-        where = f"message {n}"
-        _need(isinstance(m, dict), f"{where} is not an object.")
-        _need(m.get("role") in ROLES, f"{where}: role must be one of {', '.join(ROLES)}, not {m.get('role')!r}.")
-        _need(isinstance(m.get("content"), str), f"{where}: content must be text.")
-        mid = m.get("id", n)
+    for n, m in enumerate(data["messages"]):
+        where = f"messages[{n}]"
+        mid = m.get("id", n + 1)
         parent = m.get("parent", out[-1]["id"] if out and "id" not in m else None)
-        _need(isinstance(mid, int) and not isinstance(mid, bool) and mid not in seen, f"{where}: id must be a new number.")
-        _need(parent is None or parent in seen, f"{where}: parent {parent!r} is not an earlier message.")
-        _need(m.get("metrics") is None or isinstance(m["metrics"], dict), f"{where}: metrics must be an object.")
-        _need(m.get("finish_reason") is None or isinstance(m["finish_reason"], str), f"{where}: finish_reason must be text.")
-        _need(m.get("target") is None or isinstance(m["target"], str), f"{where}: target must be text.")
-        for key in ("notice", "error"):
-            _need(isinstance(m.get(key) or "", str), f"{where}: {key} must be text.")
-        _need(_number(m.get("created")) and _number(m.get("updated")), f"{where}: times must be numbers.")
+        _need(mid not in seen, f"{where}.id {mid} is used by an earlier message.")
+        _need(parent is None or parent in seen, f"{where}.parent {parent} is not an earlier message.")
         attachments = m.get("attachments") or []
-        _need(isinstance(attachments, list), f"{where}: attachments must be a list.")
-        for a in attachments:
-            _need(isinstance(a, dict) and a.get("sha256") in blobs,
-                  f"{where}: an attachment refers to bytes that are not in the file.")
-            _need(_number(a.get("timestamp_s")) and isinstance(a.get("label") or "", str),
-                  f"{where}: attachment label/timestamp_s have the wrong type.")
+        for k, a in enumerate(attachments):
+            _need(a["sha256"] in blobs, f"{where}.attachments[{k}] refers to bytes that are not in the file.")
         seen.add(mid)
-        out.append({**m, "id": mid, "parent": parent, "params": _params(m.get("params"), where),
+        out.append({**m, "id": mid, "parent": parent, "params": _params(m.get("params"), f"{where}.params"),
                     "attachments": [{**a, "mime": blobs[a["sha256"]][0]} for a in attachments]})
     active = data.get("active", out[-1]["id"] if out else None)
     _need(active is None or active in seen, "\"active\" does not name a message in the file.")
@@ -231,16 +286,7 @@ def _creation_order(messages: list[dict]) -> list[dict]:
 
 def import_json(store: Store, source: bytes | str | dict) -> str:
     """Validate an export and store it as a new conversation (never overwriting one); return the new id."""
-    if isinstance(source, (bytes, str)):
-        _need(len(source) <= MAX_IMPORT_BYTES, f"The file is larger than {_size(MAX_IMPORT_BYTES)}.")
-        try:
-            text = source.decode("utf-8-sig") if isinstance(source, bytes) else source
-        except UnicodeDecodeError:
-            raise BadRequest("The file is not UTF-8 text, so it is not a JSON export.", hint="Nothing was imported.") from None
-        try:
-            source = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BadRequest(f"The file is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
-                             hint="Nothing was imported.") from None
+    if isinstance(source, (bytes, bytearray, str)):
+        source = json_input.parse(source, max_bytes=MAX_IMPORT_BYTES, what=WHAT, hint=NOTHING)
     header, messages, blobs, active = validate(source)
     return store.insert_tree(header, _creation_order(messages), blobs, active)

@@ -9,16 +9,80 @@ import json
 import time
 from collections.abc import Sequence
 
-from services import media
-from services.compare import ColumnResult, CompareRun, CompareSpec, start_compare
+from services import json_input, media
+from services.compare import MAX_TARGETS, ColumnResult, CompareRun, CompareSpec, start_compare
 from services.elo import OUTCOMES
 from services.errors import BadRequest, MediaError
+from services.json_input import METRICS, PARAMS, number, text
 from services.types import GenerationParams, ImagePart
 
 FORMAT = "phi-playground/compare-run"
 VERSION = 1
+WHAT = "compare run file"
 # a run file carries its images; beyond this it is not a run file a person meant to share
 MAX_FILE_BYTES = 64 * 1024 * 1024
+# the prompt, each answer, and each stored vote list are bounded too (the page shows all of them)
+MAX_PROMPT_CHARS = 200_000
+MAX_ANSWER_CHARS = 500_000
+MAX_MEDIA = 64
+MAX_VOTES = 1_000
+
+_TARGET = text(300)
+# the run file format, declared: every field's type and bound
+SCHEMA = {
+    "type": "object",
+    "required": ["format", "version", "prompt", "targets"],
+    "additionalProperties": False,
+    "properties": {
+        "format": {"const": FORMAT},
+        "version": number(minimum=1, maximum=VERSION, integer=True, nullable=False),
+        "id": text(100, nullable=True),
+        "created": text(40, nullable=True),
+        "prompt": text(MAX_PROMPT_CHARS),
+        "system": text(MAX_PROMPT_CHARS, nullable=True),
+        "shared_params": {"type": ["boolean", "null"]},
+        "concurrent_local": {"type": ["boolean", "null"]},
+        "targets": {
+            "type": "array", "minItems": 1, "maxItems": MAX_TARGETS,
+            "items": {"type": "object", "required": ["target"], "additionalProperties": False,
+                      "properties": {"target": _TARGET, "params": {**PARAMS, "type": ["object", "null"]}}},
+        },
+        "media": {
+            "type": ["array", "null"], "maxItems": MAX_MEDIA,
+            "items": {
+                "type": "object", "required": ["sha256", "data_base64"], "additionalProperties": False,
+                "properties": {
+                    "label": text(500, nullable=True), "mime": text(100, nullable=True),
+                    "timestamp_s": number(minimum=0), "sha256": text(64),
+                    "bytes": number(minimum=0, integer=True),
+                    "data_base64": text(media.MAX_IMAGE_BYTES * 4 // 3 + 4),
+                },
+            },
+        },
+        "results": {
+            "type": ["array", "null"], "maxItems": MAX_TARGETS,
+            "items": {
+                "type": "object", "required": ["target"], "additionalProperties": False,
+                "properties": {
+                    "target": _TARGET, "params": {**PARAMS, "type": ["object", "null"]},
+                    "status": {"enum": ["pending", "running", "done", "error"]},
+                    "text": text(MAX_ANSWER_CHARS, nullable=True), "metrics": METRICS,
+                    "finish_reason": text(40, nullable=True), "error": text(10_000, nullable=True),
+                    "error_type": text(100, nullable=True), "mode": {"enum": ["sequential", "concurrent"]},
+                    "local": {"type": "boolean"},
+                    "notices": {"type": "array", "maxItems": 16, "items": text(2_000)},
+                },
+            },
+        },
+        "wall_s": number(minimum=0),
+        "votes": {
+            "type": ["array", "null"], "maxItems": MAX_VOTES,
+            "items": {"type": "object", "required": ["outcome"], "additionalProperties": False,
+                      "properties": {"target_a": _TARGET, "target_b": _TARGET, "outcome": {"enum": list(OUTCOMES)},
+                                     "created": text(40, nullable=True), "run_id": text(100, nullable=True)}},
+        },
+    },
+}
 
 
 def sha256(data: bytes) -> str:
@@ -67,7 +131,7 @@ def dumps(run: dict) -> str:
 
 def _need(cond: bool, message: str) -> None:
     if not cond:
-        raise BadRequest(f"This is not a usable compare run file: {message}")
+        raise BadRequest(f"This is not a usable {WHAT}: {message}")
 
 
 def _media(entries) -> tuple[ImagePart, ...]:
@@ -96,38 +160,31 @@ def _media(entries) -> tuple[ImagePart, ...]:
 
 
 def loads(text: str | bytes) -> dict:
-    """Parse and check a run file; raise BadRequest/MediaError with what is wrong."""
-    if isinstance(text, (bytes, bytearray)):
-        _need(len(text) <= MAX_FILE_BYTES, f"it is over {MAX_FILE_BYTES // (1024 * 1024)} MB.")
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest("This is not a usable compare run file: it is not UTF-8 text.") from None
-    _need(len(text) <= MAX_FILE_BYTES, f"it is over {MAX_FILE_BYTES // (1024 * 1024)} MB.")
-    try:
-        run = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"This is not a usable compare run file: not JSON (line {exc.lineno}: {exc.msg}).") from None
+    """Parse and check a run file against SCHEMA; raise BadRequest naming the place that is wrong."""
+    run = json_input.parse(text, max_bytes=MAX_FILE_BYTES, what=WHAT)
     _need(isinstance(run, dict) and run.get("format") == FORMAT, f'"format" must be "{FORMAT}".')
-    _need(isinstance(run.get("version"), int) and run["version"] <= VERSION,
-          f"version {run.get('version')!r} is newer than this app reads ({VERSION}).")
-    _need(isinstance(run.get("prompt"), str), '"prompt" must be text.')
-    _need(isinstance(run.get("targets"), list) and run["targets"], '"targets" must be a non-empty list.')
-    for n, t in enumerate(run["targets"], 1):
-        _need(isinstance(t, dict) and isinstance(t.get("target"), str), f"target {n} needs a \"target\" string.")
-        _need(isinstance(t.get("params", {}), dict), f"target {n}'s \"params\" must be an object.")
-    _need(isinstance(run.get("system", ""), str), '"system" must be text.')
-    _need(isinstance(run.get("results", []), list), '"results" must be a list.')
-    votes = run.get("votes", [])
-    _need(isinstance(votes, list) and all(isinstance(v, dict) and v.get("outcome") in OUTCOMES for v in votes),
-          f'"votes" must be a list of objects with an outcome in {", ".join(OUTCOMES)}.')
-    run.setdefault("media", [])
+    version = run.get("version")
+    _need(not isinstance(version, int) or isinstance(version, bool) or version <= VERSION,
+          f"version {version} is newer than this app reads ({VERSION}).")
+    json_input.check(run, SCHEMA, WHAT)
+    for key, default in (("system", ""), ("media", []), ("results", []), ("votes", [])):
+        if run.get(key) is None:
+            run[key] = default
+    # a result is shown as it is: give every one the fields the page reads, with their types
+    run["results"] = [{**ColumnResult(n, r["target"], GenerationParams()).to_dict(), **r,
+                       "metrics": r.get("metrics") or {}, "text": r.get("text") or ""}
+                      for n, r in enumerate(run["results"])]
     return run
 
 
 def spec_from_run(run: dict) -> CompareSpec:
     """The comparison a run file describes, validated like a new one."""
-    params = [GenerationParams.from_dict(t.get("params")) for t in run["targets"]]
+    params = []
+    for n, t in enumerate(run["targets"]):
+        try:
+            params.append(GenerationParams.from_dict(t.get("params")))
+        except BadRequest as exc:
+            raise BadRequest(f"This is not a usable {WHAT}: targets[{n}].params: {exc.message}") from None
     return CompareSpec.build(run["prompt"], [t["target"] for t in run["targets"]], params,
                              system=run.get("system", ""), images=_media(run.get("media", [])),
                              concurrent_local=bool(run.get("concurrent_local", False)))

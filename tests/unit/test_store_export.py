@@ -117,13 +117,13 @@ def corrupt(data, how):
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d.update(format="something-else"), "not a Phi Playground conversation export"),
     (lambda d: d.update(schema_version=99), "newer Phi Playground"),
-    (lambda d: d.pop("messages"), "no \"messages\" list"),
-    (lambda d: d["messages"][1].update(role="wizard"), "message 2: role must be"),
-    (lambda d: d["messages"][0].update(content=None), "message 1: content must be text"),
-    (lambda d: d["messages"][1].update(parent=999), "message 2: parent 999 is not an earlier message"),
-    (lambda d: d["messages"][1].update(params={"temperature": -1}), "message 2: temperature must be"),
-    (lambda d: d["messages"][1].update(params={"bogus": 1}), "Unknown parameter bogus"),
-    (lambda d: d["messages"][0]["attachments"][0].update(sha256="0" * 64), "bytes that are not in the file"),
+    (lambda d: d.pop("messages"), "the file needs the field messages"),
+    (lambda d: d["messages"][1].update(role="wizard"), "messages\\[1\\].role must be one of"),
+    (lambda d: d["messages"][0].update(content=None), "messages\\[0\\].content must be text"),
+    (lambda d: d["messages"][1].update(parent=999), "messages\\[1\\].parent 999 is not an earlier message"),
+    (lambda d: d["messages"][1].update(params={"temperature": -1}), "messages\\[1\\].params: temperature must be"),
+    (lambda d: d["messages"][1].update(params={"bogus": 1}), "messages\\[1\\].params has an unknown field 'bogus'"),
+    (lambda d: d["messages"][0]["attachments"][0].update(sha256="0" * 64), "messages\\[0\\].attachments\\[0\\] refers to bytes that are not in the file"),
     (lambda d: next(iter(d["attachments"].values())).update(data_base64="!!!"), "not valid base64"),
     (lambda d: next(iter(d["attachments"].values())).update(
         data_base64=base64.b64encode(b"MZ\x90\x00 evil").decode()), "do not match its sha256"),
@@ -158,7 +158,7 @@ def test_bad_attachment_is_refused(store, tmp_path, payload, mime, message):
 
 @pytest.mark.parametrize("payload, message", [
     (b"\xff\xfe\x00garbage", "not UTF-8"),
-    (b"{\"format\": ", "not valid JSON"),
+    (b"{\"format\": ", "not JSON"),
     (b"[1, 2, 3]", "JSON list, not an object"),
     (json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode(), "not a Phi Playground"),
 ])
