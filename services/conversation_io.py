@@ -207,11 +207,11 @@ def _params(value, where: str):
         raise BadRequest(f"{where}: {exc.message}", hint=NOTHING) from None
 
 
-def _check_image(sha: str, mime: str, payload: bytes) -> None:
+def _check_image(at: str, mime: str, payload: bytes) -> None:
     """An attachment must be a readable image by its content, of the type it claims, under the pixel cap."""
     kind = sniff(payload)
     _need(kind in IMAGE_KINDS and mime == f"image/{kind}",
-          f"attachment {sha[:12]}: not an image of type {mime} by its content.")
+          f"{at}: not an image of type {mime} by its content.")
     try:
         image_size(payload)
         from PIL import Image
@@ -220,9 +220,9 @@ def _check_image(sha: str, mime: str, payload: bytes) -> None:
         with Image.open(io.BytesIO(payload)) as img:
             img.load()
     except MediaError as exc:
-        raise BadRequest(f"attachment {sha[:12]}: {exc.message}", hint=NOTHING) from None
+        raise BadRequest(f"{at}: {exc.message}", hint=NOTHING) from None
     except (OSError, ValueError, SyntaxError):
-        raise BadRequest(f"attachment {sha[:12]}: the image is damaged and cannot be read.",
+        raise BadRequest(f"{at}: the image is damaged and cannot be read.",
                          hint=NOTHING) from None
 
 
@@ -235,7 +235,7 @@ def validate(data) -> tuple[dict, list[dict], dict[str, tuple[str, bytes]], int 
     version = data.get("schema_version")
     _need(isinstance(version, int) and not isinstance(version, bool) and version >= 1,
           "The export has no valid schema_version.")
-    _need(version <= EXPORT_VERSION, f"This export was made by a newer Phi Playground (schema {version}; "
+    _need(version <= EXPORT_VERSION, f"This export was made by a newer Phi Playground (schema_version {version}; "
                                      f"this version reads up to {EXPORT_VERSION}). Upgrade to import it.")
     json_input.check(data, SCHEMA, WHAT, NOTHING)
     conv = data["conversation"]
@@ -246,12 +246,13 @@ def validate(data) -> tuple[dict, list[dict], dict[str, tuple[str, bytes]], int 
 
     blobs: dict[str, tuple[str, bytes]] = {}
     for sha, a in (data.get("attachments") or {}).items():
+        at = json_input.where(["attachments", sha])
         try:
             payload = base64.b64decode(a["data_base64"], validate=True)
         except (binascii.Error, ValueError):
-            raise BadRequest(f"attachment {sha[:12]}: data_base64 is not valid base64.", hint=NOTHING) from None
-        _need(hashlib.sha256(payload).hexdigest() == sha, f"attachment {sha[:12]}: its bytes do not match its sha256.")
-        _check_image(sha, a["mime"], payload)
+            raise BadRequest(f"{at}.data_base64 is not valid base64.", hint=NOTHING) from None
+        _need(hashlib.sha256(payload).hexdigest() == sha, f"{at}: its bytes do not match its sha256.")
+        _check_image(at, a["mime"], payload)
         blobs[sha] = (a["mime"], payload)
 
     seen: set[int] = set()

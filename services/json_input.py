@@ -79,6 +79,8 @@ def _expect(error) -> str:
 def describe(error) -> str:
     """One clause for a jsonschema error: `messages[3].params.stop must be a list of strings`."""
     at, kind, value, instance = where(error.absolute_path), error.validator, error.validator_value, error.instance
+    if "propertyNames" in error.schema_path:
+        return f"{at} has a key that is not {_expect(error) or 'allowed'}"
     if kind in ("type", "pattern", "format"):
         return f"{at} must be {_expect(error) or 'of another kind'}"
     if kind == "required":
@@ -107,9 +109,6 @@ def describe(error) -> str:
         return f"{at} must be {'at least' if kind == 'minimum' else 'above'} {value}"
     if kind in ("maximum", "exclusiveMaximum"):
         return f"{at} must be {'at most' if kind == 'maximum' else 'below'} {value}"
-    if kind == "propertyNames":
-        names = error.schema.get("propertyNames", {})
-        return f"{at} has a key that is not {names.get('x-expect', 'allowed')}"
     return f"{at} is not valid"
 
 
@@ -194,14 +193,15 @@ PARAMS = {
     },
 }
 
-# the measured figures of one answer: numbers only, plus what the server reported (scalars)
+# the measured figures of one answer (services.types.Metrics): numbers only, the server's numbers too
 METRICS = {
     "type": "object",
-    "maxProperties": 32,
+    "additionalProperties": False,
     "properties": {
-        "server": {"type": "object", "maxProperties": 32,
-                   "additionalProperties": {"type": ["number", "string", "boolean", "null"], "maxLength": 200,
-                                            "x-expect": "a number, short text, true/false or null"}},
+        **{name: number(minimum=0) for name in ("ttft_s", "decode_tokens_per_s", "total_s", "load_s", "peak_rss_mb")},
+        "prompt_tokens": number(minimum=0, integer=True),
+        "completion_tokens": number(minimum=0, integer=True),
+        # Ollama's eval_* figures, OpenAI's usage, prompt cache hits: numbers, as every backend reports them
+        "server": {"type": ["object", "null"], "maxProperties": 32, "additionalProperties": number()},
     },
-    "additionalProperties": number(minimum=0),
 }

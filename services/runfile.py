@@ -135,27 +135,29 @@ def _need(cond: bool, message: str) -> None:
 
 
 def _media(entries) -> tuple[ImagePart, ...]:
-    _need(isinstance(entries, list), '"media" must be a list.')
     parts = []
-    for n, e in enumerate(entries, 1):
-        _need(isinstance(e, dict), f"media item {n} must be an object.")
+    for n, e in enumerate(entries):
+        at = f"media[{n}] in the run file"
         try:
-            data = base64.b64decode(e.get("data_base64") or "", validate=True)
-        except (binascii.Error, ValueError, TypeError):
-            raise MediaError(f"Image {n} in the run file is not valid base64.") from None
+            data = base64.b64decode(e["data_base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise MediaError(f"{at} is not valid base64.") from None
         if not data:
-            raise MediaError(f"Image {n} in the run file has no data; the file cannot re-send it.")
-        if sha256(data) != e.get("sha256"):
-            raise MediaError(f"Image {n} in the run file does not match its sha256: the file was changed or damaged.")
+            raise MediaError(f"{at} has no data; the file cannot re-send it.")
+        if sha256(data) != e["sha256"]:
+            raise MediaError(f"{at} does not match its sha256: the file was changed or damaged.")
         # the content decides what it is, never the "mime" the file claims
         kind = media.sniff(data)
         if kind not in media.IMAGE_KINDS:
-            raise MediaError(f"Image {n} in the run file is {media.kind_name(kind)}, not an image.")
-        media.check_size(f"Image {n}", data, media.MAX_IMAGE_BYTES)
+            raise MediaError(f"{at} is {media.kind_name(kind)}, not an image.")
+        media.check_size(at, data, media.MAX_IMAGE_BYTES)
         part = ImagePart(data, f"image/{kind}", str(e.get("label") or "")[:200])
-        media.decode_part(part)  # refuses bombs and damaged pixels before any backend sees them
+        try:
+            media.decode_part(part)  # refuses bombs and damaged pixels before any backend sees them
+        except MediaError as exc:
+            raise MediaError(f"{at}: {exc.message}") from None
         ts = e.get("timestamp_s")
-        parts.append(ImagePart(part.data, part.mime, part.label, float(ts) if isinstance(ts, (int, float)) else None))
+        parts.append(ImagePart(part.data, part.mime, part.label, float(ts) if ts is not None else None))
     return tuple(parts)
 
 
