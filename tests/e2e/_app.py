@@ -35,11 +35,18 @@ def free_port() -> int:
 class AppServer:
     """`streamlit run app.py` in its own process group, its output in a log file; always stopped."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, *, address: str | None = "127.0.0.1"):
         self.env = env
         self.log_path = log_path
+        # None: no flag, so the address comes from .streamlit/config.toml as for a person running the app
+        self.address = address
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+
+    @property
+    def token(self) -> str | None:
+        """The access token the server demands, if its environment sets one."""
+        return self.env.get("PHI_PLAYGROUND_TOKEN") or None
 
     @property
     def url(self) -> str:
@@ -51,8 +58,9 @@ class AppServer:
         # the flags Streamlit's own e2e suite uses (runtime-facts.md section 7)
         cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
                "--server.headless", "true", "--server.port", str(self.port),
-               "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+        if self.address is not None:
+            cmd += ["--server.address", self.address]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         log.close()
@@ -61,7 +69,10 @@ class AppServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
             try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                health = urllib.request.Request(self.url + "/_stcore/health")
+                if self.token:
+                    health.add_header("Authorization", f"Bearer {self.token}")
+                with urllib.request.urlopen(health, timeout=2) as r:
                     if r.read().strip() == b"ok":
                         return self
             except OSError:
@@ -100,6 +111,28 @@ class AppServer:
         target = str(path)
         with open(f"/proc/{self.proc.pid}/maps") as f:
             return sum(1 for line in f if line.rstrip().endswith(target))
+
+
+# ---------- Content-Security-Policy violations ----------
+
+# every violation the page reports, also from documents loaded later (an init script runs in each)
+CSP_LISTENER = """document.addEventListener('securitypolicyviolation', e => window.__playgroundCsp && window.__playgroundCsp(
+    `${e.effectiveDirective} blocked ${e.blockedURI || '(inline)'} in ${e.sourceFile || e.documentURI}`), true);"""
+
+
+def collect_csp_violations(context, page) -> None:
+    """Record CSP violations of every document in `context` on `page.csp_violations` (events and console)."""
+    page.csp_violations = []
+    context.expose_function("__playgroundCsp", lambda text: page.csp_violations.append(f"event: {text}"))
+    context.add_init_script(CSP_LISTENER)
+    page.on("console", lambda m: page.csp_violations.append(f"console: {m.text[:300]}")
+            if "Content Security Policy" in m.text else None)
+
+
+def take_csp_violations(page) -> list[str]:
+    """The violations recorded so far, cleared: a test that provokes some takes them, the rest must be none."""
+    taken, page.csp_violations[:] = list(page.csp_violations), []
+    return taken
 
 
 # ---------- driving a page ----------

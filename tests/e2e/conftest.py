@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e._app import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, AppServer, free_port
+from tests.e2e._app import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, AppServer, collect_csp_violations, free_port
 from tests.e2e.standin_targets import ExfilListener, ScriptedStandIn
 
 REQUIRE = os.environ.get("PLAYGROUND_REQUIRE_BROWSER") == "1"
@@ -116,6 +116,8 @@ def page(browser, app, request):
     # every URL the page fetched by itself, to check none leaves the app's own origin
     pg.requests = []
     pg.on("request", lambda r: pg.requests.append(r.url))
+    # the app's own features must work under its Content-Security-Policy: checked after the test
+    collect_csp_violations(context, pg)
 
     def on_dialog(d):
         pg.dialogs.append(d.message)
@@ -131,3 +133,5 @@ def page(browser, app, request):
         except Exception:  # a crashed page must not hide the test's own failure
             pass
         context.close()
+    # a test that provokes a violation on purpose takes it with take_csp_violations()
+    assert pg.csp_violations == [], f"the page broke its Content-Security-Policy: {pg.csp_violations}"
