@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -18,6 +19,37 @@ def interleave(cases: dict[str, Callable[[], dict]], rounds: int, warmup: bool =
         for name, fn in cases.items():
             out[name].append(fn())
     return out
+
+
+def interleave_processes(cases: dict[str, dict], rounds: int, spawn: Callable[[dict], dict]) -> dict[str, list[dict]]:
+    """One fresh process per case per round, A B C A B C ...: each result is one process's own numbers."""
+    out: dict[str, list[dict]] = {name: [] for name in cases}
+    for r in range(rounds):
+        for name, spec in cases.items():
+            res = spawn(spec)
+            res["round"] = r
+            out[name].append(res)
+    return out
+
+
+def spread(values: list[float]) -> list[float] | None:
+    """[min, median, max] of the values present; None when there are none."""
+    vals = sorted(v for v in values if v is not None and not math.isnan(v))
+    if not vals:
+        return None
+    return [vals[0], statistics.median(vals), vals[-1]]
+
+
+def round_ratios(a: list[dict], b: list[dict], key: str) -> list[float]:
+    """A/B per round: the two processes of a round ran next to each other, under the same load."""
+    by_round = {x.get("round"): x.get(key) for x in b if "error" not in x}
+    pairs = [ratio(x.get(key), by_round.get(x.get("round"))) for x in a if "error" not in x]
+    return [r for r in pairs if not math.isnan(r)]  # a round where either side failed has no ratio
+
+
+def load_average() -> float:
+    """The 1-minute load average, rounded: how busy the machine was around a measurement."""
+    return round(os.getloadavg()[0], 2)
 
 
 def median(samples: list[dict], key: str) -> float:
@@ -48,6 +80,10 @@ class Row:
     goal: str = ""
     met: bool | None = None
     note: str = ""
+    # [min, median, max] over processes (a, b) and over per-round ratios; None for in-process rows
+    a_spread: list[float] | None = None
+    b_spread: list[float] | None = None
+    ratio_spread: list[float] | None = None
 
 
 @dataclass
@@ -89,6 +125,12 @@ def fmt(x, digits: int = 2) -> str:
     return str(x)
 
 
+def cell(label: str, value: float, unit: str, sp: list[float] | None) -> str:
+    """'label: value unit', with the min-max range over processes when there is one."""
+    text = f"{label}: {fmt(value)} {unit}"
+    return text + f" ({fmt(sp[0])}-{fmt(sp[2])})" if sp else text
+
+
 def table(headers: list[str], rows: list[list]) -> str:
     """A GitHub markdown table."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -104,14 +146,18 @@ def markdown(report: Report) -> str:
              f"{m.get('load_after')} after, read bandwidth {m.get('bandwidth_gbs')} GB/s, "
              f"mode {m.get('mode')}, {m.get('seconds')} s."]
     parts.append(table(["Section", "Comparison", "A", "B", "A/B", "Goal", "Met", "Note"],
-                       [[r.section, r.what, f"{r.a_label}: {fmt(r.a)} {r.unit}", f"{r.b_label}: {fmt(r.b)} {r.unit}",
-                         r.ratio, r.goal, "-" if r.met is None else ("yes" if r.met else "NO"), r.note]
+                       [[r.section, r.what, cell(r.a_label, r.a, r.unit, r.a_spread),
+                         cell(r.b_label, r.b, r.unit, r.b_spread),
+                         fmt(r.ratio) + (f" ({fmt(r.ratio_spread[0])}-{fmt(r.ratio_spread[2])})" if r.ratio_spread else ""),
+                         r.goal, "-" if r.met is None else ("yes" if r.met else "NO"), r.note]
                         for r in report.rows]))
     if report.runtimes:
-        parts.append(table(["Runtime (same weights)", "TTFT s", "Decode tok/s", "Weights MB/token", "Bound tok/s",
-                            "Of bound"],
-                           [[x["name"], x.get("ttft_s"), x.get("decode_tps"), x.get("weights_mb"),
-                             x.get("bound_tps"), x.get("fraction_of_bound")] for x in report.runtimes]))
+        parts.append(table(["Runtime (same weights, own process)", "TTFT s", "Decode tok/s", "min-max over processes",
+                            "Weights MB/token", "Bound tok/s", "Of bound"],
+                           [[x["name"], x.get("ttft_s"), x.get("decode_tps"),
+                             f"{fmt(x['spread'][0])}-{fmt(x['spread'][2])} ({x.get('processes')})" if x.get("spread") else "-",
+                             x.get("weights_mb"), x.get("bound_tps"), x.get("fraction_of_bound")]
+                            for x in report.runtimes]))
     if report.turns:
         keys = [k for k in report.turns[0] if k != "turn"]
         parts.append(table(["Turn"] + keys, [[t["turn"]] + [t.get(k) for k in keys] for t in report.turns]))

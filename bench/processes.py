@@ -78,6 +78,19 @@ def _child(code: str, args: list[str], env: dict | None = None, timeout: int = 9
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def run_case(spec: dict, timeout: int = 900) -> dict:
+    """One benchmark case (bench/child.py) in a fresh process; the load average it started under is kept."""
+    load = round(os.getloadavg()[0], 2)
+    proc = subprocess.run([sys.executable, "-m", "bench.child", json.dumps(spec)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": tail[0][:300], "load": load}
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["load"] = load
+    return res
+
+
 def warm_start(target: str, runs: int) -> list[dict]:
     """Fresh process, caches already built: seconds from launch to the first token."""
     out = []

@@ -28,6 +28,18 @@ def _result(t0: float, stamps: list[float], tokens: list[int]) -> RunResult:
     return RunResult(first, tps, tokens)
 
 
+def forget(backend_name: str) -> None:
+    """Drop any kept conversation state so the next service run pays its whole prompt, as the raw loops do."""
+    from services.backends import get_backend
+
+    for loaded in getattr(get_backend(backend_name), "_models", {}).values():
+        if hasattr(loaded, "live"):
+            loaded.live = None
+        llm = getattr(loaded, "llm", None)
+        if llm is not None:
+            llm.reset()  # llama.cpp keeps the last context and re-uses its prefix
+
+
 def chat_dicts(prompt: str = PROMPT) -> list[dict]:
     """The one-turn conversation every runtime is given."""
     return [{"role": "user", "content": prompt}]
@@ -36,12 +48,17 @@ def chat_dicts(prompt: str = PROMPT) -> list[dict]:
 class OnnxRaw:
     """og.Generator driven directly: encode, append, generate_next_token until n tokens."""
 
-    def __init__(self, model=None, tokenizer=None, folder=None):
+    def __init__(self, model=None, tokenizer=None, folder=None, session_options: dict | None = None):
         import onnxruntime_genai as og
 
         self.og = og
         if model is None:
-            model = og.Model(str(folder or embedded.ensure_onnx()))
+            config = og.Config(str(folder or embedded.ensure_onnx()))
+            if session_options:
+                # og 0.18 takes the named options (intra_op_num_threads, graph_optimization_level, ...)
+                # and passes any other string key on as an ORT config entry (session.intra_op.allow_spinning)
+                config.overlay(json.dumps({"model": {"decoder": {"session_options": session_options}}}))
+            model = og.Model(config)
             tokenizer = og.Tokenizer(model)
         self.model, self.tokenizer = model, tokenizer
 
@@ -118,6 +135,9 @@ class TransformersRaw:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                                   return_dict=True)["input_ids"]
 
+    def generate_kwargs(self) -> dict:
+        return {}
+
     def run(self, messages: list[dict], n: int) -> RunResult:
         from transformers.generation.streamers import BaseStreamer
 
@@ -142,8 +162,28 @@ class TransformersRaw:
         with torch.inference_mode():
             out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
                                       do_sample=False, streamer=Clock(),
-                                      pad_token_id=self.tokenizer.eos_token_id)
+                                      pad_token_id=self.tokenizer.eos_token_id, **self.generate_kwargs())
         return _result(t0, stamps, out[0, ids.shape[-1]:].tolist())
+
+
+class TransformersStatic(TransformersRaw):
+    """generate() with a static KV cache, optionally with its forward compiled by torch.compile (inductor)."""
+
+    def __init__(self, model=None, tokenizer=None, folder=None, compile: bool = False):
+        super().__init__(model, tokenizer, folder)
+        self.compile = compile
+
+    def generate_kwargs(self) -> dict:
+        kw: dict = {"cache_implementation": "static"}
+        if self.compile:
+            from transformers import CompileConfig
+
+            cfg = CompileConfig(mode="default")
+            cfg._compile_all_devices = True  # generate() only compiles on GPUs unless told otherwise
+            kw["compile_config"] = cfg
+        else:
+            kw["disable_compile"] = True
+        return kw
 
 
 class TransformersLoop(TransformersRaw):

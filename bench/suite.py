@@ -10,11 +10,12 @@ import sys
 import time
 
 from bench import processes, sections
-from bench.harness import Report, Row, ratio
+from bench.harness import Report, Row, load_average, ratio
 
-# tokens per answer, rounds per comparison, conversation passes, tokens per turn, warm starts, memory tokens
-QUICK = {"n": 48, "rounds": 5, "passes": 2, "turn_n": 16, "warm_runs": 2, "mem_n": 8}
-FULL = {"n": 128, "rounds": 7, "passes": 3, "turn_n": 48, "warm_runs": 3, "mem_n": 32}
+# tokens per answer, processes per case (rounds), timed runs per process, conversation passes,
+# tokens per turn, warm starts, memory tokens
+QUICK = {"n": 48, "rounds": 3, "runs": 2, "passes": 2, "turn_n": 16, "warm_runs": 2, "mem_n": 8}
+FULL = {"n": 128, "rounds": 5, "runs": 3, "passes": 3, "turn_n": 48, "warm_runs": 3, "mem_n": 32}
 # other issues' benchmarks, each exposing run(quick) -> dict
 EXTERNAL = {"e. video sampling": "bench.bench_video", "e. compare concurrency": "bench.bench_compare"}
 
@@ -73,27 +74,27 @@ def run(quick: bool = True, progress=print) -> Report:
     cfg = QUICK if quick else FULL
     report = Report()
     started = time.perf_counter()
-    report.machine = {"cores": len(os.sched_getaffinity(0)), "load_before": round(os.getloadavg()[0], 2),
+    report.machine = {"cores": len(os.sched_getaffinity(0)), "load_before": load_average(),
                       "mode": "quick" if quick else "full"}
     progress("bandwidth")
     gbs = sections.machine_bandwidth()
     report.machine["bandwidth_gbs"] = gbs
-    progress("a. service vs raw loop")
-    sections.overhead(report, cfg["n"], cfg["rounds"])
-    progress("b. runtimes on the same weights")
-    sections.runtimes(report, cfg["n"], cfg["rounds"], gbs)
-    progress("c. 10-turn conversation")
-    sections.conversation(report, cfg["turn_n"], 10, with_transformers=True, passes=cfg["passes"])
+    progress(f"a, b. every runtime in its own process, {cfg['rounds']} rounds interleaved")
+    sections.runtimes(report, cfg["n"], cfg["rounds"], cfg["runs"], gbs, quick, processes.run_case)
+    progress("c. 10-turn conversation (one process per runtime)")
+    sections.conversation(report, cfg["turn_n"], 10, cfg["passes"], processes.run_case)
     progress("d. start")
     _startup(report, cfg, quick)
     progress("e. video and compare")
     _external(report, quick)
     progress("f. memory")
     _memory(report, cfg)
-    report.machine["load_after"] = round(os.getloadavg()[0], 2)
+    report.machine["load_after"] = load_average()
     report.machine["seconds"] = round(time.perf_counter() - started, 1)
     report.notes.append(
         f"Load average {report.machine['load_before']} -> {report.machine['load_after']} on "
-        f"{report.machine['cores']} cores: absolute numbers move with load; each ratio comes from interleaved "
-        "runs (A B A B ...) in this one run.")
+        f"{report.machine['cores']} cores: absolute numbers move with load. Sections a and b run every case in "
+        f"its own fresh process ({cfg['rounds']} rounds, cases interleaved A B C A B C ..., {cfg['runs']} timed runs "
+        "after one warm-up per process); a cell is the median over processes with its min-max, and a ratio's "
+        "range is over the per-round ratios.")
     return report

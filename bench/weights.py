@@ -32,6 +32,11 @@ def gguf_bytes(path: Path) -> float:
     return float(Path(path).stat().st_size)
 
 
+def safetensors_bytes(folder: Path) -> float:
+    """The saved fp32 model: tied embedding and head are stored once, as they are read once per token."""
+    return float(sum(f.stat().st_size for f in Path(folder).glob("*.safetensors")))
+
+
 def torch_bytes(model) -> float:
     """Parameter and buffer bytes, each tensor once (tied embedding and head share storage)."""
     seen, total = set(), 0

@@ -22,11 +22,20 @@ def write(report, json_path: Path) -> str:
     return markdown(report)
 
 
+def _suite():
+    """bench/ is a package beside services/: importable when the command runs from the project root."""
+    try:
+        from bench import suite
+    except ImportError as exc:
+        from services.errors import BadRequest
+
+        raise BadRequest("The benchmark suite (bench/) is not importable from here: run "
+                         "`python -m services bench` from the project folder.") from exc
+    return suite
+
+
 def run(args) -> int:
-    root = Path(__file__).resolve().parents[2]
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))  # bench/ sits beside services/
-    from bench import suite
+    suite = _suite()
 
     report = suite.run(quick=args.quick, progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True))
     out = Path(args.json or "bench-report.json")

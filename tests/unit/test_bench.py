@@ -67,3 +67,31 @@ def test_cli_registers_bench_flags():
 
     args = build_parser().parse_args(["bench", "--quick", "--json", "out.json"])
     assert args.quick and args.json == "out.json" and args.func.__module__ == "services.cli.bench"
+
+
+def test_processes_interleave_by_round_and_ratios_pair_rounds():
+    from bench.harness import interleave_processes, round_ratios, spread
+
+    order = []
+
+    def spawn(spec):
+        order.append(spec["case"])
+        return {"decode_tps": {"A": 10.0, "B": 5.0}[spec["case"]] + len(order)}
+
+    res = interleave_processes({"a": {"case": "A"}, "b": {"case": "B"}}, rounds=3, spawn=spawn)
+    assert order == ["A", "B"] * 3  # one fresh process per case per round, A B A B A B
+    assert [x["round"] for x in res["a"]] == [0, 1, 2]
+    # each round's A is divided by the B that ran next to it: (10+1)/(5+2), (10+3)/(5+4), (10+5)/(5+6)
+    assert round_ratios(res["a"], res["b"], "decode_tps") == [11 / 7, 13 / 9, 15 / 11]
+    assert spread([3.0, float("nan"), 1.0, None, 2.0]) == [1.0, 2.0, 3.0] and spread([]) is None
+    # a failed process drops out of both its own spread and its round's ratio
+    res["b"][1] = {"error": "boom", "round": 1}
+    assert round_ratios(res["a"], res["b"], "decode_tps") == [11 / 7, 15 / 11]
+
+
+def test_markdown_shows_process_spread():
+    report = Report(machine={"cores": 2})
+    report.rows.append(Row("b. runtimes", "ONNX vs llama.cpp", "ONNX", 110.0, "llama.cpp", 100.0, "tok/s", 1.1,
+                           ">= 1.2", False, "", [100.0, 110.0, 120.0], [90.0, 100.0, 105.0], [1.0, 1.1, 1.25]))
+    text = markdown(report)
+    assert "ONNX: 110.00 tok/s (100.00-120.00)" in text and "| 1.10 (1.00-1.25) |" in text and "| NO |" in text
