@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services import catalog, embedded, scope
+from services import catalog, cpu_cores, embedded, scope
 from services.backends.base import TargetInfo, messages_as_dicts
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
@@ -17,6 +17,8 @@ from services.types import Capabilities, ChatRequest, Done, Message, ServerMetri
 # llama.cpp allocates the KV cache for the whole context up front; 4k is plenty for a playground
 DEFAULT_N_CTX = 4096
 LOCK_WAIT_S = 300
+# a fixed llama.cpp thread count, when set; else one per free physical core, chosen per answer
+THREADS_ENV = "LLAMACPP_N_THREADS"
 # used when a GGUF carries no chat template of its own
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
           "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
@@ -67,6 +69,8 @@ class LoadedGguf:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # the session whose prompt is in the live context (see kv_reuse.LiveState.owner)
     owner: str = ""
+    # llama.cpp threads in use now (see LlamaCppBackend._fit_threads)
+    threads: int = 0
 
 
 class LlamaCppBackend:
@@ -87,10 +91,12 @@ class LlamaCppBackend:
                 llama_cpp = _sdk()
                 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+                # one thread per free physical core (the library default, half the logical CPUs,
+                # left a third of the speed unused on an idle 2-core machine); re-checked per answer
+                threads = cpu_cores.threads_for_now(THREADS_ENV)
                 try:
-                    # n_threads is left to llama-cpp-python (half the cores): its worker threads
-                    # spin while waiting, and on a busy 2-core machine two of them starve each other
-                    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx_setting(), verbose=False)
+                    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx_setting(), n_threads=threads,
+                                          n_threads_batch=threads, verbose=False)
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise BackendUnavailable(f"llama.cpp could not load {path.name}: {exc}") from exc
                 # the first evaluation sets up compute buffers (seconds on a small CPU): do it
@@ -106,8 +112,19 @@ class LlamaCppBackend:
                     template=llm.metadata.get("tokenizer.chat_template") or CHATML,
                     eos_token=special(llm.token_eos()), bos_token=special(llm.token_bos()),
                     stop_token_ids=[llm.token_eos()])
-                self._models[path] = LoadedGguf(path, llm, formatter)
+                self._models[path] = LoadedGguf(path, llm, formatter, threads=threads)
             return self._models[path]
+
+    def _fit_threads(self, loaded: LoadedGguf) -> None:
+        """Match the thread count to the cores free right now (the caller holds the model lock)."""
+        threads = cpu_cores.threads_for_now(THREADS_ENV)
+        if threads != loaded.threads:
+            import llama_cpp
+
+            # llama.cpp's workers wait for each other at every step: a thread on a core another
+            # process holds stalls all of them, so a busy machine gets fewer threads
+            llama_cpp.llama_set_n_threads(loaded.llm.ctx, threads, threads)
+            loaded.threads = threads
 
     def prepare(self, model: str) -> None:
         """Load the model so its time counts as load, not time to first token."""
@@ -151,6 +168,7 @@ class LlamaCppBackend:
             raise BackendTimeout("The model is busy with another answer; try again in a moment.")
         parts = None
         try:
+            self._fit_threads(loaded)
             if loaded.owner != scope.current():
                 # another session's prompt is in the context: start afresh, so neither the reuse
                 # figure nor the time to the first token reveals how much of it matches this one
