@@ -60,10 +60,11 @@ def startup_token(address: str | None, environ: dict[str, str]) -> str | None:
 
 
 def _lan_address() -> str:
-    """This machine's address on its default route (a UDP connect sends nothing), else its host name."""
+    """This machine's address on its default route, else its host name."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
-            s.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere real
+            # connecting a UDP socket only chooses the route: no packet is sent
+            s.connect(("8.8.8.8", 53))
             return s.getsockname()[0]
         except OSError:
             return socket.gethostname()
