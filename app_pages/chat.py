@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from services import conversations as convs
+from services.chat import MAX_PROMPT_CHARS
 from services.errors import PlaygroundError
 from ui.chat_attachments import chat_input_with_images
 from ui.conversation_list import CURRENT, conversation_sidebar, current_id, get_store
@@ -64,7 +65,8 @@ def render_turn(msg: dict, last: bool) -> None:
         show_attachments(msg)
         if state.get("chat_editing") == msg["id"]:
             with st.form(key=f"chat_edit_form_{msg['id']}", border=False):
-                st.text_area("Edit your message", msg["content"], key=f"chat_edit_text_{msg['id']}")
+                st.text_area("Edit your message", msg["content"], key=f"chat_edit_text_{msg['id']}",
+                             max_chars=MAX_PROMPT_CHARS)
                 send, cancel = st.columns(2)
                 send.form_submit_button("Send as a new branch", type="primary",
                                         on_click=lambda: _act(("edit", msg["id"], state[f"chat_edit_text_{msg['id']}"])))
@@ -129,6 +131,10 @@ if action:
             user_id = convs.last_question(store, conv_id)
     except PlaygroundError as exc:
         st.error(exc.user_message())
+        if action[0] != "regenerate" and action[-1].strip():
+            # nothing was stored: keep what was typed, to copy and send again
+            st.caption("Your message was not sent; here it is to copy:")
+            st.code(action[-1], language=None, wrap_lines=True)
         st.stop()
     if action[0] != "regenerate":
         with st.chat_message("user"):

@@ -9,6 +9,7 @@ import time
 import streamlit as st
 
 from services import elo, runfile
+from services.chat import MAX_PROMPT_CHARS
 from services.compare import MAX_TARGETS, CompareSpec, start_compare
 from services.compare_presets import presets
 from services.errors import PlaygroundError
@@ -77,13 +78,15 @@ with st.sidebar:
         shared, system = params_panel("cmp", set.intersection(*ignored))
         params_list = [shared] * len(targets)
     else:
-        system = st.text_area("System prompt", key="cmp_system_only", placeholder="You are a helpful assistant.")
+        system = st.text_area("System prompt", key="cmp_system_only", placeholder="You are a helpful assistant.",
+                              max_chars=MAX_PROMPT_CHARS)
         params_list = []
         for i, t in enumerate(targets):
             st.caption(f"Column {i + 1}: {t}")
             params_list.append(params_panel(f"cmp_col{i}", ignored[i], show_system=False)[0])
 
-prompt = st.text_area("Prompt", key="cmp_prompt", placeholder="Ask every target the same question…")
+prompt = st.text_area("Prompt", key="cmp_prompt", placeholder="Ask every target the same question…",
+                      max_chars=MAX_PROMPT_CHARS)
 images = []
 video_file = None
 if any(by_name[t]["capabilities"]["images"] for t in targets):

@@ -7,7 +7,7 @@ import hashlib
 import streamlit as st
 
 from services import media, video, vision
-from services.chat import start_chat
+from services.chat import MAX_PROMPT_CHARS, start_chat
 from services.errors import IncompleteGeneration, PlaygroundError
 from services.types import Message
 from ui.frame_strip import frame_strip, progress_reporter
@@ -178,7 +178,7 @@ for turn in state.vision_turns:
 ready = info["available"] and caps["images"] and params is not None and bool(all_parts)
 hint = ("Ask about the images and frames…" if ready else
         "Add images or a video first" if not all_parts else "Pick an available vision target first")
-question = st.chat_input(hint, disabled=not ready, key="vision_input")
+question = st.chat_input(hint, disabled=not ready, key="vision_input", max_chars=MAX_PROMPT_CHARS)
 
 if question is not None:
     if not question.strip():

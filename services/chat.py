@@ -11,6 +11,9 @@ from services.streaming import MeasuredStream
 from services.types import ChatRequest, GenerationParams, Message, Target
 
 DEFAULT_TARGET = "onnx:smollm2-135m-instruct"
+# the longest message a person may send (about 57k tokens: more than any local model's context);
+# the chat input stops typing at this length and the services refuse longer text before storing it
+MAX_PROMPT_CHARS = 200_000
 # rough characters per token for backends that cannot count (cloud endpoints)
 CHARS_PER_TOKEN = 3.5
 
@@ -21,6 +24,13 @@ class Fitted:
 
     messages: tuple[Message, ...]
     dropped: int
+
+
+def check_length(text: str, what: str = "This message") -> None:
+    """Refuse text over MAX_PROMPT_CHARS with one sentence, before anything is stored or sent."""
+    if len(text) > MAX_PROMPT_CHARS:
+        raise BadRequest(f"{what} is {len(text):,} characters; the most one message may hold is "
+                         f"{MAX_PROMPT_CHARS:,}. Shorten it or split it into several messages.")
 
 
 def resolve_target(target: str | Target) -> Target:
@@ -78,6 +88,7 @@ def start_chat(target: str | Target, messages: list[Message] | tuple[Message, ..
     last = messages[-1] if messages else None
     if last is None or last.role != "user" or not (last.content.strip() or last.images):
         raise BadRequest("Type a message first: the prompt is empty.")
+    check_length(last.content)
     backend = get_backend(t.backend)
     caps = backend.capabilities(t.model)
     n_images = sum(len(m.images) for m in messages)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from services.chat import check_length
 from services.errors import BadRequest, IncompleteGeneration, PlaygroundError
 from services.types import GenerationParams, ImagePart, Message, Target
 
@@ -38,6 +39,8 @@ class CompareSpec:
             raise BadRequest(f"Compare takes {MIN_TARGETS} to {MAX_TARGETS} targets; {len(targets)} given.")
         if not isinstance(prompt, str) or not (prompt.strip() or images):
             raise BadRequest("Type a prompt first: the prompt is empty.")
+        check_length(prompt, "The prompt")
+        check_length(system or "", "The system prompt")
         if params is None or isinstance(params, GenerationParams):
             per = (params or GenerationParams(),) * len(targets)
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from services.chat import start_chat
+from services.chat import check_length, start_chat
 from services.errors import BadRequest, IncompleteGeneration, PlaygroundError
 from services.store import INCOMPLETE, Store
 from services.types import GenerationParams, ImagePart, Message
@@ -142,6 +142,8 @@ def ask(store: Store, conv_id: str | None, prompt: str, *, target: str | None = 
     """Store the user's question (creating the conversation if needed) before anything is generated."""
     if not prompt.strip() and not images:
         raise BadRequest("Type a message first: the prompt is empty.")
+    check_length(prompt)
+    check_length(system, "The system prompt")
     if conv_id is None:
         conv_id = store.create_conversation(target=target, params=params.to_dict() if params else None,
                                             system=system)
@@ -178,6 +180,7 @@ def edit_question(store: Store, conv_id: str, message_id: int, new_text: str) ->
         raise BadRequest("Only your own messages in this conversation can be edited.")
     if not new_text.strip() and not old["attachments"]:
         raise BadRequest("The edited message is empty.")
+    check_length(new_text, "The edited message")
     return store.add_message(conv_id, "user", new_text, parent_id=old["parent_id"], images=images_of(store, old))
 
 

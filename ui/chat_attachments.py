@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from services import media
+from services.chat import MAX_PROMPT_CHARS
 from services.errors import MediaError
 from services.types import ImagePart
 from services.vision import max_side_for
@@ -34,10 +35,10 @@ def chat_input_with_images(info: dict, ready: bool, *, key: str = "chat_input") 
     caps = info.get("capabilities", {})
     if not caps.get("images"):
         text = st.chat_input("Ask anything…" if ready else "Pick an available target first",
-                             disabled=not ready, key=key)
+                             disabled=not ready, key=key, max_chars=MAX_PROMPT_CHARS)
         return text, ()
     value = st.chat_input("Ask anything, or attach images…" if ready else "Pick an available target first",
-                          disabled=not ready, key=f"{key}_with_images", accept_file="multiple",
+                          disabled=not ready, key=f"{key}_with_images", accept_file="multiple", max_chars=MAX_PROMPT_CHARS,
                           file_type=IMAGE_TYPES, max_upload_size=media.MAX_IMAGE_BYTES // media.MB)
     if value is None:
         return None, ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from services.chat import MAX_PROMPT_CHARS
 from services.errors import BadRequest
 from services.types import GenerationParams
 from ui.widget_memory import remember
@@ -22,7 +23,8 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
         remember(f"{key}_{name}")
     with where.expander("Parameters", expanded=False):
         if show_system:
-            system = st.text_area("System prompt", key=f"{key}_system", placeholder="You are a helpful assistant.")
+            system = st.text_area("System prompt", key=f"{key}_system", placeholder="You are a helpful assistant.",
+                                  max_chars=MAX_PROMPT_CHARS)
 
         def tip(name: str, text: str) -> str:
             return f"{text} (ignored by this backend)" if name in ignored else text
