@@ -17,6 +17,8 @@ MAKE_TOKEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 DENIED = (b"This Phi Playground needs its access token: open the login URL printed where the server started "
           b"(it ends in ?token=...), or send the header 'Authorization: Bearer <token>'.\n")
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+ELSEWHERE = (b"This Phi Playground answers this machine only, at http://127.0.0.1 or http://localhost; to reach it "
+             b"from elsewhere its owner starts it with PHI_PLAYGROUND_TOKEN set.\n")
 
 
 class StartupRefused(SystemExit):
@@ -104,11 +106,12 @@ class TokenGate:
             await self.app(scope, receive, send)
             return
         if self.token is None:
-            # the bind is loopback (checked at startup); this also holds if the app is served some other way
-            if is_loopback((scope.get("client") or ("",))[0]):
+            # the bind is loopback (checked at startup); the peer check also holds if the app is served some
+            # other way, and the Host check stops DNS rebinding (a site whose name turns into 127.0.0.1)
+            if is_loopback((scope.get("client") or ("",))[0]) and is_loopback(_host_name(scope)):
                 await self.app(scope, receive, send)
             else:
-                await self._deny(kind, send)
+                await self._deny(kind, send, 403, ELSEWHERE)
             return
         query = [(k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"),
                                               keep_blank_values=True)]
@@ -152,12 +155,22 @@ class TokenGate:
         await send({"type": "http.response.body", "body": b""})
 
     @staticmethod
-    async def _deny(kind: str, send) -> None:
+    async def _deny(kind: str, send, status: int = 401, text: bytes = DENIED) -> None:
         if kind == "websocket":
             # closing before accepting makes the server answer the handshake with 403
             await send({"type": "websocket.close", "code": 1008})
             return
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"www-authenticate", b"Bearer"),
-                                (b"cache-control", b"no-store"), (b"content-length", str(len(DENIED)).encode())]})
-        await send({"type": "http.response.body", "body": DENIED})
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store"),
+                   (b"content-length", str(len(text)).encode())]
+        if status == 401:
+            headers.append((b"www-authenticate", b"Bearer"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": text})
+
+
+def _host_name(scope) -> str:
+    """The name in the request's Host header, without the port ('' when there is none)."""
+    value = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "")
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    return value.rpartition(":")[0] if value.count(":") == 1 else value

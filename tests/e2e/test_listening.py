@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -46,6 +47,16 @@ def listening_addresses(port: int) -> list[str]:
     return found
 
 
+def fetch_as(url: str, host: str) -> tuple[int, dict[str, str], bytes]:
+    """GET `url` with another name in the Host header, as a browser sends after a DNS rebinding."""
+    req = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
 def lan_address() -> str | None:
     """This machine's own non-loopback address, if it has one."""
     addr = access._lan_address()
@@ -60,6 +71,10 @@ def test_the_default_bind_is_loopback_only(tmp_path):
         if lan:
             with pytest.raises(ConnectionRefusedError), socket.create_connection((lan, server.port), timeout=5):
                 pass
+        # DNS rebinding: another site's name resolving to 127.0.0.1 gets nothing (nor does its websocket)
+        status, _, body = fetch_as(server.url + "/", f"rebind.example:{server.port}")
+        assert status == 403 and b"this machine only" in body
+        assert fetch_as(server.url + "/", f"localhost:{server.port}")[0] == 200
         log = server.log()
         assert f"(this machine only): http://127.0.0.1:{server.port}" in log
         assert "Network URL" not in log and "External URL" not in log

@@ -54,7 +54,7 @@ def test_a_short_token_is_refused_and_a_set_token_always_applies():
     assert access.startup_token("127.0.0.1", {"PHI_PLAYGROUND_TOKEN": TOKEN}) == TOKEN
 
 
-def _app(token: str | None, client=("127.0.0.1", 5000)) -> TestClient:
+def _app(token: str | None, client=("127.0.0.1", 5000), base_url="http://127.0.0.1:8501") -> TestClient:
     async def home(request):
         return PlainTextResponse("home " + request.url.query)
 
@@ -66,7 +66,7 @@ def _app(token: str | None, client=("127.0.0.1", 5000)) -> TestClient:
     app = Starlette(routes=[Route("/", home), Route("/x/y", home, methods=["GET", "PUT"]), WebSocketRoute("/ws", stream)],
                     middleware=[Middleware(csp.SecurityHeaders, policy=csp.policy(["'sha256-abc='"])),
                                 Middleware(access.TokenGate, token=token)])
-    return TestClient(app, client=client, follow_redirects=False)
+    return TestClient(app, client=client, base_url=base_url, follow_redirects=False)
 
 
 def test_headers_on_every_response_and_refusal():
@@ -106,7 +106,14 @@ def test_token_gate_websocket():
 def test_without_a_token_only_loopback_peers_get_in():
     assert _app(None).get("/").status_code == 200
     assert _app(None, client=("::1", 5000)).get("/").status_code == 200
-    assert _app(None, client=("192.168.1.7", 5000)).get("/").status_code == 401
+    assert _app(None, base_url="http://localhost:8501").get("/").status_code == 200
+    assert _app(None, client=("::1", 5000), base_url="http://[::1]:8501").get("/").status_code == 200
+    refused = _app(None, client=("192.168.1.7", 5000)).get("/")
+    assert refused.status_code == 403 and "this machine only" in refused.text
+    # DNS rebinding: a page of another site whose name now points at 127.0.0.1
+    assert _app(None, base_url="http://rebind.example:8501").get("/").status_code == 403
+    with pytest.raises(WebSocketDisconnect), _app(None, base_url="http://rebind.example:8501").websocket_connect("/ws"):
+        pass
 
 
 def test_inline_script_hashes_match_the_browser_rule():
