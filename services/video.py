@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -31,6 +33,8 @@ GOP_GUESS = 250
 MIN_FPS, MAX_FPS = 0.1, 1000.0
 # scene detection compares about this many frames per second, not every frame
 SCENE_ANALYSIS_FPS = 5.0
+# and at most this many frames per clip: a long clip is compared at wider, even steps
+MAX_SCENE_ANALYSED = 1000
 # seeks that fail in a row before switching to one sequential pass
 MAX_SEEK_FAILURES = 3
 # frames are kept at most this large (the models resize further)
@@ -331,12 +335,21 @@ def _recount(info: VideoInfo, real: int) -> VideoInfo:
 
 
 def _scene_frames(reader, fps: float, total: int, threshold: float, limit: int,
-                  progress: Progress) -> tuple[dict, int]:
-    """Frames where the colour histogram changes by more than threshold (Bhattacharyya distance)."""
+                  progress: Progress) -> tuple[dict, int, int, int]:
+    """Frames where the colour histogram changes by more than threshold (Bhattacharyya distance).
+
+    Bounded whatever the clip: at most MAX_SCENE_ANALYSED frames are decoded to pixels and compared
+    (evenly spread), and at most `limit` frames are held while scanning, in a min-heap of the strongest
+    changes so far, so memory is limit + 1 frames of at most FRAME_MAX_SIDE pixels a side, not every
+    frame over the threshold. Returns (frames by index, frames seen, frames analysed, stride).
+    """
     import cv2
 
-    stride = max(1, round(fps / SCENE_ANALYSIS_FPS))
-    prev, scored, seen = None, [], 0
+    stride = max(1, round(fps / SCENE_ANALYSIS_FPS), math.ceil(total / MAX_SCENE_ANALYSED))
+    # (priority, -index, index, rgb): the root is the weakest change kept, the later one on a tie;
+    # the first frame always starts a scene, so it outranks any distance (which is at most 1)
+    kept: list[tuple[float, int, int, object]] = []
+    prev, seen, analysed = None, 0, 0
     for i, decode in reader.sequential():
         seen = i + 1
         if i % stride:
@@ -344,19 +357,23 @@ def _scene_frames(reader, fps: float, total: int, threshold: float, limit: int,
         rgb = decode()
         if rgb is None:
             continue
+        analysed += 1
         small = cv2.resize(rgb, (96, 54), interpolation=cv2.INTER_AREA)
         hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
         hist = cv2.calcHist([hsv], [0, 1, 2], None, [16, 4, 4], [0, 180, 0, 256, 0, 256])
         cv2.normalize(hist, hist)
-        score = 1.0 if prev is None else cv2.compareHist(prev, hist, cv2.HISTCMP_BHATTACHARYYA)
+        score = 2.0 if prev is None else cv2.compareHist(prev, hist, cv2.HISTCMP_BHATTACHARYYA)
         if score >= threshold:
-            scored.append((score, i, rgb))
+            entry = (score, -i, i, rgb)
+            if len(kept) < limit:
+                heapq.heappush(kept, entry)
+            elif entry[:2] > kept[0][:2]:
+                heapq.heapreplace(kept, entry)
         prev = hist
+        del rgb  # the frame lives on only if the heap kept it
         if i % 30 == 0:
             progress(min(1.0, i / max(total, 1)), f"looking for scene changes: frame {i} of about {total}")
-    # the first frame always starts a scene; beyond the cap keep the sharpest changes
-    keep = sorted(scored, key=lambda s: (s[1] != 0, -s[0]))[:limit]
-    return {i: rgb for _score, i, rgb in keep}, seen
+    return {i: rgb for _score, _neg, i, rgb in kept}, seen, analysed, stride
 
 
 def sample(source: bytes | Path, *, strategy: str = "uniform", frames: int = DEFAULT_FRAMES,
@@ -390,8 +407,12 @@ def sample(source: bytes | Path, *, strategy: str = "uniform", frames: int = DEF
                 # no usable count in the header: count with one pass (grab decodes, skips conversion)
                 total = sum(1 for _ in reader.sequential())
             if strategy == "scene":
-                got, seen = _scene_frames(reader, info.fps, total, threshold, max_frames, progress)
+                got, seen, analysed, stride = _scene_frames(reader, info.fps, total, threshold, max_frames,
+                                                            progress)
                 method = "scene scan"
+                if stride > max(1, round(info.fps / SCENE_ANALYSIS_FPS)):
+                    notes.append(f"This video is long: scene changes were looked for in {analysed} frames, "
+                                 f"one every {stride / info.fps:.1f} s.")
                 if 0 < seen < total:
                     notes.append(f"The header says {total} frames but only {seen} could be read.")
                     info = _recount(info, seen)
