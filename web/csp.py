@@ -15,7 +15,7 @@ BASE_DIRECTIVES: tuple[tuple[str, str], ...] = (
     ("default-src", "'self'"),
     ("script-src", "'self' 'wasm-unsafe-eval'"),
     ("style-src", "'self' 'unsafe-inline'"),
-    ("font-src", "'self' data:"),
+    ("font-src", "'self' data:"),  # KaTeX's Size3 font is a data: URL in Streamlit's CSS
     ("img-src", "'self' data: blob:"),
     ("media-src", "'self' data: blob:"),
     # 'self' covers ws:/wss: to the same host and port (CSP Level 3, as Chromium implements it)

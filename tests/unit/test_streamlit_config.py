@@ -30,6 +30,13 @@ def test_security_options_hold(options):
     assert options("browser.gatherUsageStats") is False
 
 
+def test_private_by_default(options):
+    # loopback only unless the owner asks for more (app.py then demands PHI_PLAYGROUND_TOKEN)
+    assert options("server.address") == "127.0.0.1"
+    # app.py prints the address itself, after the bind rule: Streamlit's own lines would list a Network URL
+    assert options("logger.hideWelcomeMessage") is True
+
+
 def test_upload_caps_are_consistent(options):
     from services import media
 
