@@ -174,14 +174,14 @@ def check_rows(rows, where: str = "testData") -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def check_placeholders(pf: PromptFile) -> None:
+def check_placeholders(pf: PromptFile, rows_name: str = "testData") -> None:
     """Every `{{name}}` in messages and evaluators has a value in every row (the answer is `completion`)."""
     for n, row in enumerate(pf.rows(), 1):
         keys = set(row)
         for i, m in enumerate(pf.messages, 1):
             gone = missing(m["content"], keys)
             if gone:
-                raise BadRequest(f"messages item {i} uses {{{{{gone[0]}}}}}, which testData row {n} does not give.")
+                raise BadRequest(f"messages item {i} uses {{{{{gone[0]}}}}}, which {rows_name} row {n} does not give.")
         for e in pf.evaluators:
             if e.kind == "llm":
                 texts = [e.config["prompt"]]
@@ -190,7 +190,7 @@ def check_placeholders(pf: PromptFile) -> None:
                 texts, extra = [], set()
                 for need in BUILTIN_NEEDS.get(e.config.removeprefix("github/"), ()):
                     if need not in keys:
-                        raise BadRequest(f"evaluator {e.name!r} ({e.config}) needs {need!r} in every testData row; "
+                        raise BadRequest(f"evaluator {e.name!r} ({e.config}) needs {need!r} in every {rows_name} row; "
                                          f"row {n} has none.")
             else:
                 texts = [v for v in e.config.values() if isinstance(v, str)] if isinstance(e.config, dict) else []
@@ -198,10 +198,10 @@ def check_placeholders(pf: PromptFile) -> None:
             for t in texts:
                 gone = missing(t, keys | extra)
                 if gone:
-                    raise BadRequest(f"evaluator {e.name!r} uses {{{{{gone[0]}}}}}, which testData row {n} does not give.")
+                    raise BadRequest(f"evaluator {e.name!r} uses {{{{{gone[0]}}}}}, which {rows_name} row {n} does not give.")
 
 
-def from_dict(data, source: str = "the prompt file") -> PromptFile:
+def from_dict(data, source: str = "The prompt file") -> PromptFile:
     """A checked PromptFile from a parsed YAML map."""
     if not isinstance(data, dict):
         raise BadRequest(f"{source} must be a YAML map with messages (and optionally testData and evaluators).")
@@ -232,7 +232,7 @@ def from_dict(data, source: str = "the prompt file") -> PromptFile:
     return pf
 
 
-def loads(text: str | bytes, source: str = "the prompt file") -> PromptFile:
+def loads(text: str | bytes, source: str = "The prompt file") -> PromptFile:
     """Parse YAML text (safe_load only) into a checked PromptFile."""
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_BYTES:
@@ -258,5 +258,5 @@ def with_rows(pf: PromptFile, rows: list[dict]) -> PromptFile:
     from dataclasses import replace
 
     out = replace(pf, test_data=check_rows(rows, "the test data"))
-    check_placeholders(out)
+    check_placeholders(out, "the test data")
     return out

@@ -88,7 +88,7 @@ def spec_from_record(rec: dict):
     from services.types import GenerationParams
 
     rec = check_record(rec)
-    prompt = loads(rec["promptFile"], "the stored run's prompt file")
+    prompt = loads(rec["promptFile"], "The stored run's prompt file")
     return EvalSpec.build(prompt, rec["targets"], repeat=rec["repeat"], judge=rec.get("judge"),
                           params=GenerationParams.from_dict(rec["params"]), source=rec.get("source", ""))
 
