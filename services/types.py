@@ -200,6 +200,9 @@ class Routing:
     experts: tuple[int, ...]
     weights: tuple[float, ...]
     position: int = 0
+    # experts every token uses (one weight each: 1.0, or the family's gate value), and the layer's expert count
+    shared: tuple[float, ...] = ()
+    n_experts: int = 0
 
 
 @dataclass(frozen=True)

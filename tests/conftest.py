@@ -48,3 +48,11 @@ def tiny_phimoe(tmp_path_factory) -> Path:
     from tests.fixtures.tiny_models import build_tiny_phimoe
 
     return build_tiny_phimoe(tmp_path_factory.mktemp("tiny-phimoe"))
+
+
+@pytest.fixture(scope="session")
+def tiny_phimoe_slim(tmp_path_factory) -> Path:
+    """A random Phimoe folder in Phi-tiny-MoE's layout (head_dim, biases, auto_map, old weight names)."""
+    from tests.fixtures.tiny_models import build_tiny_phimoe_slim
+
+    return build_tiny_phimoe_slim(tmp_path_factory.mktemp("tiny-phimoe-slim"))

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from services import embedded, routing
+from services import embedded
+from services.backends import moe_routing as routing  # MoE routing hooks live beside this backend
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
 from services.backends import transformers_vision
 from services.backends import transformers_fast
@@ -145,6 +146,13 @@ class TransformersBackend:
         # MoE routing: routers found on the loaded model, else guessed from its config
         moe = routing.has_routers(loaded.model) if loaded else routing.looks_moe(model)
         return Capabilities(text=True, context_length=ctx, ignored_params=self.ignored_params, moe_routing=moe)
+
+    def routing_info(self, model: str) -> dict:
+        """MoE routing facts for the routing page: family, scoring, shared experts, random weights, sizes."""
+        from services.backends import moe_sizes
+
+        loaded = self.load(model)
+        return {**routing.describe(loaded.model), **moe_sizes.counts(loaded.model)}
 
     def load(self, model: str, progress=None) -> LoadedModel:
         """Load once per process (Phi-3/3.5 load natively, never with remote code)."""

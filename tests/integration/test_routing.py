@@ -128,7 +128,7 @@ def test_views_and_exports(tiny_phimoe):
     rows = json.loads(routing.to_json(a))["routing"]
     assert len(rows) == len(a) and set(rows[0]) >= {"token", "layer", "experts", "weights"}
     table = list(csv.reader(io.StringIO(routing.to_csv(a))))  # tokens like "\n" are quoted fields
-    assert table[0] == ["position", "token", "layer", "experts", "weights"] and len(table) == len(a) + 1
+    assert table[0] == ["position", "token", "layer", "experts", "weights", "shared"] and len(table) == len(a) + 1
     assert table[1][3] == ";".join(map(str, a[0].experts))
 
 

@@ -1,0 +1,44 @@
+"""Total and active parameters of a MoE model, and the memory its weights take, from its config.
+
+Active parameters = total - (n_experts - top_k) / n_experts of the routed experts' parameters in
+every MoE layer: what one token touches (attention, embeddings, norms, shared experts, k experts).
+From a config alone the model is built on torch's meta device: shapes, no memory, no weights read.
+"""
+
+from __future__ import annotations
+
+from services.backends import moe_families
+
+# bytes per parameter at the dtypes the transformers backend runs
+BYTES = {"float32": 4, "bfloat16": 2}
+
+
+def counts(model) -> dict:
+    """total, active and routed-expert parameters plus weight bytes per dtype, of a (meta or real) model."""
+    total = sum(p.numel() for p in model.parameters())
+    sites = moe_families.find_sites(model)
+    idle = 0
+    n_experts = top_k = 0
+    for site in sites:
+        experts = getattr(site.block, "experts", None)
+        if experts is None:
+            continue
+        size = sum(p.numel() for p in experts.parameters())
+        n_experts = int(getattr(experts, "num_experts", 0) or getattr(model.config, "num_local_experts", 0)
+                        or getattr(model.config, "num_experts", 0) or getattr(model.config, "n_routed_experts", 0))
+        top_k = int(getattr(site.router, "top_k", 0) or getattr(model.config, "num_experts_per_tok", 0))
+        if n_experts and top_k:
+            idle += size * (n_experts - top_k) // n_experts
+    return {"total_params": total, "active_params": total - idle, "n_experts": n_experts, "top_k": top_k,
+            "weight_bytes": {name: total * b for name, b in BYTES.items()}}
+
+
+def counts_from_config(folder) -> dict:
+    """counts() for a model folder without loading its weights (native classes only, no remote code)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.from_pretrained(str(folder))
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(cfg)
+    return counts(model)
