@@ -59,10 +59,16 @@ def build_messages(question: str, preset: str = "math", *, step_by_step: bool = 
 
 # --- final-answer extraction -------------------------------------------------------------------
 
-# "Answer: 42", "**Final answer:** 42", "answer = 42"; the last one in the text wins
-_EXPLICIT = re.compile(r"(?im)^[\s>*_#-]*(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[*_]*\s*[:=：]\s*[*_]*\s*(.+?)\s*$")
+# Model text is untrusted: every pattern here is linear (no quantified part next to or inside another
+# that can match the same characters; tests/unit/test_regex_linear.py checks), and the rest of a line
+# is taken with str methods rather than a lazy group before \s*$.
+# "Answer: 42", "**Final answer:** 42", "answer = 42", matched after a line's leading markup; the last wins
+_LEAD = re.compile(r"[\s>*_#-]*")
+_EXPLICIT = re.compile(r"(?i)(?:the\s+)?(?:final\s+)?answer[\s*_]*(?:is[\s*_]*)?[:=：](.*)")
 _BOXED = re.compile(r"\\boxed\{([^{}]+)\}")
-_ANSWER_IS = re.compile(r"(?i)\b(?:the\s+)?(?:final\s+)?answer\s+is\s*:?\s*([^\n]+)")
+# "the answer is Cara, since ...": the phrase, then the rest of its line is read in _phrases()
+_ANSWER_IS = re.compile(r"(?i)\b(?:the\s+)?(?:final\s+)?answer\s+is")
+_SPACE = re.compile(r"\s*")
 _CLAUSE_END = re.compile(r"[,;.!?](?:\s|$)|\s(?:because|since|as|so)\s", re.I)
 _NUMBER = re.compile(r"(?<![\w.])[-−]?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?")
 _CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):([0-5]\d)(?![\d:])")
@@ -85,17 +91,44 @@ def _clean(text: str) -> str:
     return text.rstrip(".!;, ").strip()
 
 
+def _explicit(text: str) -> list[str]:
+    """The text after every "Answer:" at the start of a line (after quote, list or bold markup)."""
+    found = []
+    for line in text.split("\n"):
+        m = _EXPLICIT.match(line, _LEAD.match(line).end())
+        if m and m.group(1):
+            found.append(m.group(1).strip())
+    return found
+
+
+def _phrases(text: str) -> list[str]:
+    """The rest of the line after each "the answer is" (":" and spaces skipped), left to right."""
+    found, taken = [], 0
+    for m in _ANSWER_IS.finditer(text):
+        if m.start() < taken:
+            continue  # inside the previous phrase's line, which is already taken
+        i = _SPACE.match(text, m.end()).end()
+        if text.startswith(":", i):
+            i = _SPACE.match(text, i + 1).end()
+        end = text.find("\n", i)
+        end = len(text) if end < 0 else end
+        if end > i:
+            found.append(text[i:end])
+            taken = end
+    return found
+
+
 def extract_answer(text: str) -> Extracted:
     """Find the final answer: an explicit "Answer:" line, then \\boxed{}, "the answer is", the last
     number, or the whole reply when it is only a few words."""
     text = text or ""
-    found = _EXPLICIT.findall(text)
+    found = _explicit(text)
     if found and _clean(found[-1]):
         return Extracted(_clean(found[-1]), "explicit")
     boxed = _BOXED.findall(text)
     if boxed:
         return Extracted(_clean(boxed[-1]), "boxed")
-    phrase = _ANSWER_IS.findall(text)
+    phrase = _phrases(text)
     if phrase and _clean(phrase[-1]):
         # "the answer is Cara, since ..." -> "Cara": a phrase in running text ends at its clause
         return Extracted(_clean(_CLAUSE_END.split(phrase[-1])[0]), "phrase")
