@@ -117,16 +117,38 @@ def quota_bytes() -> int | None:
         raise BadRequest(f"PHI_PLAYGROUND_MODELS_MAX_GB must be a number of GB, not {raw!r}.") from None
 
 
-def space_available() -> tuple[int, str]:
-    """Bytes a new download may use, and where that limit comes from."""
+# downloads running in this process, by variant key: what each has still to write counts as used,
+# so two pulls started together cannot both pass the space check and together overrun it
+_running: dict[str, tuple[Path, Plan]] = {}
+_space_lock = threading.Lock()
+
+
+def _pending(running) -> int:
+    return sum(max(0, p.total_bytes - _bytes_on_disk(dest, p)) for dest, p in running)
+
+
+def still_to_write() -> int:
+    """Bytes the running downloads have yet to put on disk (their plan's total less what is there)."""
+    with _space_lock:
+        running = list(_running.values())
+    return _pending(running)
+
+
+def _space(pending: int) -> tuple[int, str]:
     root = local_models.models_root()
-    free = local_models.disk_free(root)
+    free = max(0, local_models.disk_free(root) - pending)
     quota = quota_bytes()
     if quota is not None:
-        left = max(0, quota - local_models.size_of(root)) if root.exists() else quota
+        used = local_models.size_of(root) if root.exists() else 0
+        left = max(0, quota - used - pending)
         if left < free:
-            return left, "the PHI_PLAYGROUND_MODELS_MAX_GB limit"
+            return left, "the PHI_PLAYGROUND_MODELS_MAX_GB limit, counting downloads still running"
     return free, f"the disk holding {root}"
+
+
+def space_available() -> tuple[int, str]:
+    """Bytes a new download may use, and where that limit comes from (running downloads' rest counted)."""
+    return _space(still_to_write())
 
 
 def endpoint() -> str:
@@ -183,7 +205,23 @@ def plan(variant: Variant) -> Plan:
 
 def check_space(p: Plan) -> None:
     """Refuse, with the numbers, when what is left to fetch does not fit."""
-    available, limit = space_available()
+    _refuse_unless_fits(p, *space_available())
+
+
+def reserve(p: Plan, dest: Path) -> None:
+    """Check the space and count this download as running, in one step (release() ends it)."""
+    with _space_lock:
+        _refuse_unless_fits(p, *_space(_pending(_running.values())))
+        _running[p.variant.key] = (dest, p)
+
+
+def release(p: Plan) -> None:
+    """The download ended (done, failed or cancelled): it no longer holds space it has not written."""
+    with _space_lock:
+        _running.pop(p.variant.key, None)
+
+
+def _refuse_unless_fits(p: Plan, available: int, limit: str) -> None:
     if p.needed_bytes > available:
         raise NotEnoughSpace(
             f"{p.variant.label or p.variant.key} needs {human(p.needed_bytes)} more but only "
@@ -300,11 +338,18 @@ class PullJob:
         self._emit(self.latest)
         try:
             p = plan(v)
-            check_space(p)
+            reserve(p, dest)
         except PlaygroundError:
             if fresh:  # nothing of ours was there before: leave no trace
                 shutil.rmtree(dest, ignore_errors=True)
             raise
+        try:
+            self._download(p, dest)
+        finally:
+            release(p)
+
+    def _download(self, p: Plan, dest: Path) -> None:
+        v = self.variant
         for stale in (dest / ".cache").rglob("*.incomplete") if (dest / ".cache").is_dir() else ():
             stale.unlink(missing_ok=True)  # a cancelled process's partial file is never reused
         for attempt in range(FETCH_RETRIES + 1):
@@ -319,6 +364,7 @@ class PullJob:
             _raise_for(result, v)
         self._emit(PullEvent("installing", p.total_bytes, p.total_bytes, message="Installing…"))
         self.result = install(v, dest, p)
+        release(p)  # installed: its bytes are counted on disk now, not as still to write
         for note in downloads_dir().glob(f"{v.key.replace('/', '--')}.*"):
             if note.suffix in (".log", ".out"):
                 note.unlink(missing_ok=True)  # kept only when something went wrong
