@@ -141,7 +141,7 @@ if action:
             question = store.get_message(user_id)
             show_attachments(question)
             show(question["content"])
-    if not ensure_embedded_ready(target.split(":", 1)[1]):
+    if not ensure_embedded_ready(target):
         st.stop()
     with st.chat_message("assistant"):
         try:

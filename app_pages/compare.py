@@ -132,7 +132,7 @@ def finish_run(live: dict) -> None:
 def execute(spec: CompareSpec, is_blind: bool) -> None:
     """Stream every column, then keep the run (state, store) and redraw from it."""
     for t in spec.targets:
-        if not ensure_embedded_ready(t.split(":", 1)[1]):
+        if not ensure_embedded_ready(t):
             st.stop()
     run = start_compare(spec)
     # in the session before streaming, so the run after a Stop click can find and show it

@@ -83,7 +83,7 @@ with ask_tab:
     if st.button("Run", key="moe_run", type="primary", disabled=not ready):
         if not question.strip():
             st.warning("Type a question first: the question is empty.")
-        elif ensure_embedded_ready(target.split(":", 1)[1]):
+        elif ensure_embedded_ready(target):
             # a click reruns the script, which closes the running stream (as on the chat page)
             st.button("⏹ Stop", key="moe_ask_halt")
             bar = st.progress(0.0, text=f"Sample 1 of {k}…")
@@ -139,7 +139,7 @@ with suite_tab:
         st.caption(f"{min(limit, len(subset))} problems x {len(targets)} target(s); sampling as in Parameters "
                    "(temperature 0 gives repeatable scores).")
         if st.button("Run problem set", key="moe_suite_run", disabled=not (subset and targets and ready)):
-            if all(ensure_embedded_ready(t.split(":", 1)[1]) for t in targets):
+            if all(ensure_embedded_ready(t) for t in targets):
                 st.button("⏹ Stop", key="moe_suite_halt")
                 bar = st.progress(0.0)
 

@@ -186,7 +186,7 @@ if question is not None:
         st.stop()
     state.vision_turns.append({"role": "user", "content": question})
     render_turn(state.vision_turns[-1])
-    if not ensure_embedded_ready(target.split(":", 1)[1]):
+    if not ensure_embedded_ready(target):
         st.stop()
     # the first question carries the media; follow-ups ask about the same media
     history = [Message("system", system)] if system.strip() else []

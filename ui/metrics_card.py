@@ -25,6 +25,10 @@ def metrics_line(metrics: dict, finish_reason: str | None = None) -> str:
     ]
     if m.get("load_s"):
         parts.append(f"load {_fmt(m.get('load_s'), ' s')}")
+    answered_by = (m.get("server") or {}).get("answered_by")
+    if answered_by:
+        # the default's ONNX copy was still building: say which runtime really answered
+        parts.append(f"answered by {answered_by} while the default builds")
     if finish_reason and finish_reason != "stop":
         parts.append(f"finish: {finish_reason}")
     return " · ".join(parts)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services import embedded
+from services import embedded, embedded_background
 from services.errors import PlaygroundError
 
 
-def ensure_embedded_ready(model: str) -> bool:
-    """Build the embedded caches if this target needs them; False (with a message) on failure."""
-    if model != embedded.EMBEDDED_MODEL or embedded.is_provisioned():
+def ensure_embedded_ready(target: str) -> bool:
+    """Build the embedded caches if this target must wait for them; False (with a message) on failure."""
+    if not embedded_background.must_build_first(target):
+        waiting = embedded_background.note(target)
+        if waiting:
+            st.info(waiting)
         return True
     with st.status("Preparing the embedded model (first run only, about a minute)…", expanded=True) as status:
         bar = st.progress(0.0)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
-from services import embedded
-from services.backends import kv_reuse
+from services import embedded, embedded_background
+from services.backends import get_backend, kv_reuse
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
 from services.backends import onnx_vision
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
-from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
+from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Target, Token, Usage
 
 # how long a request waits for another session's generation on the same model
 LOCK_WAIT_S = 300
@@ -148,6 +148,11 @@ class OnnxBackend:
 
     def prepare(self, model: str) -> None:
         """Load the model so its time is counted as load, not time to first token."""
+        other = embedded_background.stand_in(model)
+        if other is not None:
+            # the default's ONNX copy is still building: the runtime answering meanwhile loads instead
+            get_backend(other.split(":", 1)[0]).prepare(model)
+            return
         self.load(model)
 
     def prompt_text(self, loaded: LoadedModel, messages: tuple[Message, ...]) -> str:
@@ -158,6 +163,9 @@ class OnnxBackend:
 
     def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
         """Prompt tokens after templating."""
+        other = embedded_background.stand_in(model)
+        if other is not None:
+            return get_backend(other.split(":", 1)[0]).count_tokens(model, messages)
         if any(m.images for m in messages):
             return onnx_vision.count_tokens(self.load(model), messages)
         loaded = self.load(model)
@@ -167,6 +175,13 @@ class OnnxBackend:
         """Generate token by token; closing the iterator stops at the next token."""
         if any(m.images for m in request.messages):
             yield from onnx_vision.stream(self, request)
+            return
+        other = embedded_background.stand_in(request.target.model)
+        if other is not None:
+            # a fresh install: llama.cpp answers from the same GGUF while the ONNX copy builds
+            # in the background; the default switches once that copy is complete and valid
+            yield from get_backend(other.split(":", 1)[0]).stream(replace(request, target=Target.parse(other)))
+            yield ServerMetrics({"answered_by": other, "default_building": True})
             return
         og = _og()
         loaded = self.load(request.target.model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from services import embedded
+from services import embedded, embedded_background
 from services.chat import DEFAULT_TARGET, resolve_target
 from services.cli.common import add_generation_flags, params_from_args, print_json, stderr_progress
 from services.conversations import edit, regenerate, send
@@ -30,8 +30,11 @@ def register(sub) -> None:
 
 def ensure_embedded(target) -> None:
     """Build the embedded caches first, with progress lines, when the target needs them."""
-    if target.model == embedded.EMBEDDED_MODEL and not embedded.is_provisioned():
+    if embedded_background.must_build_first(str(target)):
         embedded.provision(stderr_progress)
+    waiting = embedded_background.note(str(target))
+    if waiting:
+        print(waiting, file=sys.stderr)
 
 
 def result_json(target, stream) -> dict:
@@ -49,6 +52,8 @@ def result_json(target, stream) -> dict:
             "total_s": m.total_s,
             "load_s": m.load_s,
         },
+        # the runtime that really answered, when it was not the target's own (default still building)
+        **({"answered_by": m.server["answered_by"]} if m.server.get("answered_by") else {}),
     }
 
 
