@@ -20,6 +20,7 @@ if __name__ == "__main__":
         ("app_pages/vision.py", "Vision", "🖼️"),
         ("app_pages/moe.py", "MoE reasoning", "🧠"),
         ("app_pages/compare.py", "Compare", "⚖️"),
+        ("app_pages/evaluate.py", "Evaluate", "📏"),
         ("app_pages/models.py", "Models", "🗂️"),
     ]
 
