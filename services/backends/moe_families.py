@@ -96,8 +96,8 @@ def family_of(model) -> Family | None:
 
 def _recorder(model):
     """The OutputRecorder transformers uses for router_logits on this model, or None."""
-    for module in (model, getattr(model, "base_model", None)):
-        spec = getattr(module, "_can_record_outputs", None) or {}
+    for module in model.modules():  # the causal LM, or the decoder it wraps
+        spec = getattr(type(module), "_can_record_outputs", None) or {}
         if "router_logits" in spec:
             return spec["router_logits"]
     return None
