@@ -38,7 +38,7 @@ def pass_rate_chart(rec: dict) -> None:
     if data.empty:
         st.caption("No graded answers yet: no pass rate to chart.")
         return
-    base = alt.Chart(data).encode(y=alt.Y("target:N", title=None))
+    base = alt.Chart(data).encode(y=alt.Y("target:N", title=None, axis=alt.Axis(labelLimit=360)))
     bars = base.mark_bar().encode(
         x=alt.X("pass rate:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="pass rate (95% interval)"),
         tooltip=["target", alt.Tooltip("pass rate:Q", format=".0%"), alt.Tooltip("low:Q", format=".0%"),

@@ -1,0 +1,80 @@
+"""Evaluate in a real browser: upload a prompt file, two targets, run, see the table, chart and grid."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e._app import (
+    assert_no_traceback,
+    go_to,
+    main_text,
+    open_app,
+    pick,
+    screenshot,
+    uploader,
+    wait_idle,
+)
+
+pytestmark = pytest.mark.e2e
+
+PROMPT_FILE = b"""name: e2e quiz
+model: onnx:smollm2-135m-instruct
+modelParameters: {maxTokens: 16, temperature: 0}
+messages:
+  - {role: user, content: "Say hello to {{who}}."}
+testData:
+  - {who: the stand-in, expected: stand-in}
+  - {who: the world, expected: hello}
+evaluators:
+  - name: mentions
+    string: {contains: "{{expected}}"}
+"""
+STANDIN = "openai:standin-echo"
+
+
+def add_target(page, target: str) -> None:
+    """Type a target into the sidebar's target list and pick it (retried if a rerun redrew the box)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    field = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").get_by_role("combobox")
+    for attempt in range(3):
+        field.click()
+        field.fill(target)
+        try:
+            page.get_by_role("option").filter(has_text=target).first.click(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            wait_idle(page)
+            if attempt == 2:
+                raise
+    page.keyboard.press("Escape")
+    wait_idle(page)
+
+
+def test_upload_two_targets_run_and_read_the_grid_and_chart(page, app):
+    open_app(page, app)
+    go_to(page, "Evaluate")
+    page.get_by_text("Upload a file", exact=True).click()
+    wait_idle(page)
+    uploader(page, "A .prompt.yml file (GitHub Models format)").set_input_files(
+        [{"name": "e2e.prompt.yml", "mimeType": "application/yaml", "buffer": PROMPT_FILE}])
+    wait_idle(page)
+    box = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect")
+    # the file's model names a target of this app: it is proposed first
+    assert "onnx:smollm2-135m-instruct" in box.inner_text()
+    add_target(page, STANDIN)
+    assert STANDIN in box.inner_text()
+    page.get_by_role("button", name="▶ Run evaluation").click()
+    page.get_by_role("button", name="⬇ Results CSV").wait_for(timeout=240_000)
+    wait_idle(page)
+    text = main_text(page)
+    assert "Cases x targets" in text and "saved as run" in text
+    # the per-target table, the grid, and the pass-rate chart with its interval bars
+    assert page.get_by_test_id("stDataFrame").count() >= 3
+    assert page.get_by_test_id("stVegaLiteChart").count() == 1
+    # read one cell: the stand-in's answer and its verdict
+    pick(page, "Target", STANDIN, within=page.get_by_test_id("stMainBlockContainer"))
+    assert "Hello from the stand-in server." in main_text(page)
+    assert_no_traceback(page)
+    screenshot(page, "evaluate")
