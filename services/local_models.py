@@ -58,7 +58,7 @@ def find(kind: str, name: str) -> Path | None:
 def family_of(name: str) -> str:
     """A display family from a model name (phi-3.5-mini-instruct -> Phi-3.5-mini)."""
     low = name.lower()
-    for fam in ("phi-3.5-moe", "phi-3.5-vision", "phi-3.5-mini", "phi-3-vision", "phi-3-medium",
+    for fam in ("phi-tiny-moe", "phi-mini-moe", "phi-3.5-moe", "phi-3.5-vision", "phi-3.5-mini", "phi-3-vision", "phi-3-medium",
                 "phi-3-small", "phi-3-mini"):
         if fam in low:
             return "Phi" + fam[3:].replace("moe", "MoE")
@@ -84,6 +84,9 @@ class Variant:
     context: int = 4096
     vision: bool = False
     moe: bool = False
+    # MoE models: parameters in all experts vs those one token uses (billions, from the model card)
+    params_b: float = 0.0
+    active_params_b: float = 0.0
     revision: str = "main"
 
     @property
