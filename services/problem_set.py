@@ -6,13 +6,12 @@ import csv
 import io
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from services.errors import BadRequest, PlaygroundError
-from services.reasoning import PRESETS, build_messages, extract_answer, is_correct, parse_number
+from services.reasoning import PRESETS, build_messages, extract_answer, parse_number
 from services.types import GenerationParams
 
 BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "reasoning" / "problems.jsonl"
@@ -164,11 +163,33 @@ class SuiteRun:
         return buf.getvalue()
 
 
+def suite_prompt(problems: list[Problem], *, step_by_step: bool = True):
+    """The problem set as an evaluation: one row per problem, its preset's system prompt, and a
+    final-answer evaluator that scores as the MoE page always has (numbers exactly, text by words)."""
+    from services.evaluate.evaluator_spec import parse_evaluator
+    from services.evaluate.promptfile import PromptFile
+
+    rows = []
+    for p in problems:
+        preset = p.category if p.category in PRESETS else "math"
+        system, user = build_messages(p.question, preset, step_by_step=step_by_step)
+        rows.append({"id": p.id, "category": p.category, "difficulty": p.difficulty, "question": user.content,
+                     "answer": p.answer, "answer_type": p.answer_type, "accept": list(p.accept),
+                     "system": system.content})
+    evaluator = parse_evaluator({"name": "final-answer", "answer": {
+        "value": "{{answer}}", "type": "{{answer_type}}", "accept": "{{accept}}"}}, 1)
+    return PromptFile(name="Reasoning problem set", messages=[{"role": "system", "content": "{{system}}"},
+                                                              {"role": "user", "content": "{{question}}"}],
+                      test_data=rows, evaluators=[evaluator])
+
+
 def run_suite(problems: list[Problem], targets: list[str], params: GenerationParams | None = None, *,
               step_by_step: bool = True,
               on_outcome: Callable[[int, int, Outcome], None] | None = None) -> SuiteRun:
-    """Ask every problem of every target once; a failing problem is scored wrong, never fatal."""
-    from services.chat import resolve_target, start_chat
+    """Ask every problem of every target once, on the evaluation engine; a failing problem is scored
+    wrong, never fatal. Targets go in groups of the engine's 4 at most."""
+    from services.chat import resolve_target
+    from services.evaluate.runner import MAX_TARGETS, EvalSpec, start_eval
 
     if not targets:
         raise BadRequest("Pick at least one target to run the problem set on.")
@@ -177,39 +198,36 @@ def run_suite(problems: list[Problem], targets: list[str], params: GenerationPar
         raise BadRequest("Each target can run the problem set only once per run.")
     params = params or GenerationParams(temperature=0.0)
     run = SuiteRun(names, params.to_dict(), step_by_step, scores={t: TargetScore(t) for t in names})
+    prompt = suite_prompt(problems, step_by_step=step_by_step)
     total, done = len(names) * len(problems), 0
-    for target in names:
-        score = run.scores[target]
-        for p in problems:
-            preset = p.category if p.category in PRESETS else "math"
-            started = time.perf_counter()
-            text, error, stream = "", "", None
-            try:
-                stream = start_chat(target, build_messages(p.question, preset, step_by_step=step_by_step), params)
-                stream.run()
-                text = stream.text
-            except PlaygroundError as exc:
-                error = exc.user_message()
-                text = stream.text if stream is not None else ""
-            finally:
-                if stream is not None:
-                    stream.close()
-            m = stream.metrics if stream is not None else None
-            found = extract_answer(text)
-            ok = not error and is_correct(found.answer, p.answer, p.answer_type, p.accept)
-            seconds = m.total_s if m and m.total_s is not None else round(time.perf_counter() - started, 4)
-            o = Outcome(target, p.id, p.category, p.difficulty, p.answer, found.answer, ok, found.method,
-                        m.prompt_tokens if m else None, m.completion_tokens if m else None, seconds, error, text)
-            run.outcomes.append(o)
-            score.total += 1
-            score.correct += int(ok)
-            score.errors += int(bool(error))
-            score.prompt_tokens += o.prompt_tokens or 0
-            score.completion_tokens += o.completion_tokens or 0
-            score.seconds += seconds or 0.0
-            done += 1
-            if on_outcome:
-                on_outcome(done, total, o)
+    found_at: dict[tuple[str, int], Outcome] = {}
+    for g in range(0, len(names), MAX_TARGETS):
+        engine = start_eval(EvalSpec.build(prompt, names[g: g + MAX_TARGETS], params=params))
+        try:
+            for tr in engine.events():
+                if tr is None:
+                    continue
+                p = problems[tr.case]
+                found = extract_answer(tr.response)
+                m = tr.metrics
+                o = Outcome(tr.target, p.id, p.category, p.difficulty, p.answer, found.answer, tr.status == "pass",
+                            found.method, m.get("prompt_tokens"), m.get("completion_tokens"), m.get("total_s"),
+                            tr.error or "", tr.response)
+                found_at[(tr.target, tr.case)] = o
+                score = run.scores[tr.target]
+                score.total += 1
+                score.correct += int(o.correct)
+                score.errors += int(bool(o.error))
+                score.prompt_tokens += o.prompt_tokens or 0
+                score.completion_tokens += o.completion_tokens or 0
+                score.seconds += o.seconds or 0.0
+                done += 1
+                if on_outcome:
+                    on_outcome(done, total, o)
+        finally:
+            engine.close()
+    # in target order, then problem order, whatever order remote answers finished in
+    run.outcomes = [found_at[(t, i)] for t in names for i in range(len(problems)) if (t, i) in found_at]
     return run
 
 
