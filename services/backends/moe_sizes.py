@@ -42,3 +42,30 @@ def counts_from_config(folder) -> dict:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(cfg)
     return counts(model)
+
+
+# share of the machine's memory the weights may take (the rest: activations, the app, the OS)
+FIT_SHARE = 0.8
+
+
+def dtype_that_fits(folder, chosen: str, memory_bytes: int | None) -> str:
+    """bfloat16 when the fp32 copy of a bf16/fp16 checkpoint would not fit in memory but bf16 does.
+
+    Phi-tiny-MoE is 7.6 GB of bf16 safetensors: 15.2 GB in fp32, out of reach of a 16 GB machine
+    that holds the bf16 weights easily. Only used when the user has not set a dtype.
+    """
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    if chosen != "float32" or not memory_bytes or not folder.is_dir():
+        return chosen
+    try:
+        stored = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("torch_dtype")
+    except (OSError, ValueError):
+        return chosen
+    if stored not in ("bfloat16", "float16"):
+        return chosen
+    on_disk = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+    budget = FIT_SHARE * memory_bytes
+    return "bfloat16" if 2 * on_disk > budget >= on_disk else chosen
