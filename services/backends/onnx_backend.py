@@ -11,6 +11,7 @@ from typing import Iterator
 from services import embedded, embedded_background
 from services.backends import get_backend, kv_reuse
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
+from services.backends.memory import ResidentModels, folder_bytes, room
 from services.backends import onnx_vision
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Target, Token, Usage
@@ -62,7 +63,7 @@ def resolve_folder(model: str, progress=None) -> Path:
 
 def search_options(p) -> dict:
     """GenerationParams as og search options (max_length is set by the caller)."""
-    options = {"do_sample": not p.greedy, "repetition_penalty": p.repetition_penalty}
+    options = {"do_sample": not p.greedy, "repetition_penalty": p.penalty(local=True)}
     if not p.greedy:
         options.update(temperature=p.temperature, top_p=p.top_p)
         if p.top_k:
@@ -72,7 +73,7 @@ def search_options(p) -> dict:
     return options
 
 
-class OnnxBackend:
+class OnnxBackend(ResidentModels):
     """Local generation with onnxruntime-genai."""
 
     name = "onnx"
@@ -135,15 +136,18 @@ class OnnxBackend:
         folder = resolve_folder(model, progress)
         with self._load_lock:
             if folder not in self._models:
-                og = _og()
-                try:
-                    m = og.Model(str(folder))
-                    tok = og.Tokenizer(m)
-                except Exception as exc:  # og raises plain RuntimeError for bad folders
-                    raise BackendUnavailable(f"Could not load the ONNX model in {folder.name}: {exc}") from exc
-                cfg = json.loads((folder / "genai_config.json").read_text())
-                ctx = int(cfg.get("model", {}).get("context_length", 4096))
-                self._models[folder] = LoadedModel(folder, m, tok, ctx)
+                with room(self, folder, folder_bytes(folder)):
+                    og = _og()
+                    try:
+                        m = og.Model(str(folder))
+                        tok = og.Tokenizer(m)
+                    except Exception as exc:  # og raises plain RuntimeError for bad folders
+                        raise BackendUnavailable(f"Could not load the ONNX model in {folder.name}: {exc}") from exc
+                    cfg = json.loads((folder / "genai_config.json").read_text())
+                    ctx = int(cfg.get("model", {}).get("context_length", 4096))
+                    self._models[folder] = LoadedModel(folder, m, tok, ctx)
+                    self._mark_used(folder, folder_bytes(folder))
+            self._mark_used(folder)
             return self._models[folder]
 
     def prepare(self, model: str) -> None:
@@ -180,8 +184,9 @@ class OnnxBackend:
         if other is not None:
             # a fresh install: llama.cpp answers from the same GGUF while the ONNX copy builds
             # in the background; the default switches once that copy is complete and valid
-            yield from get_backend(other.split(":", 1)[0]).stream(replace(request, target=Target.parse(other)))
+            # said first, so even an answer stopped early records which runtime gave it
             yield ServerMetrics({"answered_by": other, "default_building": True})
+            yield from get_backend(other.split(":", 1)[0]).stream(replace(request, target=Target.parse(other)))
             return
         og = _og()
         loaded = self.load(request.target.model)
