@@ -7,6 +7,7 @@ import streamlit as st
 from services import conversations as convs
 from services.chat import MAX_PROMPT_CHARS
 from services.errors import PlaygroundError
+from services.evaluate.sources import from_chat
 from ui.chat_attachments import chat_input_with_images
 from ui.conversation_list import CURRENT, conversation_sidebar, current_id, get_store
 from ui.metrics_card import metrics_caption
@@ -105,6 +106,18 @@ elif action and action[0] == "edit":
     shown = turns[: ids.index(action[1])] if action[1] in ids else turns  # the edited branch replaces these
 for n, msg in enumerate(shown):
     render_turn(msg, last=n == len(turns) - 1)
+
+if turns:
+    try:
+        # the conversation as a GitHub prompt file: system prompt, messages up to the last question, parameters
+        prompt_file = from_chat([(m["role"], m["content"]) for m in turns], system=system, params=params,
+                                target=target, name=turns[0]["content"][:60])
+    except PlaygroundError:
+        prompt_file = None
+    if prompt_file:
+        st.sidebar.download_button("⬇ Save as prompt file", prompt_file, file_name="chat.prompt.yml",
+                                   mime="application/yaml", key="chat_save_prompt_file",
+                                   help="a .prompt.yml (GitHub Models format) to run on the Evaluate page")
 
 ready = info["available"] and params is not None
 # images attached to the question: for vision targets the chat input takes them

@@ -142,7 +142,8 @@ def _space(pending: int) -> tuple[int, str]:
         used = local_models.size_of(root) if root.exists() else 0
         left = max(0, quota - used - pending)
         if left < free:
-            return left, "the PHI_PLAYGROUND_MODELS_MAX_GB limit, counting downloads still running"
+            running = ", counting downloads still running" if pending else ""
+            return left, f"the PHI_PLAYGROUND_MODELS_MAX_GB limit{running}"
     return free, f"the disk holding {root}"
 
 

@@ -85,25 +85,18 @@ def pull(model: str | Variant, variant: str | None = None, on_event=None) -> Loc
 # ---- delete, add, list ------------------------------------------------------------------------------
 
 def _unload(model: LocalModel) -> None:
-    """Drop the model from its backend's cache; refuse while it is generating."""
-    from services import backends
+    """Drop the model from its backend's cache (its public unload); refuse while it is generating."""
+    from services.backends import instances
 
-    instance = getattr(backends, "_instances", {}).get(local_models.BACKEND_OF_KIND[model.kind])
-    cache = getattr(instance, "_models", None)
-    if not isinstance(cache, dict):
-        return
-    for key, loaded in list(cache.items()):
-        if key != model.name and str(key) not in (str(model.path), str(model.path.resolve())):
+    runtime = local_models.BACKEND_OF_KIND[model.kind]
+    keys = {model.name, str(model.path), str(model.path.resolve())}
+    for backend in instances():
+        if getattr(backend, "name", None) != runtime or not hasattr(backend, "loaded"):
             continue
-        lock = getattr(loaded, "lock", None)
-        if lock is not None and not lock.acquire(blocking=False):
-            raise ModelInUse(f"{model.target} is answering right now; stop that answer or wait for it, "
-                             "then delete it.")
-        try:
-            cache.pop(key, None)
-        finally:
-            if lock is not None:
-                lock.release()
+        for resident in backend.loaded():
+            if resident.key in keys and not backend.unload(resident.key):
+                raise ModelInUse(f"{model.target} is answering right now; stop that answer or wait for it, "
+                                 "then delete it.")
     gc.collect()  # let the runtime free the weights before the files go
 
 

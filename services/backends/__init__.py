@@ -29,6 +29,12 @@ def backend_names() -> list[str]:
     return list(REGISTRY)
 
 
+def instances() -> list:
+    """The backends created so far in this process (none is created by asking)."""
+    with _lock:
+        return list(_instances.values())
+
+
 def get_backend(name: str):
     """The process-wide instance of a backend (models it loads are shared by all sessions)."""
     if name not in REGISTRY:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from services import catalog, cpu_cores, embedded, scope
 from services.backends.base import TargetInfo, messages_as_dicts
+from services.backends.memory import ResidentModels, folder_bytes, room
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
 
@@ -73,7 +74,7 @@ class LoadedGguf:
     threads: int = 0
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(ResidentModels):
     """Local generation with llama.cpp, the engine under Ollama and LM Studio."""
 
     name = "llamacpp"
@@ -88,31 +89,34 @@ class LlamaCppBackend:
         path = resolve_path(model)
         with self._load_lock:
             if path not in self._models:
-                llama_cpp = _sdk()
-                from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+                with room(self, path, folder_bytes(path)):
+                    llama_cpp = _sdk()
+                    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-                # one thread per free physical core (the library default, half the logical CPUs,
-                # left a third of the speed unused on an idle 2-core machine); re-checked per answer
-                threads = cpu_cores.threads_for_now(THREADS_ENV)
-                try:
-                    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx_setting(), n_threads=threads,
-                                          n_threads_batch=threads, verbose=False)
-                except (ValueError, RuntimeError, OSError) as exc:
-                    raise BackendUnavailable(f"llama.cpp could not load {path.name}: {exc}") from exc
-                # the first evaluation sets up compute buffers (seconds on a small CPU): do it
-                # here so it counts as load time, not as the first answer's time to first token
-                # (a batch, since prompts take the batched path)
-                llm.eval([max(llm.token_bos(), 0)] * 16)
-                llm.reset()
-                # no LlamaRAMCache: saving the whole KV state after every answer costs more than it
-                # saves (1.6 GB per turn for a 3.8B model at 4k); llama.cpp already keeps the live
-                # context and re-evaluates only what differs from the previous turn
-                special = lambda t: llm.detokenize([t], special=True).decode("utf-8", "replace") if t >= 0 else ""  # noqa: E731
-                formatter = Jinja2ChatFormatter(
-                    template=llm.metadata.get("tokenizer.chat_template") or CHATML,
-                    eos_token=special(llm.token_eos()), bos_token=special(llm.token_bos()),
-                    stop_token_ids=[llm.token_eos()])
-                self._models[path] = LoadedGguf(path, llm, formatter, threads=threads)
+                    # one thread per free physical core (the library default, half the logical CPUs,
+                    # left a third of the speed unused on an idle 2-core machine); re-checked per answer
+                    threads = cpu_cores.threads_for_now(THREADS_ENV)
+                    try:
+                        llm = llama_cpp.Llama(str(path), n_ctx=n_ctx_setting(), n_threads=threads,
+                                              n_threads_batch=threads, verbose=False)
+                    except (ValueError, RuntimeError, OSError) as exc:
+                        raise BackendUnavailable(f"llama.cpp could not load {path.name}: {exc}") from exc
+                    # the first evaluation sets up compute buffers (seconds on a small CPU): do it
+                    # here so it counts as load time, not as the first answer's time to first token
+                    # (a batch, since prompts take the batched path)
+                    llm.eval([max(llm.token_bos(), 0)] * 16)
+                    llm.reset()
+                    # no LlamaRAMCache: saving the whole KV state after every answer costs more than it
+                    # saves (1.6 GB per turn for a 3.8B model at 4k); llama.cpp already keeps the live
+                    # context and re-evaluates only what differs from the previous turn
+                    special = lambda t: llm.detokenize([t], special=True).decode("utf-8", "replace") if t >= 0 else ""  # noqa: E731
+                    formatter = Jinja2ChatFormatter(
+                        template=llm.metadata.get("tokenizer.chat_template") or CHATML,
+                        eos_token=special(llm.token_eos()), bos_token=special(llm.token_bos()),
+                        stop_token_ids=[llm.token_eos()])
+                    self._models[path] = LoadedGguf(path, llm, formatter, threads=threads)
+                    self._mark_used(path, folder_bytes(path))
+            self._mark_used(path)
             return self._models[path]
 
     def _fit_threads(self, loaded: LoadedGguf) -> None:

@@ -11,6 +11,7 @@ from typing import Iterator
 from services import embedded
 from services.backends import moe_routing as routing  # MoE routing hooks live beside this backend
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
+from services.backends.memory import ResidentModels, folder_bytes, room
 from services.backends import transformers_vision
 from services.backends import transformers_fast
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
@@ -101,7 +102,24 @@ def consume_worker(streamer, worker, stop_event, result: dict, n_prompt: int, pa
     yield Done("length" if produced >= params.max_tokens and not stops.stopped else "stop")
 
 
-class TransformersBackend:
+def _estimate(source: str) -> int:
+    """Bytes the weights will take once loaded: their size on disk, doubled when 16-bit ones load as float32."""
+    folder = Path(source)
+    if not folder.is_dir():
+        return 0
+    on_disk = sum(folder_bytes(f) for f in folder.iterdir() if f.suffix in (".safetensors", ".bin"))
+    try:
+        import json
+
+        cfg = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        cfg = {}
+    stored = str(cfg.get("torch_dtype") or cfg.get("dtype") or "float32")
+    loads_fp32 = os.environ.get("PHI_TRANSFORMERS_DTYPE", "float32").strip() in ("", "float32")
+    return on_disk * 2 if loads_fp32 and "16" in stored else on_disk
+
+
+class TransformersBackend(ResidentModels):
     """Local generation with transformers on the CPU."""
 
     name = "transformers"
@@ -158,39 +176,46 @@ class TransformersBackend:
         """Load once per process (Phi-3/3.5 load natively, never with remote code)."""
         with self._load_lock:
             if model in self._models:
+                self._mark_used(model)
                 return self._models[model]
             source, kwargs = _resolve(model, progress)
-            try:
-                import torch
-                from transformers import AutoModelForCausalLM, AutoTokenizer
-            except ImportError as exc:
+            with room(self, model, _estimate(source)):
+                return self._load(model, source, kwargs)
+
+    def _load(self, model: str, source: str, kwargs: dict) -> LoadedModel:
+        """Load the weights and tokenizer (called with the load lock held and room made)."""
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            raise BackendUnavailable(
+                "transformers or torch is not installed.", hint="Run: pip install -r requirements.txt"
+            ) from exc
+        try:
+            tok = AutoTokenizer.from_pretrained(source, **kwargs)
+            mdl = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_setting(torch), **kwargs)
+        except OSError as exc:
+            if kwargs.get("local_files_only"):
                 raise BackendUnavailable(
-                    "transformers or torch is not installed.", hint="Run: pip install -r requirements.txt"
+                    f"{model} is not on this machine and no model hub is reachable from here.",
+                    hint="Download it on the Models page when online, or add a local folder.",
                 ) from exc
-            try:
-                tok = AutoTokenizer.from_pretrained(source, **kwargs)
-                mdl = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_setting(torch), **kwargs)
-            except OSError as exc:
-                if kwargs.get("local_files_only"):
-                    raise BackendUnavailable(
-                        f"{model} is not on this machine and no model hub is reachable from here.",
-                        hint="Download it on the Models page when online, or add a local folder.",
-                    ) from exc
-                raise BackendUnavailable(f"Could not load {model}: {exc}") from exc
-            mdl.eval()
-            cfg = mdl.config
-            ctx = int(getattr(cfg, "max_position_embeddings", 4096) or 4096)
-            eos = mdl.generation_config.eos_token_id
-            eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-            # Phi-3 configs sometimes list only <|endoftext|>; always stop on <|end|> too
-            end_id = tok.convert_tokens_to_ids("<|end|>") if "<|end|>" in tok.get_vocab() else None
-            if end_id is not None and end_id not in eos_ids:
-                eos_ids.append(end_id)
-            if tok.eos_token_id is not None and tok.eos_token_id not in eos_ids:
-                eos_ids.append(tok.eos_token_id)
-            loaded = LoadedModel(model, mdl, tok, ctx, eos_ids)
-            self._models[model] = loaded
-            return loaded
+            raise BackendUnavailable(f"Could not load {model}: {exc}") from exc
+        mdl.eval()
+        cfg = mdl.config
+        ctx = int(getattr(cfg, "max_position_embeddings", 4096) or 4096)
+        eos = mdl.generation_config.eos_token_id
+        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+        # Phi-3 configs sometimes list only <|endoftext|>; always stop on <|end|> too
+        end_id = tok.convert_tokens_to_ids("<|end|>") if "<|end|>" in tok.get_vocab() else None
+        if end_id is not None and end_id not in eos_ids:
+            eos_ids.append(end_id)
+        if tok.eos_token_id is not None and tok.eos_token_id not in eos_ids:
+            eos_ids.append(tok.eos_token_id)
+        loaded = LoadedModel(model, mdl, tok, ctx, eos_ids)
+        self._models[model] = loaded
+        self._mark_used(model, sum(t.numel() * t.element_size() for t in (*mdl.parameters(), *mdl.buffers())))
+        return loaded
 
     def prepare(self, model: str) -> None:
         """Load ahead of generation so load time is measured apart."""

@@ -1,0 +1,153 @@
+"""Local models stay within a memory budget: least recently used unloaded first, never one that is answering.
+
+Each local backend (onnx, transformers, llama.cpp) mixes in ResidentModels, which gives it the public
+`loaded()` and `unload(key)`, and wraps its actual loading in `room(backend, key, bytes)`. The budget is
+PHI_PLAYGROUND_MODEL_MEMORY_GB, by default half the machine's RAM. A model that is answering holds its
+lock, so `unload` refuses it; when the idle models cannot make room, the load is refused with a sentence.
+A model alone may exceed the budget (the budget bounds how many stay loaded, not whether one can run).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from services.errors import BackendUnavailable, BadRequest
+
+# the default budget, as a share of physical RAM (the rest is for the app, the OS and page cache)
+DEFAULT_SHARE = 0.5
+GB = 1e9
+
+_lock = threading.Lock()
+# loads in progress, (backend name, key) -> bytes: counted before the weights are in memory
+_loading: dict[tuple[str, str], int] = {}
+
+
+@dataclass(frozen=True)
+class Resident:
+    """A loaded model as its backend reports it."""
+
+    backend: str
+    key: str
+    bytes: int
+    last_used: float
+    busy: bool
+
+
+def budget_bytes() -> int | None:
+    """The budget in bytes: $PHI_PLAYGROUND_MODEL_MEMORY_GB, else DEFAULT_SHARE of RAM (None: unknown RAM)."""
+    raw = os.environ.get("PHI_PLAYGROUND_MODEL_MEMORY_GB", "").strip()
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if not value > 0:
+            raise BadRequest(f"PHI_PLAYGROUND_MODEL_MEMORY_GB must be a positive number of GB, not {raw!r}.")
+        return int(value * GB)
+    from services.local_models import machine_memory
+
+    ram = machine_memory()
+    return int(ram * DEFAULT_SHARE) if ram else None
+
+
+class ResidentModels:
+    """Mixed into a local backend whose `_models` maps a key to a loaded model with a generation `lock`."""
+
+    name: str
+    _models: dict
+
+    def _stats(self) -> dict:
+        # key -> [bytes, last used]; created on first use so backends keep their own __init__
+        return self.__dict__.setdefault("_resident_stats", {})
+
+    def _mark_used(self, key, nbytes: int | None = None) -> None:
+        stats = self._stats().setdefault(key, [0, 0.0])
+        stats[1] = time.monotonic()
+        if nbytes is not None:
+            stats[0] = int(nbytes)
+
+    def loaded(self) -> list[Resident]:
+        """Every loaded model: its key (as text), estimated bytes, last use and whether it is answering now."""
+        out = []
+        for key, model in list(self._models.items()):
+            nbytes, used = self._stats().get(key, (0, 0.0))
+            lock = getattr(model, "lock", None)
+            out.append(Resident(self.name, str(key), nbytes, used, bool(lock is not None and lock.locked())))
+        return out
+
+    def unload(self, key: str) -> bool:
+        """Drop a loaded model; False (and nothing dropped) while it is answering."""
+        for k, model in list(self._models.items()):
+            if str(k) != str(key):
+                continue
+            lock = getattr(model, "lock", None)
+            if lock is not None and not lock.acquire(blocking=False):
+                return False
+            try:
+                self._models.pop(k, None)
+                self._stats().pop(k, None)
+            finally:
+                if lock is not None:
+                    lock.release()
+        return True
+
+
+def residents() -> list[tuple[object, Resident]]:
+    """(backend, model) for every model loaded by a backend instance in this process."""
+    from services.backends import instances
+
+    return [(b, r) for b in instances() if isinstance(b, ResidentModels) for r in b.loaded()]
+
+
+def _gb(n: int) -> str:
+    return f"{n / GB:.1f} GB"
+
+
+@contextmanager
+def room(backend: ResidentModels, key, need: int) -> Iterator[None]:
+    """Make room for a model of `need` bytes (unloading idle ones, oldest use first), then let it load."""
+    budget = budget_bytes()
+    slot = (backend.name, str(key))
+    with _lock:
+        if budget is not None:
+            held = [(b, r) for b, r in residents() if not (b is backend and r.key == str(key))]
+            total = sum(r.bytes for _b, r in held) + sum(_loading.values())
+            freed = False
+            for b, r in sorted(held, key=lambda br: br[1].last_used):
+                if total + need <= budget:
+                    break
+                if b.unload(r.key):
+                    total -= r.bytes
+                    freed = True
+            if freed:
+                gc.collect()  # let the runtime free the weights before the next ones arrive
+            if total + need > budget and total > 0:
+                busy = ", ".join(f"{r.backend}:{r.key}" for _b, r in held if r.busy) or "other loads"
+                raise BackendUnavailable(
+                    f"Loading this model (about {_gb(need)}) would take local models past their "
+                    f"{_gb(budget)} memory budget while {busy} are answering.",
+                    hint="Try again when they finish, or raise PHI_PLAYGROUND_MODEL_MEMORY_GB.")
+        _loading[slot] = need
+    try:
+        yield
+    finally:
+        with _lock:
+            _loading.pop(slot, None)
+
+
+def folder_bytes(path) -> int:
+    """Bytes of weights on disk: what a runtime that maps or copies them will hold (0 when unknown)."""
+    from pathlib import Path
+
+    from services.local_models import size_of
+
+    try:
+        return size_of(Path(path))
+    except OSError:
+        return 0
