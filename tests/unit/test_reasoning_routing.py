@@ -42,3 +42,60 @@ def test_looks_moe_reads_config_not_weights(tmp_path):
     (dense / "config.json").write_text(json.dumps({"model_type": "phi3"}))
     assert routing.looks_moe(str(moe)) and not routing.looks_moe(str(dense))
     assert routing.looks_moe("microsoft/Phi-3.5-MoE-instruct") and not routing.looks_moe("smollm2-135m-instruct")
+
+
+# ---- statistics against hand-computed cases --------------------------------------------------
+
+from services import routing_stats  # noqa: E402
+
+
+def _ev(token, layer, experts, position, n=4, shared=()):
+    return Routing(token, layer, tuple(experts), tuple(1.0 / len(experts) for _ in experts), position, shared, n)
+
+
+def test_entropy_and_balance_by_hand():
+    # layer 0: loads over 4 experts = [2, 1, 1, 0] -> p = .5 .25 .25 -> H = 1.5 bits, norm 1.5 / 2 = .75
+    # mean 1, population std sqrt((1 + 0 + 0 + 1) / 4) = sqrt(.5) -> CV = .7071
+    # layer 1: loads [1, 1, 1, 1] -> H = 2 bits (norm 1), CV 0
+    events = [_ev("a", 0, (0, 1), 0), _ev("b", 0, (0, 2), 1), _ev("a", 1, (0, 1), 0), _ev("b", 1, (2, 3), 1)]
+    s = {x["layer"]: x for x in routing_stats.layer_stats(events)}
+    assert s[0]["entropy_bits"] == 1.5 and s[0]["entropy_norm"] == 0.75 and s[0]["load_cv"] == 0.7071
+    assert s[0]["experts_used"] == 3 and s[0]["n_experts"] == 4 and s[0]["busiest_expert"] == 0
+    assert s[0]["busiest_share"] == 0.5 and s[0]["tokens"] == 2
+    assert s[1]["entropy_bits"] == 2.0 and s[1]["entropy_norm"] == 1.0 and s[1]["load_cv"] == 0.0
+    summary = routing_stats.summary(events)
+    assert summary["mean_entropy_norm"] == 0.875 and abs(summary["mean_load_cv"] - 0.3536) <= 1e-4
+    assert summary["records"] == 4 and summary["positions"] == 2
+
+
+def test_one_expert_takes_everything():
+    events = [_ev(t, 0, (3,), i, n=8) for i, t in enumerate("abc")]
+    (s,) = routing_stats.layer_stats(events)
+    # loads [0]*7 + [3]: H = 0; mean 3/8, std sqrt(7 * (3/8)^2 + (21/8)^2) / sqrt(8) -> CV = sqrt(7) = 2.6458
+    assert s["entropy_bits"] == 0.0 and s["entropy_norm"] == 0.0 and s["load_cv"] == 2.6458
+
+
+def test_expert_count_falls_back_to_the_highest_seen():
+    old = [Routing("x", 0, (0, 5), (0.5, 0.5), 0)]  # records without n_experts (older exports)
+    assert routing_stats.layer_stats(old)[0]["n_experts"] == 6
+
+
+def test_specialisation_lists_each_experts_top_tokens():
+    events = [_ev("the", 0, (1, 2), 0), _ev("cat", 0, (1, 3), 1), _ev("the", 0, (1, 2), 2),
+              _ev("sat", 0, (0, 2), 3), _ev("the", 1, (1, 0), 0)]
+    spec = {(x["layer"], x["expert"]): x for x in routing_stats.specialisation(events, top=2)}
+    assert spec[(0, 1)]["load"] == 3 and spec[(0, 1)]["top_tokens"] == [{"token": "the", "count": 2},
+                                                                      {"token": "cat", "count": 1}]
+    assert spec[(0, 2)]["top_tokens"] == [{"token": "the", "count": 2}, {"token": "sat", "count": 1}]
+    assert spec[(1, 0)]["top_tokens"] == [{"token": "the", "count": 1}]
+    assert len(routing_stats.specialisation(events * 50, top=2)[0]["top_tokens"]) <= 2  # bounded
+
+
+def test_shared_experts_are_counted_apart_and_exported():
+    events = [_ev("a", 0, (0, 1), 0, shared=(0.25,)), _ev("b", 0, (2, 3), 1, shared=(0.75,))]
+    (s,) = routing_stats.layer_stats(events)
+    assert s["shared_experts"] == 1 and s["experts_used"] == 4  # shared ones are not in the routed load
+    rows = json.loads(routing.to_json(events))["routing"]
+    assert rows[0]["shared"] == [0.25] and "shared" not in json.loads(routing.to_json(A))["routing"][0]
+    assert routing.to_csv(events).splitlines()[1].endswith(",0.25")
+    assert routing.stats_csv(events).splitlines()[0].startswith("layer,tokens,n_experts,experts_used,entropy_bits")
