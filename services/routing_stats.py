@@ -55,6 +55,10 @@ def coefficient_of_variation(counts: list[int]) -> float:
 
 def layer_stats(events: list[Routing]) -> list[dict]:
     """Per layer: tokens, experts used of n, entropy (bits and normalised), load CV, busiest expert."""
+    return [{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()} for row in _layer_rows(events)]
+
+
+def _layer_rows(events: list[Routing]) -> list[dict]:
     out = []
     for layer, counts in expert_load(events).items():
         n = _n_experts(events, layer, counts)
@@ -64,11 +68,10 @@ def layer_stats(events: list[Routing]) -> list[dict]:
         busiest = max(counts, key=lambda x: (counts[x], -x)) if counts else None
         shared = max((len(e.shared) for e in events if e.layer == layer), default=0)
         out.append({"layer": layer, "tokens": tokens, "n_experts": n, "experts_used": sum(1 for c in vector if c),
-                    "entropy_bits": round(h, 4),
-                    "entropy_norm": round(h / math.log2(n), 4) if n > 1 else 0.0,
-                    "load_cv": round(coefficient_of_variation(vector), 4),
-                    "busiest_expert": busiest, "busiest_share": round(counts[busiest] / sum(vector), 4)
-                    if busiest is not None else 0.0, "shared_experts": shared})
+                    "entropy_bits": h, "entropy_norm": h / math.log2(n) if n > 1 else 0.0,
+                    "load_cv": coefficient_of_variation(vector), "busiest_expert": busiest,
+                    "busiest_share": counts[busiest] / sum(vector) if busiest is not None else 0.0,
+                    "shared_experts": shared})
     return out
 
 
@@ -89,9 +92,9 @@ def specialisation(events: list[Routing], top: int = TOP_TOKENS) -> list[dict]:
 
 def summary(events: list[Routing]) -> dict:
     """Everything the page and `moe --routing --json` show about one run's routing."""
-    stats = layer_stats(events)
-    n = len(stats) or 1
-    return {"records": len(events), "positions": len({e.position for e in events}), "layers": stats,
-            "mean_entropy_norm": round(sum(s["entropy_norm"] for s in stats) / n, 4),
-            "mean_load_cv": round(sum(s["load_cv"] for s in stats) / n, 4),
+    raw = _layer_rows(events)
+    n = len(raw) or 1
+    return {"records": len(events), "positions": len({e.position for e in events}), "layers": layer_stats(events),
+            "mean_entropy_norm": round(sum(s["entropy_norm"] for s in raw) / n, 4),
+            "mean_load_cv": round(sum(s["load_cv"] for s in raw) / n, 4),
             "specialisation": specialisation(events)}
