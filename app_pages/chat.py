@@ -13,7 +13,7 @@ from ui.conversation_list import CURRENT, conversation_sidebar, current_id, get_
 from ui.metrics_card import metrics_caption
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
-from ui.safe_markdown import sanitize, show
+from ui.safe_markdown import LiveMarkdown, plain, sanitize, show
 from ui.target_picker import all_targets, pick_target
 
 state = st.session_state
@@ -44,7 +44,7 @@ def branch_switcher(msg: dict) -> None:
     sibs, i = msg["siblings"], msg["index"]
     st.button("◀", key=f"chat_prev_{msg['id']}", disabled=i == 0, on_click=_switch, args=(sibs[i - 1],),
               help="previous version")
-    st.caption(f"version {i + 1} / {len(sibs)}", width="content")
+    st.caption(f"version {i + 1:d} / {len(sibs)}", width="content")
     st.button("▶", key=f"chat_next_{msg['id']}", disabled=i == len(sibs) - 1, on_click=_switch,
               args=(sibs[min(i + 1, len(sibs) - 1)],), help="next version")
 
@@ -53,16 +53,16 @@ def show_attachments(msg: dict) -> None:
     """A message's stored images, small, with their names."""
     for a in msg["attachments"]:
         try:
-            st.image(store.attachment(a["sha256"]), caption=sanitize(a["label"]) or None, width=240)
+            st.image(store.attachment(a["sha256"]), caption=plain(a["label"]) or None, width=240)
         except Exception:  # noqa: BLE001 - a stored image that cannot be decoded must not break the page
-            st.caption(f"🖼️ {sanitize(a['label'] or 'image')} ({a['mime']}) cannot be shown")
+            st.caption(f"🖼️ {plain(a['label'] or 'image')} ({plain(a['mime'])}) cannot be shown")
 
 
 def render_turn(msg: dict, last: bool) -> None:
     """One stored message with its attachments, notices, metrics and actions."""
     with st.chat_message(msg["role"]):
         if msg["notice"]:
-            st.info(msg["notice"])
+            st.info(sanitize(msg["notice"]))
         show_attachments(msg)
         if state.get("chat_editing") == msg["id"]:
             with st.form(key=f"chat_edit_form_{msg['id']}", border=False):
@@ -77,7 +77,7 @@ def render_turn(msg: dict, last: bool) -> None:
         if msg["role"] == "assistant" and msg["finish_reason"] in ("incomplete", "cancelled"):
             st.warning("Stopped before the end: this answer is incomplete.")
         if msg["error"].strip():
-            st.error(msg["error"])
+            st.error(sanitize(msg["error"]))
         if msg["role"] == "assistant" and msg["metrics"]:
             metrics_caption(msg["metrics"], msg["finish_reason"])
             st.caption(sanitize(msg["target"] or ""))
@@ -143,7 +143,7 @@ if action:
         else:
             user_id = convs.last_question(store, conv_id)
     except PlaygroundError as exc:
-        st.error(exc.user_message())
+        st.error(sanitize(exc.user_message()))
         if action[0] != "regenerate" and action[-1].strip():
             # nothing was stored: keep what was typed, to copy and send again
             st.caption("Your message was not sent; here it is to copy:")
@@ -164,14 +164,15 @@ if action:
             # the reason is stored beside the question and shown after the rerun
             st.rerun()
         if reply.notice:
-            st.info(reply.notice)
+            st.info(sanitize(reply.notice))
         # a click on Stop reruns the script, which closes the stream; the partial answer stays stored
         st.button("⏹ Stop", key=f"chat_stop_{reply.message_id}")
-        box = st.empty()
+        # re-rendered at most every 0.1 s: parsing the whole answer per token would be quadratic
+        live = LiveMarkdown(st)
         chunks = reply.chunks()
         try:
             for _piece in chunks:
-                box.markdown(sanitize(reply.text) + " ▌")
+                live.update(reply.text)
         except PlaygroundError:
             pass  # stored on the answer (marked incomplete) and shown after the rerun
         finally:

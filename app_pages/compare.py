@@ -17,7 +17,7 @@ from services.types import GenerationParams
 from ui.compare_columns import column_name, diff_panel, result_columns, speed_chart, stream_columns
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
-from ui.safe_markdown import sanitize
+from ui.safe_markdown import plain, sanitize
 from ui.target_picker import all_targets, label
 
 state = st.session_state
@@ -49,7 +49,7 @@ def store():
 
         return open_store()
     except PlaygroundError as exc:
-        st.warning(f"Runs and votes cannot be saved: {exc.user_message()}")
+        st.warning(sanitize(f"Runs and votes cannot be saved: {exc.user_message()}"))
         return None
 
 
@@ -59,13 +59,13 @@ with st.sidebar:
                      p for p in preset_list if p.name == n).available else "  (not available here)"))
     picked = next((p for p in preset_list if p.name == state.get("cmp_preset")), None)
     if picked is not None and not picked.available:
-        st.info(picked.note)
-    targets = st.multiselect(f"Targets (2 to {MAX_TARGETS})", names, key="cmp_targets", max_selections=MAX_TARGETS,
+        st.info(sanitize(picked.note))
+    targets = st.multiselect(f"Targets (2 to {MAX_TARGETS:d})", names, key="cmp_targets", max_selections=MAX_TARGETS,
                              format_func=lambda t: label(by_name[t]))
     for t in targets:
         if not by_name[t]["available"]:
             # reasons are sentences that end in a full stop already
-            st.warning(f"{t} is unavailable: {by_name[t]['reason'].rstrip('. ')}. Its column will show the error.")
+            st.warning(sanitize(f"{t} is unavailable: {by_name[t]['reason'].rstrip('. ')}. Its column will show the error."))
     sync = st.toggle("Sync settings", value=True, key="cmp_sync", help="One set of parameters for every column")
     concurrent = st.toggle("Run local targets at the same time", value=False, key="cmp_concurrent",
                            help="Off: local targets run one after another so each gets the whole CPU and its "
@@ -82,7 +82,7 @@ with st.sidebar:
                               max_chars=MAX_PROMPT_CHARS)
         params_list = []
         for i, t in enumerate(targets):
-            st.caption(f"Column {i + 1}: {t}")
+            st.caption(f"Column {i + 1:d}: {plain(t)}")
             params_list.append(params_panel(f"cmp_col{i}", ignored[i], show_system=False)[0])
 
 prompt = st.text_area("Prompt", key="cmp_prompt", placeholder="Ask every target the same question…",
@@ -98,7 +98,7 @@ if any(by_name[t]["capabilities"]["images"] for t in targets):
         try:
             images.append(prepare_image(f.name, f.getvalue()).part)
         except PlaygroundError as exc:
-            st.error(exc.user_message())
+            st.error(sanitize(exc.user_message()))
     video_file = c_vid.file_uploader("A video: the same frames go to every vision target", key="cmp_video")
     n_frames = c_vid.slider("Frames, sampled uniformly", 1, 16, 6, key="cmp_frames", disabled=video_file is None)
 
@@ -167,7 +167,7 @@ if st.button("▶ Compare", type="primary", disabled=not ready, key="cmp_run"):
         spec = CompareSpec.build(prompt, [targets[i] for i in order], [params_list[i] for i in order],
                                  system=system, images=images, concurrent_local=concurrent)
     except PlaygroundError as exc:
-        st.error(exc.user_message())
+        st.error(sanitize(exc.user_message()))
         st.stop()
     execute(spec, blind)
 
@@ -176,7 +176,7 @@ if state.get("cmp_live") is not None:
     with st.spinner("Stopping the run…"):
         finish_run(state.cmp_live)
 if state.get("cmp_flash"):
-    st.warning(state.pop("cmp_flash"))
+    st.warning(sanitize(state.pop("cmp_flash")))
 
 pending = state.pop("cmp_pending", None)
 if pending is not None:
@@ -192,7 +192,7 @@ def vote(outcome: str) -> None:
         try:
             db.add_vote(last["run"].get("id"), a, b, outcome)
         except PlaygroundError as exc:
-            st.warning(f"The vote was not saved: {exc.user_message()}")
+            st.warning(sanitize(f"The vote was not saved: {exc.user_message()}"))
     last["voted"] = outcome
     last["run"]["votes"].append({"target_a": a, "target_b": b, "outcome": outcome,
                                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
@@ -204,7 +204,7 @@ if last:
     results = run["results"]
     hidden = bool(last["blind"]) and last["voted"] is None
     headers = [column_name(i, r["target"], hidden) for i, r in enumerate(results)]
-    st.caption(f"Prompt: {sanitize(run['prompt'][:300])}")
+    st.caption(f"Prompt: {plain(run['prompt'][:300])}")
     result_columns(results, headers, show_metrics=not hidden)
     if hidden:
         if all(not r.get("error") for r in results):
@@ -216,8 +216,8 @@ if last:
             st.rerun()
     else:
         if last["blind"] and last["voted"] in VOTES:
-            st.success(f"You voted {VOTES[last['voted']]}. Model A was {results[0]['target']}, "
-                       f"Model B was {results[1]['target']}.")
+            st.success(sanitize(f"You voted {VOTES[last['voted']]}. Model A was {results[0]['target']}, "
+                                f"Model B was {results[1]['target']}."))
         if run.get("wall_s"):
             st.caption(f"Wall time for the whole run: {run['wall_s']:.2f} s")
         st.subheader("Speed")
@@ -237,9 +237,9 @@ with st.expander("Load a run file"):
             loaded = runfile.loads(upload.getvalue())
             loaded_spec = runfile.spec_from_run(loaded)
         except PlaygroundError as exc:
-            st.error(exc.user_message())
+            st.error(sanitize(exc.user_message()))
         else:
-            st.caption(f"Prompt: {sanitize(loaded['prompt'][:300])} · targets: {', '.join(loaded_spec.targets)}"
+            st.caption(f"Prompt: {plain(loaded['prompt'][:300])} · targets: {plain(', '.join(loaded_spec.targets))}"
                        f" · {len(loaded_spec.images)} image(s)")
             c1, c2 = st.columns(2)
             if c1.button("Show its results", key="cmp_show_loaded", disabled=not loaded.get("results")):

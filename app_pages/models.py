@@ -10,6 +10,7 @@ from services.errors import PlaygroundError
 from services.provider_status import ORDER, pull, status
 from ui import session_keys
 from ui.provider_status import render
+from ui.safe_markdown import plain, sanitize
 
 session_keys.install()
 state = st.session_state
@@ -43,12 +44,12 @@ with st.expander("🔑 Keys and addresses for this session", expanded=False):
                "addresses.")
     with st.form("models_keys_form"):
         for name, secret in session_keys.TYPABLE:
-            st.text_input(name, type="password" if secret else "default",
+            st.text_input(plain(name), type="password" if secret else "default",
                           key=f"models_type_{name}", placeholder="(unchanged)")
         st.form_submit_button("Use for this session", on_click=_take_typed)
     typed = session_keys.typed()
     if typed:
-        st.markdown("Typed for this session: " + ", ".join(f"`{k}`" for k in sorted(typed)))
+        st.markdown(sanitize("Typed for this session: " + ", ".join(f"`{k}`" for k in sorted(typed))))
         if st.button("Forget typed keys", key="models_forget"):
             session_keys.forget()
             st.cache_data.clear()
@@ -58,10 +59,10 @@ st.subheader("Providers")
 for name in ORDER:
     checking = name in state.models_checks
     try:
-        with st.spinner(f"Checking {name}…") if checking else st.container():
+        with st.spinner(plain(f"Checking {name}…")) if checking else st.container():
             info = status(name, check=checking)
     except PlaygroundError as exc:
-        st.error(f"{name}: {exc.user_message()}")
+        st.error(sanitize(f"{name}: {exc.user_message()}"))
         continue
     render(info, on_check=_check)
 state.models_checks = set()
@@ -72,17 +73,17 @@ with st.expander("⬇️ Pull an Ollama model", expanded=False):
                             help="phi3, phi3:mini-128k, phi3:medium, phi3.5, llava-phi3, …")
         go = st.form_submit_button("Pull")
     if go and tag.strip():
-        bar = st.progress(0.0, text=f"Pulling {tag}…")
+        bar = st.progress(0.0, text=plain(f"Pulling {tag}…"))
 
         def progress(status_text: str, fraction: float | None) -> None:
-            bar.progress(min(max(fraction or 0.0, 0.0), 1.0), text=f"{tag}: {status_text}")
+            bar.progress(min(max(fraction or 0.0, 0.0), 1.0), text=plain(f"{tag}: {status_text}"))
 
         try:
             pull(tag.strip(), progress)
-            st.success(f"{tag} is ready: pick ollama:{tag} in any target picker.")
+            st.success(sanitize(f"{tag} is ready: pick ollama:{tag} in any target picker."))
             st.cache_data.clear()
         except PlaygroundError as exc:
-            st.error(exc.user_message())
+            st.error(sanitize(exc.user_message()))
 
 # local model management (downloads, GGUF and ONNX folders) lives in its own module when present
 if importlib.util.find_spec("ui.models_local") is not None:

@@ -14,7 +14,7 @@ from services.reasoning import PRESETS, self_consistency
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
 from ui.routing_view import difference, routing_panel
-from ui.safe_markdown import sanitize, show
+from ui.safe_markdown import plain, sanitize, show
 from ui.target_picker import all_targets, pick_target
 
 state = st.session_state
@@ -51,9 +51,9 @@ def show_consistency(res: dict) -> None:
     """The vote, the agreement and every sample."""
     vote = res["vote"] or {}
     c1, c2 = st.columns(2)
-    c1.metric("Final answer", res.get("answer") or "none found")
+    c1.metric("Final answer", plain(res.get("answer")) or "none found")
     k = len(res["samples"])
-    c2.metric("Agreement", f"{vote.get('agreement', 0):.0%}", help=f"share of the {k} samples that gave it")
+    c2.metric("Agreement", f"{vote.get('agreement', 0):.0%}", help=f"share of the {k:d} samples that gave it")
     st.caption(sanitize(f"{res['target']} · {k} sample(s)"))
     if vote.get("tied"):
         st.warning(sanitize(f"Tie between {', '.join(vote['tied'])}; the first one given wins."))
@@ -61,12 +61,11 @@ def show_consistency(res: dict) -> None:
         st.dataframe(pd.DataFrame([{"answer": a, "votes": n} for a, n in vote["counts"].items()]), hide_index=True)
     for i, s in enumerate(res["samples"]):
         # labels render markdown: model text goes through sanitize() like every other model output
-        label = sanitize(f"Sample {i + 1}: {s['answer'] or 'no answer'} ({s['method']})")
-        with st.expander(label, expanded=k == 1):
+        with st.expander(plain(f"Sample {i + 1}: {s['answer'] or 'no answer'} ({s['method']})"), expanded=k == 1):
             show(s["text"] or "(empty)")
             if s["error"]:
-                st.error(s["error"])
-            st.caption(f"{s['completion_tokens']} tokens · {s['seconds']} s · finish {s['finish_reason']}")
+                st.error(sanitize(s["error"]))
+            st.caption(plain(f"{s['completion_tokens']} tokens · {s['seconds']} s · finish {s['finish_reason']}"))
 
 
 with ask_tab:
@@ -86,7 +85,7 @@ with ask_tab:
         elif ensure_embedded_ready(target):
             # a click reruns the script, which closes the running stream (as on the chat page)
             st.button("⏹ Stop", key="moe_ask_halt")
-            bar = st.progress(0.0, text=f"Sample 1 of {k}…")
+            bar = st.progress(0.0, text=f"Sample 1 of {k:d}…")
 
             def tick(i, sample):
                 bar.progress((i + 1) / k, text=sanitize(f"Sample {i + 1} of {k}: {sample.answer!r}"))
@@ -99,7 +98,7 @@ with ask_tab:
                 state.moe_result_routing = res.routing
             except PlaygroundError as exc:
                 # the question stays in its box; nothing is lost
-                st.error(exc.user_message())
+                st.error(sanitize(exc.user_message()))
             bar.empty()
     if state.get("moe_result"):
         show_consistency(state.moe_result)
@@ -110,7 +109,7 @@ with ask_tab:
 
 with suite_tab:
     upload = st.file_uploader("Problem set (JSONL)", type=["jsonl", "json", "txt"], key="moe_suite_file",
-                              help=f"leave empty for the bundled set ({BUNDLED.name})")
+                              help=f"leave empty for the bundled set ({plain(BUNDLED.name)})")
     try:
         if upload is not None:
             try:
@@ -121,7 +120,7 @@ with suite_tab:
         else:
             problems = load_problems()
     except PlaygroundError as exc:
-        st.error(exc.user_message())
+        st.error(sanitize(exc.user_message()))
         problems = []
     if problems:
         cats = sorted({p.category for p in problems})
@@ -136,7 +135,7 @@ with suite_tab:
         targets = st.multiselect("Targets", names, default=[target] if target in names else [],
                                  key="moe_suite_targets", help="run the same problems on each to compare")
         suite_step = st.toggle("Step by step", value=True, key="moe_suite_steps")
-        st.caption(f"{min(limit, len(subset))} problems x {len(targets)} target(s); sampling as in Parameters "
+        st.caption(f"{min(limit, len(subset)):d} problems x {len(targets)} target(s); sampling as in Parameters "
                    "(temperature 0 gives repeatable scores).")
         if st.button("Run problem set", key="moe_suite_run", disabled=not (subset and targets and ready)):
             if all(ensure_embedded_ready(t) for t in targets):
@@ -152,7 +151,7 @@ with suite_tab:
                     state.moe_suite_csv = run.to_csv()
                     state.moe_suite_id = save_suite(run)
                 except PlaygroundError as exc:
-                    st.error(exc.user_message())
+                    st.error(sanitize(exc.user_message()))
                 bar.empty()
     if state.get("moe_suite"):
         data = state.moe_suite
@@ -175,7 +174,7 @@ with suite_tab:
         c2.download_button("Results CSV", state.moe_suite_csv, file_name="reasoning-suite.csv", mime="text/csv",
                            key="moe_suite_csv_dl")
         if state.get("moe_suite_id"):
-            st.caption(f"Saved in the database as run {state.moe_suite_id}.")
+            st.caption(f"Saved in the database as run {plain(state.moe_suite_id)}.")
 
 
 with route_tab:
@@ -192,7 +191,7 @@ with route_tab:
                     state.moe_route_b_events = (routing.route_prompt(target, b, params, system=system).routing
                                                 if b.strip() else [])
             except PlaygroundError as exc:
-                st.error(exc.user_message())
+                st.error(sanitize(exc.user_message()))
         if state.get("moe_route_a_events"):
             st.subheader("Prompt A")
             routing_panel(state.moe_route_a_events, "moe_route_a_dl", title="Prompt A")

@@ -14,7 +14,7 @@ from ui.frame_strip import frame_strip, progress_reporter
 from ui.metrics_card import metrics_caption
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
-from ui.safe_markdown import sanitize, show
+from ui.safe_markdown import LiveMarkdown, plain, sanitize, show
 from ui.target_picker import pick_target
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
@@ -42,7 +42,7 @@ if target.startswith("ocr:"):
     st.info("This offline target **reads the text** in each image or frame (RapidOCR) and a small local model "
             "answers from that text plus simple facts (size, main colours). It does not see pictures.")
 elif not caps["images"]:
-    st.warning(f"{target} reads text only. Pick a vision target (for example {vision.OFFLINE_TARGET}).")
+    st.warning(sanitize(f"{target} reads text only. Pick a vision target (for example {vision.OFFLINE_TARGET})."))
 
 
 def _key(*parts) -> str:
@@ -96,7 +96,7 @@ for f in uploaded_images or []:
     status, value = _cached(_key("img", f.file_id, len(data), side),
                             lambda d=data, n=f.name, s=side: media.prepare_image(n, d, max_side=s))
     if status == "error":
-        st.error(value)  # the other uploads keep working
+        st.error(sanitize(value))  # the other uploads keep working
     else:
         images.append(value)
 
@@ -113,7 +113,7 @@ if uploaded_video is not None:
         done()
     status, value = state.vision_media_cache[key]
     if status == "error":
-        st.error(value)
+        st.error(sanitize(value))
     else:
         sampled = value
 
@@ -127,10 +127,10 @@ if image_parts:
 if sampled:
     i = sampled["info"]
     st.subheader(f"Frames used ({len(frame_parts)})")
-    st.caption(f"{uploaded_video.name}: {vision.format_timestamp(i.duration_s)} long, {i.fps:g} fps, "
-               f"about {i.frame_count} frames, {i.width}x{i.height}, {i.codec} · {sampled['method']}")
+    st.caption(plain(f"{uploaded_video.name}: {vision.format_timestamp(i.duration_s)} long, {i.fps:g} fps, "
+               f"about {i.frame_count} frames, {i.width}x{i.height}, {i.codec} · {sampled['method']}"))
     for note in sampled["notes"]:
-        st.warning(note)
+        st.warning(sanitize(note))
     frame_strip(frame_parts, start=len(image_parts) + 1)
 
 num_crops = None if crops_choice == "auto" else int(crops_choice)
@@ -146,9 +146,9 @@ if all_parts:
         problem = None
     # a statement, not a bare expression: Streamlit "magic" would render the returned element's help
     if problem:
-        st.warning(problem)
+        st.warning(sanitize(problem))
     else:
-        st.caption(line)
+        st.caption(sanitize(line))
 
 # the conversation belongs to the media it was about: new media starts a new one
 media_sig = _key("media", tuple(hashlib.sha256(p.data).hexdigest() for p in all_parts))
@@ -164,12 +164,12 @@ def render_turn(turn: dict) -> None:
     with st.chat_message(turn["role"]):
         show(turn["content"])
         if turn.get("error"):
-            st.error(turn["error"])
+            st.error(sanitize(turn["error"]))
         if turn.get("finish_reason") in ("incomplete", "cancelled"):
             st.warning("Stopped before the end: this answer is incomplete.")
         if turn["role"] == "assistant" and turn.get("metrics"):
             metrics_caption(turn["metrics"], turn.get("finish_reason"))
-            st.caption(turn.get("target", ""))
+            st.caption(plain(turn.get("target", "")))
 
 
 for turn in state.vision_turns:
@@ -204,20 +204,21 @@ if question is not None:
             with st.spinner("Reading the images and loading the model…"):
                 stream = start_chat(target, history, params)
         except PlaygroundError as exc:
-            st.error(exc.user_message())
+            st.error(sanitize(exc.user_message()))
             state.vision_turns[-1]["error"] = exc.user_message()
             st.stop()
         for notice in stream.notices:
-            st.info(notice)
+            st.info(sanitize(notice))
         st.button("⏹ Stop", key=f"vision_stop_{len(state.vision_turns)}")
         # kept in the session before streaming and filled in place: after a Stop click the next run
         # starts in a new thread while this one is still closing, so appending in `finally` came too late
         state.vision_turns.append(answer)
-        box = st.empty()
+        # re-rendered at most every 0.1 s: parsing the whole answer per token would be quadratic
+        live = LiveMarkdown(st)
         try:
             for piece in stream.text_chunks():
                 answer["content"] += piece
-                box.markdown(sanitize(answer["content"]) + " ▌")
+                live.update(answer["content"])
             answer["finish_reason"] = stream.finish_reason
         except PlaygroundError as exc:
             answer["finish_reason"] = "incomplete"

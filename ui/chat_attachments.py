@@ -9,6 +9,7 @@ from services.chat import MAX_PROMPT_CHARS
 from services.errors import MediaError
 from services.types import ImagePart
 from services.vision import max_side_for
+from ui.safe_markdown import sanitize
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 
@@ -46,7 +47,7 @@ def chat_input_with_images(info: dict, ready: bool, *, key: str = "chat_input") 
     images, problems = prepare_files(value.files, int(caps.get("max_images") or 0), max_side_for(info["target"]))
     if problems:
         for problem in problems:
-            st.error(problem)
+            st.error(sanitize(problem))
         if text.strip():
             st.caption("Your message was not sent; here it is to copy:")
             st.code(text, language=None, wrap_lines=True)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import streamlit as st
 
 from services.word_diff import diff_stats, similarity, word_diff
 from ui.metrics_card import metrics_card
-from ui.safe_markdown import sanitize, show
+from ui.safe_markdown import LiveMarkdown, plain, sanitize, show
 
 LETTERS = "ABCD"
-# every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all
-# keeps model words from opening links, emphasis, HTML or Streamlit's :color[...] directives
-_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
 # redraw a streaming column at most this often; faster only floods the browser with deltas
 REDRAW_S = 0.1
 
@@ -38,15 +34,14 @@ def stream_columns(run, headers: list[str]) -> None:
     cols = st.columns(len(headers))
     status, boxes = [], []
     for col, header in zip(cols, headers, strict=True):
-        col.markdown(f"**{sanitize(header)}**")
+        col.markdown(f"**{plain(header)}**")
         status.append(col.empty())
-        boxes.append(col.empty())
+        boxes.append(LiveMarkdown(col, every=REDRAW_S, cursor=" ▌"))
     for i, s in enumerate(status):
         s.caption("waiting for its turn (local targets run one after another)"
                   if any(i in g and g.index(i) > 0 for g in run.groups) else "starting…")
     timer = st.empty()
     texts = [""] * len(headers)
-    drawn = [0.0] * len(headers)
     for batch in run.batches(REDRAW_S):
         # also a heartbeat: every Streamlit call lets a Stop click interrupt the loop
         timer.caption(f"running for {time.perf_counter() - run.started:.1f} s")
@@ -57,24 +52,21 @@ def stream_columns(run, headers: list[str]) -> None:
                 status[ev.index].caption("generating…")
             elif ev.kind == "done":
                 status[ev.index].caption("finished")
-                boxes[ev.index].markdown(sanitize(texts[ev.index]))
+                boxes[ev.index].final(texts[ev.index])
             elif ev.kind == "error":
                 status[ev.index].caption("failed")
-        now = time.perf_counter()
         for i in {ev.index for ev in batch if ev.kind == "token"}:
-            if now - drawn[i] >= REDRAW_S:
-                boxes[i].markdown(sanitize(texts[i]) + " ▌")
-                drawn[i] = now
+            boxes[i].update(texts[i])
 
 
 def result_columns(results: list[dict], headers: list[str], *, show_metrics: bool = True) -> None:
     """Finished columns: the answer, then its metrics card, or an error card for a failed target."""
     cols = st.columns(len(results))
     for col, r, header in zip(cols, results, headers, strict=True):
-        col.markdown(f"**{sanitize(header)}**")
+        col.markdown(f"**{plain(header)}**")
         if r.get("error"):
             card = col.container(border=True)
-            card.error(r["error"], icon="⚠️")
+            card.error(sanitize(r["error"]), icon="⚠️")
             if r.get("text"):
                 card.caption("What arrived before it failed:")
                 show(r["text"], card)
@@ -99,12 +91,8 @@ def speed_chart(results: list[dict], headers: list[str]) -> None:
     if len(rows) >= 2:
         ranked = sorted(rows, key=lambda hv: -hv[1])
         (fast, vf), (slow, vs) = ranked[0], ranked[-1]
-        st.caption(f"Fastest: {sanitize(fast)} at {vf:.1f} tokens/s, {vf / vs:.1f}× the speed of "
-                   f"{sanitize(slow)} ({vs:.1f} tokens/s).")
-
-
-def _escape(words: str) -> str:
-    return _PUNCT.sub(r"\\\1", words)
+        st.caption(f"Fastest: {plain(fast)} at {vf:.1f} tokens/s, {vf / vs:.1f}× the speed of "
+                   f"{plain(slow)} ({vs:.1f} tokens/s).")
 
 
 def diff_markdown(a: str, b: str) -> str:
@@ -112,12 +100,12 @@ def diff_markdown(a: str, b: str) -> str:
     out = []
     for op in word_diff(a, b):
         if op.op == "equal":
-            out.append(_escape(op.a))
+            out.append(plain(op.a))
             continue
         if op.a:
-            out.append(f":red-background[~~{_escape(op.a)}~~]")
+            out.append(f":red-background[~~{plain(op.a)}~~]")
         if op.b:
-            out.append(f":green-background[{_escape(op.b)}]")
+            out.append(f":green-background[{plain(op.b)}]")
     return " ".join(out)
 
 
@@ -132,7 +120,7 @@ def diff_panel(results: list[dict], headers: list[str], key: str) -> None:
     b = c2.selectbox("To", answered, index=1, format_func=lambda i: headers[i], key=f"{key}_b")
     ta, tb = results[a].get("text", ""), results[b].get("text", "")
     stats = diff_stats(word_diff(ta, tb))
-    st.caption(f"{similarity(ta, tb):.0%} of words in common · {stats['kept']} kept, "
-               f"{stats['removed']} only in {sanitize(headers[a])}, {stats['added']} only in {sanitize(headers[b])}")
+    st.caption(f"{similarity(ta, tb):.0%} of words in common · {stats['kept']:d} kept, "
+               f"{stats['removed']:d} only in {plain(headers[a])}, {stats['added']:d} only in {plain(headers[b])}")
     with st.container(border=True):
         st.markdown(diff_markdown(ta, tb) or "_(both empty)_")

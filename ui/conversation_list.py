@@ -7,7 +7,7 @@ import streamlit as st
 from services.conversation_io import export_json_text, export_markdown, import_json
 from services.errors import PlaygroundError
 from services.store import Store, StoreError, open_store
-from ui.safe_markdown import sanitize
+from ui.safe_markdown import plain, sanitize
 
 CURRENT = "chat_conversation"
 CONFIRM = "chat_confirm_delete"
@@ -19,7 +19,7 @@ def get_store() -> Store:
     try:
         store = open_store()
     except StoreError as exc:
-        st.error(exc.user_message())
+        st.error(sanitize(exc.user_message()))
         st.warning("Conversations in this session are kept in memory only and will not be saved.")
         if "chat_memory_store" not in state:
             state.chat_memory_store = open_store(":memory:")
@@ -27,7 +27,7 @@ def get_store() -> Store:
     if store.notice and not state.get("chat_store_notice_shown"):
         # a damaged file was set aside: tell each new session once
         state.chat_store_notice_shown = True
-        st.warning(store.notice)
+        st.warning(sanitize(store.notice))
     return store
 
 
@@ -114,7 +114,7 @@ def _manage(store: Store, conv: dict) -> None:
             st.button("🗑 Delete…", key="chat_delete", on_click=lambda: state.update({CONFIRM: cid}),
                       use_container_width=True)
         else:
-            st.warning(f"Delete “{sanitize(conv['title'] or 'Untitled')}” and all its messages? This cannot be undone.")
+            st.warning(f"Delete “{plain(conv['title'] or 'Untitled')}” and all its messages? This cannot be undone.")
             yes, no = st.columns(2)
             yes.button("Delete", key="chat_delete_yes", type="primary", on_click=_delete, args=(store, cid))
             no.button("Cancel", key="chat_delete_no", on_click=lambda: state.pop(CONFIRM, None))
@@ -141,7 +141,7 @@ def conversation_sidebar(store: Store, targets: list[str]) -> str | None:
     with st.sidebar:
         st.subheader("Conversations")
         if state.get("chat_flash"):
-            st.info(state.pop("chat_flash"))
+            st.info(sanitize(state.pop("chat_flash")))
         st.button("➕ New chat", key="chat_new", on_click=set_current, args=(store, None),
                   use_container_width=True)
         query = st.text_input("Search conversations", key="chat_search", placeholder="words in titles or messages")
@@ -151,7 +151,7 @@ def conversation_sidebar(store: Store, targets: list[str]) -> str | None:
         with st.container(height=260 if len(rows) > 7 else "content", border=False):
             for c in rows:
                 # titles come from prompts and imported files: labels render markdown, so defuse it
-                st.button(sanitize(c["title"]) or "Untitled", key=f"chat_open_{c['id']}", use_container_width=True,
+                st.button(plain(c["title"]) or "Untitled", key=f"chat_open_{c['id']}", use_container_width=True,
                           type="primary" if c["id"] == conv_id else "secondary",
                           on_click=set_current, args=(store, c["id"]), kwargs={"targets": targets})
         if conv_id:
@@ -159,7 +159,7 @@ def conversation_sidebar(store: Store, targets: list[str]) -> str | None:
         st.file_uploader("Import a JSON export", type=["json"], key="chat_import",
                          on_change=_imported, args=(store, targets))
         if state.get("chat_flash_error"):
-            st.error(state.pop("chat_flash_error"))
+            st.error(sanitize(state.pop("chat_flash_error")))
     if conv_id:
         st.query_params["c"] = conv_id
     elif "c" in st.query_params:

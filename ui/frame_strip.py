@@ -8,6 +8,7 @@ import streamlit as st
 
 from services.types import ImagePart
 from services.vision import format_timestamp
+from ui.safe_markdown import plain
 
 PER_ROW = 6
 
@@ -16,7 +17,7 @@ def caption(part: ImagePart, number: int) -> str:
     """'#3 · 0:05.2' for a frame, '#1 · name.png' for an image."""
     if part.timestamp_s is not None:
         return f"#{number} · {format_timestamp(part.timestamp_s)}"
-    return f"#{number} · {part.label or 'image'}"
+    return f"#{number} · {plain(part.label or 'image')}"
 
 
 def frame_strip(parts: Sequence[ImagePart], *, start: int = 1, per_row: int = PER_ROW, container=None) -> None:
@@ -30,9 +31,9 @@ def frame_strip(parts: Sequence[ImagePart], *, start: int = 1, per_row: int = PE
 
 def progress_reporter(label: str, container=None) -> tuple[Callable[[float, str], None], Callable[[], None]]:
     """A progress bar for long sampling: (report(fraction, message), done())."""
-    bar = (container or st).progress(0.0, text=label)
+    bar = (container or st).progress(0.0, text=plain(label))
 
     def report(fraction: float, message: str) -> None:
-        bar.progress(max(0.0, min(1.0, fraction)), text=f"{label}: {message}")
+        bar.progress(max(0.0, min(1.0, fraction)), text=plain(f"{label}: {message}"))
 
     return report, bar.empty

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.safe_markdown import plain
+
 
 def _fmt(value, unit: str = "", digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}{unit}"
@@ -36,7 +38,7 @@ def metrics_line(metrics: dict, finish_reason: str | None = None) -> str:
 
 def metrics_caption(metrics: dict, finish_reason: str | None = None, container=None) -> None:
     """The metrics line as a caption."""
-    (container or st).caption(metrics_line(metrics, finish_reason))
+    (container or st).caption(plain(metrics_line(metrics, finish_reason)))
 
 
 def metrics_card(metrics: dict, finish_reason: str | None = None, container=None, note: str = "") -> None:
@@ -44,9 +46,9 @@ def metrics_card(metrics: dict, finish_reason: str | None = None, container=None
     where = (container or st).container(border=True)
     m = metrics or {}
     c1, c2, c3 = where.columns(3)
-    c1.metric("TTFT", _fmt(m.get("ttft_s"), " s"))
-    c2.metric("Tokens/s", _fmt(m.get("decode_tokens_per_s"), "", 1))
-    c3.metric("Total", _fmt(m.get("total_s"), " s"))
-    where.caption(f"{_count(m.get('prompt_tokens'))} tokens in / {_count(m.get('completion_tokens'))} out · "
+    c1.metric("TTFT", plain(_fmt(m.get("ttft_s"), " s")))
+    c2.metric("Tokens/s", plain(_fmt(m.get("decode_tokens_per_s"), "", 1)))
+    c3.metric("Total", plain(_fmt(m.get("total_s"), " s")))
+    where.caption(plain(f"{_count(m.get('prompt_tokens'))} tokens in / {_count(m.get('completion_tokens'))} out · "
                   f"load {_fmt(m.get('load_s'), ' s')} · finish {finish_reason or '–'}"
-                  + (f" · {note}" if note else ""))
+                  + (f" · {note}" if note else "")))

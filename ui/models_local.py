@@ -7,6 +7,7 @@ import streamlit as st
 from services import model_manager
 from services.errors import PlaygroundError
 from services.local_models import human
+from ui.safe_markdown import plain, sanitize
 
 state = st.session_state
 
@@ -28,7 +29,7 @@ def _flash(kind: str, text: str) -> None:
 def _show_flash() -> None:
     kind, text = state.pop("models_local_flash", (None, None))
     if kind:
-        getattr(st, kind)(text)
+        getattr(st, kind)(sanitize(text))
 
 
 def _downloads() -> None:
@@ -38,7 +39,7 @@ def _downloads() -> None:
         ev, v = job.latest, job.variant
         title = v.label or v.key
         if not job.finished:
-            st.progress(ev.fraction, text=f"{title}: {ev.describe()}")
+            st.progress(ev.fraction, text=plain(f"{title}: {ev.describe()}"))
             if st.button("Cancel", key=f"models_cancel_{v.key}"):
                 job.cancel()
             continue
@@ -48,7 +49,7 @@ def _downloads() -> None:
             _targets_changed()
             st.rerun(scope="app")
         box = {"done": st.success, "failed": st.error, "cancelled": st.info}[ev.stage]
-        box(f"{title}: {ev.message}")
+        box(sanitize(f"{title}: {ev.message}"))
         if st.button("Dismiss", key=f"models_dismiss_{v.key}"):
             model_manager.forget(job)
             st.rerun(scope="fragment")
@@ -61,7 +62,7 @@ def _installed(info: dict) -> None:
     for m in info["installed"]:
         c1, c2, c3 = st.columns([5, 2, 1])
         c1.code(m["target"], language=None)
-        c2.write("your files (linked)" if m["linked"] else human(m["size_bytes"]))
+        c2.write("your files (linked)" if m["linked"] else plain(human(m["size_bytes"])))
         if c3.button("Delete", key=f"models_rm_{m['target']}"):
             try:
                 model, freed = model_manager.remove(m["target"])
@@ -84,19 +85,19 @@ def _catalog(info: dict) -> None:
     running = {j.variant.key for j in model_manager.jobs() if not j.finished}
     for v in info["variants"]:
         c1, c2, c3 = st.columns([5, 3, 2])
-        c1.write(v["label"] or v["key"])
+        c1.write(plain(v["label"] or v["key"]))
         need = v["memory_gb"] * 1e9
         note = f"~{v['download_gb']:.1f} GB download, needs {v['memory_gb']:.1f} GB memory"
         if memory and need > memory:
             note += f" (this machine has {human(memory)})"
-        c2.caption(note)
+        c2.caption(plain(note))
         if v["installed"]:
-            c3.write(f"✓ `{v['target']}`")
+            c3.write(sanitize(f"✓ `{v['target']}`"))
         elif v["key"] in running:
             c3.write("downloading…")
         else:
             text = f"Resume ({human(v['partial_bytes'])} kept)" if v["partial_bytes"] else "Download"
-            if c3.button(text, key=f"models_pull_{v['key']}"):
+            if c3.button(plain(text), key=f"models_pull_{v['key']}"):
                 model_manager.start_pull(v["model"], v["variant"])
                 st.rerun()
             if v["partial_bytes"] and c3.button("Discard", key=f"models_discard_{v['key']}"):
@@ -120,10 +121,10 @@ def _bring_your_own() -> None:
             try:
                 model = model_manager.add(path, name.strip() or None)
             except PlaygroundError as exc:
-                st.error(exc.user_message())
+                st.error(sanitize(exc.user_message()))
             else:
                 _targets_changed()
-                st.success(f"Added: pick {model.target} in the target list.")
+                st.success(sanitize(f"Added: pick {model.target} in the target list."))
 
 
 def render() -> None:
@@ -132,10 +133,10 @@ def render() -> None:
     try:
         info = model_manager.overview()
     except PlaygroundError as exc:
-        st.error(exc.user_message())
+        st.error(sanitize(exc.user_message()))
         return
-    st.caption(f"{human(info['free_bytes'])} available for models ({info['free_limit']}); "
-               f"{human(info['memory_bytes'])} of memory.")
+    st.caption(plain(f"{human(info['free_bytes'])} available for models ({info['free_limit']}); "
+               f"{human(info['memory_bytes'])} of memory."))
     _show_flash()
     running = any(not job.finished for job in model_manager.jobs())
     st.fragment(_downloads, run_every=1.0 if running else None)()

@@ -7,6 +7,7 @@ import streamlit as st
 from services.chat import MAX_PROMPT_CHARS
 from services.errors import BadRequest
 from services.types import GenerationParams
+from ui.safe_markdown import plain, sanitize
 from ui.widget_memory import remember
 
 DEFAULTS = GenerationParams()
@@ -30,21 +31,21 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
             return f"{text} (ignored by this backend)" if name in ignored else text
 
         temperature = st.slider("Temperature", 0.0, 2.0, DEFAULTS.temperature, 0.05, key=f"{key}_temperature",
-                                disabled="temperature" in ignored, help=tip("temperature", "0 = greedy"))
+                                disabled="temperature" in ignored, help=plain(tip("temperature", "0 = greedy")))
         top_p = st.slider("Top p", 0.01, 1.0, DEFAULTS.top_p, 0.01, key=f"{key}_top_p",
-                          disabled="top_p" in ignored, help=tip("top_p", "nucleus sampling mass"))
+                          disabled="top_p" in ignored, help=plain(tip("top_p", "nucleus sampling mass")))
         top_k = st.number_input("Top k", 0, 1000, DEFAULTS.top_k, key=f"{key}_top_k",
-                                disabled="top_k" in ignored, help=tip("top_k", "0 = off"))
+                                disabled="top_k" in ignored, help=plain(tip("top_k", "0 = off")))
         max_tokens = st.number_input("Max tokens", 1, GenerationParams.MAX_TOKENS_CAP, DEFAULTS.max_tokens,
                                      key=f"{key}_max_tokens", disabled="max_tokens" in ignored,
-                                     help=tip("max_tokens", "most new tokens in the answer"))
+                                     help=plain(tip("max_tokens", "most new tokens in the answer")))
         repetition_penalty = st.slider("Repetition penalty", 0.5, 2.0, DEFAULTS.repetition_penalty, 0.05,
                                        key=f"{key}_repetition_penalty", disabled="repetition_penalty" in ignored,
-                                       help=tip("repetition_penalty", "1.0 = none"))
+                                       help=plain(tip("repetition_penalty", "1.0 = none")))
         seed_text = st.text_input("Seed", key=f"{key}_seed", disabled="seed" in ignored,
-                                  help=tip("seed", "blank = random"))
+                                  help=plain(tip("seed", "blank = random")))
         stop_text = st.text_input("Stop strings", key=f"{key}_stop_strings", disabled="stop" in ignored,
-                                  help=tip("stop", "comma-separated"))
+                                  help=plain(tip("stop", "comma-separated")))
     try:
         seed = int(seed_text) if seed_text.strip() else None
     except ValueError:
@@ -56,6 +57,6 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
                                   max_tokens=int(max_tokens), repetition_penalty=float(repetition_penalty),
                                   seed=seed, stop=stop)
     except BadRequest as exc:
-        where.error(exc.user_message())
+        where.error(sanitize(exc.user_message()))
         return None, system
     return params, system

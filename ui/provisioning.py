@@ -6,6 +6,7 @@ import streamlit as st
 
 from services import embedded, embedded_background
 from services.errors import PlaygroundError
+from ui.safe_markdown import plain, sanitize
 
 
 def ensure_embedded_ready(target: str) -> bool:
@@ -13,7 +14,7 @@ def ensure_embedded_ready(target: str) -> bool:
     if not embedded_background.must_build_first(target):
         waiting = embedded_background.note(target)
         if waiting:
-            st.info(waiting)
+            st.info(sanitize(waiting))
         return True
     with st.status("Preparing the embedded model (first run only, about a minute)…", expanded=True) as status:
         bar = st.progress(0.0)
@@ -21,13 +22,13 @@ def ensure_embedded_ready(target: str) -> bool:
 
         def report(stage: str, fraction: float, message: str) -> None:
             lo, hi = stages.get(stage, (0.0, 1.0))
-            bar.progress(min(1.0, lo + (hi - lo) * fraction), text=message)
+            bar.progress(min(1.0, lo + (hi - lo) * fraction), text=plain(message))
 
         try:
             embedded.provision(report)
         except PlaygroundError as exc:
             status.update(label="The embedded model could not be prepared", state="error")
-            st.error(exc.user_message())
+            st.error(sanitize(exc.user_message()))
             return False
         status.update(label="Embedded model ready", state="complete", expanded=False)
     return True

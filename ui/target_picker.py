@@ -8,6 +8,7 @@ from services.backends.base import TargetInfo
 from services.chat import DEFAULT_TARGET
 from services.targets import list_targets
 from ui import session_keys
+from ui.safe_markdown import plain, sanitize
 from ui.widget_memory import remember
 
 
@@ -55,7 +56,7 @@ def pick_target(key: str, *, container=None, default: str = DEFAULT_TARGET,
                              help=help or "backend:model. Unavailable targets say why.")
     info = next(i for i in infos if i["target"] == chosen)
     if not info["available"]:
-        where.warning(f"{chosen} is unavailable: {info['reason']}")
+        where.warning(sanitize(f"{chosen} is unavailable: {info['reason']}"))
     _family_switch(where, key, info, infos)
     return info
 
@@ -77,5 +78,5 @@ def _family_switch(where, key: str, info: dict, infos: list[dict]) -> None:
             st.session_state[key] = picked
         st.session_state[switch_key] = None
 
-    where.pills(f"Other families on {backend}", list(siblings.values()), key=switch_key,
-                format_func=lambda t: next(f for f, x in siblings.items() if x == t), on_change=switch)
+    where.pills(f"Other families on {plain(backend)}", list(siblings.values()), key=switch_key,
+                format_func=lambda t: plain(next(f for f, x in siblings.items() if x == t)), on_change=switch)

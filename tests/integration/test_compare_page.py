@@ -4,6 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
+from tests.readable import readable
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +68,7 @@ def test_blind_vote_hides_names_then_reveals_and_updates_the_leaderboard():
     assert any("Model A" in md.value for md in at.markdown)
     at.button(key="cmp_vote_b").click().run()
     assert not at.exception
-    assert any("Model A was onnx:model-x" in s.value for s in at.success)
+    assert any("Model A was onnx:model-x" in readable(s.value) for s in at.success)
     assert len(at.metric) == 6
     votes = open_store().list_votes()
     assert len(votes) == before + 1
@@ -102,9 +103,9 @@ def test_failed_column_shows_an_error_card_while_the_other_answers(monkeypatch):
         at.text_area(key="cmp_prompt").set_value("Say hello.")
         at.button(key="cmp_run").click().run()
         assert not at.exception
-    assert any("Hello from the stand-in." in md.value for md in at.markdown)
+    assert any("Hello from the stand-in." in readable(md.value) for md in at.markdown)
     assert len(at.metric) == 3  # one card, for the column that answered
-    assert any("GITHUB_TOKEN is not set" in e.value for e in at.error)
+    assert any("GITHUB_TOKEN is not set" in readable(e.value) for e in at.error)
     assert not any("Traceback" in e.value for e in at.error)
 
 
@@ -120,7 +121,7 @@ def test_load_a_run_file_show_it_and_rerun_it():
     at.file_uploader(key="cmp_upload").set_value([("run.json", shared, "application/json")]).run()
     assert not at.exception and not at.error
     at.button(key="cmp_show_loaded").click().run()
-    assert any("Red, like a rose." in md.value for md in at.markdown)
+    assert any("Red, like a rose." in readable(md.value) for md in at.markdown)
     assert len(at.metric) == 6
 
     with OpenAIStandIn(models=("m-a", "m-b")) as srv:

@@ -7,6 +7,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
+from tests.readable import readable
 from tests.standins.openai_sse import OpenAIStandIn
 
 pytestmark = pytest.mark.integration
@@ -33,8 +34,8 @@ def app() -> AppTest:
 def shown_text(at: AppTest) -> str:
     parts = []
     for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader"):
-        parts += [str(e.value) for e in getattr(at, kind)]
-    parts += [e.label for e in at.expander]
+        parts += [readable(e.value) for e in getattr(at, kind)]
+    parts += [readable(e.label) for e in at.expander]
     parts += [str(e.value) for e in at.text_input]
     return "\n".join(parts)
 
@@ -47,7 +48,7 @@ def test_chat_picker_shows_why_a_cloud_target_is_unavailable():
     assert any("github:microsoft/phi-3.5-mini-instruct" in o and "GITHUB_TOKEN" in o for o in box.options)
     box.set_value("github:microsoft/phi-3.5-mini-instruct").run()
     assert not at.exception
-    reasons = [w.value for w in at.sidebar.warning]
+    reasons = [readable(w.value) for w in at.sidebar.warning]
     assert any("GITHUB_TOKEN" in r and "unavailable" in r for r in reasons), reasons
     # nothing can be sent to a target that cannot answer
     assert at.chat_input(key="chat_input").disabled
@@ -57,7 +58,7 @@ def test_models_page_lists_every_provider_and_what_to_set():
     at = app()
     at.switch_page("app_pages/models.py").run()
     assert not at.exception
-    labels = " ".join(e.label for e in at.expander)
+    labels = " ".join(readable(e.label) for e in at.expander)
     for title in ("GitHub Models", "Azure AI Foundry", "NVIDIA NIM", "OpenAI-compatible server",
                   "Ollama", "llama.cpp"):
         assert title in labels
@@ -81,4 +82,4 @@ def test_typed_key_is_used_masked_and_never_echoed():
         assert "sk-C…99cc" in text  # shown masked only
         assert all(not e.value for e in at.text_input if (e.key or "").startswith("models_type_"))
         assert srv.requests and srv.requests[-1].headers.get("authorization") == f"Bearer {CANARY}"
-        assert "🟢 OpenAI-compatible server" in " ".join(e.label for e in at.expander)
+        assert "🟢 OpenAI-compatible server" in " ".join(readable(e.label) for e in at.expander)

@@ -5,6 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 from tests.fixtures.media_files import EXECUTABLE, plain_image, scene_video, text_image
+from tests.readable import readable
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,7 @@ def page() -> AppTest:
 
 
 def texts(elements) -> list[str]:
-    return [e.value for e in elements]
+    return [readable(e.value) for e in elements]
 
 
 def test_page_loads_and_names_the_offline_target_honestly():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.readable import readable
 from ui.metrics_card import metrics_line
 
 
@@ -67,7 +68,7 @@ def test_compare_unavailable_target_warning_has_one_full_stop(tmp_path, monkeypa
     github = "github:microsoft/phi-3.5-mini-instruct"
     at.multiselect(key="cmp_targets").set_value(["onnx:smollm2-135m-instruct", github]).run()
     assert not at.exception
-    warnings = [w.value for w in at.warning if github in w.value]
+    warnings = [readable(w.value) for w in at.warning if github in readable(w.value)]
     assert warnings and all(".." not in w for w in warnings), warnings
 
 
