@@ -15,6 +15,7 @@ from services.compare_presets import presets
 from services.errors import PlaygroundError
 from services.types import GenerationParams
 from ui.compare_columns import column_name, diff_panel, result_columns, speed_chart, stream_columns
+from ui.compare_judge import judge_panel
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
 from ui.safe_markdown import plain, sanitize
@@ -228,6 +229,7 @@ if last:
     if not hidden:
         st.download_button("⬇ Export run (JSON)", runfile.dumps(run), key="cmp_export", mime="application/json",
                            file_name=f"compare-run-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        judge_panel(run, names)
 
 with st.expander("Load a run file"):
     upload = st.file_uploader("A run file exported from this page or `compare --export`", type=["json"],

@@ -200,3 +200,34 @@ def test_run_bounds_are_sentences():
         EvalSpec.build(pf, ["openai:m-a"], repeat=11)
     with pytest.raises(Exception, match="Unknown target"):
         EvalSpec.build(pf, ["nosuch:x"])
+
+
+def test_pairwise_judge_reports_a_winner_only_when_both_orders_agree():
+    from services.evaluate.pairwise import judge_columns, judge_pair
+
+    def consistent(judge, messages):  # prefers the answer that says "right", wherever it stands
+        text = messages[-1].content
+        a = text.split("ANSWER A:\n")[1].split("\n\nANSWER B:")[0]
+        return "A" if "right" in a else "B"
+
+    assert judge_pair("q", "right", "wrong", "j", consistent)["winner"] == "x"
+    assert judge_pair("q", "wrong", "right", "j", consistent)["winner"] == "y"
+    always_a = judge_pair("q", "right", "wrong", "j", lambda j, m: "A")
+    assert always_a["winner"] is None and "disagree" in always_a["why"]
+    ties = judge_pair("q", "x", "y", "j", lambda j, m: "Tie.")
+    assert ties["winner"] == "tie"
+    vague = judge_pair("q", "x", "y", "j", lambda j, m: "Both are fine, maybe.")
+    assert vague["winner"] is None and "no single choice" in vague["why"]
+    cols = [{"target": "t1", "text": "right"}, {"target": "t2", "text": "wrong"}, {"target": "t3", "error": "down"}]
+    (pair,) = judge_columns("q", cols, "j", consistent)
+    assert pair["winner"] == "t1" and pair["first order"] == pair["second order"] == "t1"
+
+
+def test_pairwise_judge_over_http(server):
+    from services.evaluate.pairwise import judge_columns
+
+    server.answers = lambda body: Reply.text("A") if body.get("model") == "judge" else None
+    (pair,) = judge_columns("Which city?", [{"target": "m1", "text": "Paris"}, {"target": "m2", "text": "Rome"}],
+                            "openai:judge")
+    assert pair["winner"] == "no verdict" and pair["first order"] == "m1" and pair["second order"] == "m2"
+    assert len([r for r in server.chat_requests if r.json["model"] == "judge"]) == 2
