@@ -34,7 +34,11 @@ MOE_MODEL_TYPES = set(FAMILIES)
 
 # --- what the records show -------------------------------------------------------------------
 
-def _check(t) -> None:
+RANDOM_NOTE = ("These weights are random (a test or demo model): which expert a token goes to is noise, "
+               "so the patterns below mean nothing about the model family.")
+
+
+def check_routable(t) -> None:
     """A clear sentence when this target cannot report routing."""
     from services.backends import get_backend
 
@@ -50,7 +54,7 @@ def route_prompt(target: str, prompt: str, params: GenerationParams | None = Non
     from services.chat import resolve_target, start_chat
 
     t = resolve_target(target)
-    _check(t)
+    check_routable(t)
     messages = ([Message("system", system)] if system.strip() else []) + [Message("user", prompt)]
     stream = start_chat(t, messages, params or GenerationParams(temperature=0.0), routing=True)
     try:
@@ -68,6 +72,15 @@ def model_info(target: str) -> dict:
     backend = get_backend(t.backend)
     info = backend.routing_info(t.model) if hasattr(backend, "routing_info") else {}
     return dict(info or {}, target=str(t))
+
+
+def report(target: str, events: list[Routing], other: list[Routing] | None = None) -> dict:
+    """The `moe --routing --json` fields: records, statistics, the model, and a second prompt's comparison."""
+    out = {"routing": to_rows(events), "routing_stats": summary(events), "routing_model": model_info(target)}
+    if other is not None:
+        out["routing_vs"] = {"routing": to_rows(other), "routing_stats": summary(other)}
+        out["routing_difference"] = routing_difference(events, other)
+    return out
 
 
 def to_rows(events: list[Routing]) -> list[dict]:

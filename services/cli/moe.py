@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from services import routing
-from services.backends import get_backend
 from services.chat import DEFAULT_TARGET, resolve_target
 from services.cli.chat import ensure_embedded
 from services.cli.common import add_generation_flags, params_from_args, print_json
@@ -23,6 +22,8 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=1, help="self-consistency: ask K times and vote")
     p.add_argument("--direct", action="store_true", help="ask for the answer only, no step-by-step working")
     p.add_argument("--routing", action="store_true", help="record which experts each token went to (local MoE)")
+    p.add_argument("--routing-vs", metavar="PROMPT", default=None,
+                   help="with --routing: route a second prompt too and compare the two (per-layer distance)")
     p.add_argument("--suite", metavar="FILE", help=f"run a JSONL problem set ('bundled' = {BUNDLED.name})")
     p.add_argument("--limit", type=int, default=None, help="with --suite: only the first N problems")
     p.add_argument("--no-store", action="store_true", help="with --suite: do not save the run in the database")
@@ -44,9 +45,10 @@ def run(args) -> int:
     target = resolve_target(targets[0])
     # greedy for one answer; sampling is what makes k answers differ
     params = params_from_args(args, temperature=0.0 if args.samples <= 1 else 0.7)
-    if args.routing and not get_backend(target.backend).capabilities(target.model).moe_routing:
-        raise BadRequest(f"{target} has no expert routers to watch: --routing needs a local MoE model "
-                         "in transformers, for example transformers:/path/to/Phi-3.5-MoE-instruct.")
+    if args.routing_vs is not None and not args.routing:
+        raise BadRequest("--routing-vs compares routing; add --routing.")
+    if args.routing:
+        routing.check_routable(target)  # a sentence naming why, before any generation
     ensure_embedded(target)
 
     def progress(i, sample):
@@ -62,7 +64,8 @@ def run(args) -> int:
         out.update(preset=args.preset, agreement=vote.agreement,
                    tied=list(vote.tied), votes=vote.counts, params=params.to_dict())
         if args.routing:
-            out["routing"] = routing.to_rows(result.routing)
+            out.update(routing.report(str(target), result.routing,
+                                      _second(args, str(target), params) if args.routing_vs else None))
         print_json(out)
         return 0
     if args.samples == 1:
@@ -72,11 +75,29 @@ def run(args) -> int:
         tie = f" (tie between {', '.join(vote.tied)})" if vote.tied else ""
         print(f"agreement {vote.agreement:.0%} over {args.samples} samples{tie}; votes {vote.counts}")
     if args.routing:
-        load = routing.expert_load(result.routing)
-        print(f"routing: {len(result.routing)} token-layer records; expert load per layer:")
-        for layer, counts in load.items():
-            print(f"  layer {layer}: " + ", ".join(f"e{e}={n}" for e, n in counts.items()))
+        _print_routing(str(target), result.routing, _second(args, str(target), params) if args.routing_vs else None)
     return 0
+
+
+def _second(args, target: str, params) -> list:
+    """Routing of the --routing-vs prompt (greedy, same parameters otherwise)."""
+    return routing.route_prompt(target, args.routing_vs, params, system=args.system or "").routing
+
+
+def _print_routing(target: str, events: list, other: list | None) -> None:
+    """Expert load, entropy and balance per layer, the note on random weights, and the comparison."""
+    info = routing.model_info(target)
+    if info.get("random_weights"):
+        print(f"note: {routing.RANDOM_NOTE} ({info['random_weights']})")
+    print(f"routing: {len(events)} token-layer records; {info.get('scoring', '')}")
+    load = routing.expert_load(events)
+    for s in routing.layer_stats(events):
+        counts = load.get(s["layer"], {})
+        print(f"  layer {s['layer']}: entropy {s['entropy_norm']:.2f} of max, load CV {s['load_cv']:.2f}; "
+              + ", ".join(f"e{e}={n}" for e, n in counts.items()))
+    if other:
+        for d in routing.routing_difference(events, other):
+            print(f"  layer {d['layer']}: distance to the second prompt {d['distance']:.3f}")
 
 
 def run_suite_cmd(args, targets: list[str]) -> int:

@@ -72,6 +72,29 @@ def test_question_with_routing_json(tiny_phimoe, capsys):
     assert all(len(r["experts"]) == len(r["weights"]) == 2 for r in rows)
     assert {r["layer"] for r in rows} == {0, 1}
     assert len(rows) == 2 * len({r["position"] for r in rows})
+    stats = out["routing_stats"]
+    assert [s["layer"] for s in stats["layers"]] == [0, 1]
+    assert all(0 <= s["entropy_norm"] <= 1 and s["load_cv"] >= 0 and s["n_experts"] == 4 for s in stats["layers"])
+    assert stats["specialisation"] and all(len(x["top_tokens"]) <= 5 for x in stats["specialisation"])
+    model = out["routing_model"]
+    assert model["model_type"] == "phimoe" and model["random_weights"] and model["active_params"] < model["total_params"]
+
+
+def test_routing_vs_a_second_prompt_and_the_text_report(tiny_phimoe, capsys):
+    out = run_json(capsys, "moe", "What is 2+2?", "--target", f"transformers:{tiny_phimoe}", "--routing",
+                   "--routing-vs", "Write a haiku.", "--max-tokens", "3", "--json")
+    assert out["routing_vs"]["routing"] and out["routing_vs"]["routing_stats"]["layers"]
+    assert [d["layer"] for d in out["routing_difference"]] == [0, 1]
+    assert all(0 <= d["distance"] <= 1 for d in out["routing_difference"])
+    assert main(["moe", "What is 2+2?", "--target", f"transformers:{tiny_phimoe}", "--routing",
+                 "--max-tokens", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "note: These weights are random" in text and "entropy" in text and "load CV" in text
+
+
+def test_routing_vs_needs_routing(tiny_phimoe, capsys):
+    assert main(["moe", "hi", "--target", f"transformers:{tiny_phimoe}", "--routing-vs", "b"]) == 2
+    assert "add --routing" in capsys.readouterr().err
 
 
 def test_routing_on_dense_target_is_refused(embedded_paths, capsys):
