@@ -186,7 +186,8 @@ PARAMS = {
         "top_p": number(nullable=False),
         "top_k": number(integer=True, nullable=False),
         "max_tokens": number(integer=True, nullable=False),
-        "repetition_penalty": number(nullable=False),
+        # null: the runtime's default
+        "repetition_penalty": number(),
         "seed": number(integer=True),
         "stop": {"type": ["array", "null"], "x-expect": "a list of strings", "maxItems": 8,
                  "items": {"type": "string", "minLength": 1, "maxLength": 200, "x-expect": "a non-empty string"}},

@@ -37,7 +37,8 @@ def test_hostile_run_files_show_one_sentence_and_never_break_the_page():
     for n, (text, place) in enumerate(HOSTILE):
         at.file_uploader(key="cmp_upload").set_value([(f"run{n}.json", text.encode(), "application/json")]).run()
         assert not at.exception, (place, at.exception)
-        errors = [e.value for e in at.error]
+        # the page shows error texts through the markdown renderer, which escapes punctuation
+        errors = [e.value.replace("\\", "") for e in at.error]
         assert any(place in e for e in errors), (place, errors)
         assert "cmp_last" not in at.session_state  # nothing of a refused file is kept
 
