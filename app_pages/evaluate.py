@@ -15,7 +15,7 @@ from services.evaluate.runner import DEFAULT_JUDGE, MAX_REPEAT, MAX_TARGETS, Eva
 from services.evaluate.targets import target_for_model
 from ui.eval_views import cell_detail, flips_table, grid, pass_rate_chart, summary_table
 from ui.provisioning import ensure_embedded_ready
-from ui.safe_markdown import sanitize
+from ui.safe_markdown import plain, sanitize
 from ui.target_picker import all_targets, label
 
 state = st.session_state
@@ -65,7 +65,7 @@ with st.sidebar:
                              format_func=lambda t: label(by_name[t]))
     for t in targets:
         if not by_name[t]["available"]:
-            st.warning(sanitize(f"{t} is unavailable: {by_name[t]['reason'].rstrip('. ')}. Its cases will be errors."))
+            st.warning(plain(f"{t} is unavailable: {by_name[t]['reason'].rstrip('. ')}. Its cases will be errors."))
     repeat = int(st.number_input("Repeat each case", 1, MAX_REPEAT, 1, key="ev_repeat",
                                  help="ask each case N times: sampling variance shows in the interval"))
     judge_pick = st.selectbox("Judge (llm and uses evaluators)", [EACH] + names, key="ev_judge",
@@ -73,7 +73,7 @@ with st.sidebar:
     judge = None if judge_pick == EACH else judge_pick
 
 if pf is not None:
-    with st.expander(sanitize(f"{pf.name or source_name} · {len(pf.rows())} case(s) · {len(pf.evaluators)} evaluator(s)"),
+    with st.expander(plain(f"{pf.name or source_name} · {len(pf.rows())} case(s) · {len(pf.evaluators)} evaluator(s)"),
                      expanded=False):
         if pf.description:
             st.caption(sanitize(pf.description))

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.metrics_card import metrics_line
-from ui.safe_markdown import sanitize, show
+from ui.safe_markdown import plain, show
 
 MARK = {"pass": "✓", "fail": "✗", "unscored": "?", "error": "⚠", "cancelled": "–"}
 
@@ -89,16 +89,16 @@ def cell_detail(rec: dict, case: int, target: str) -> None:
     if not trials:
         st.caption("No answer for this case on this target.")
         return
-    st.caption("Test row: " + sanitize(str(trials[0]["testCase"])[:500]))
+    st.caption("Test row: " + plain(str(trials[0]["testCase"])[:500]))
     for t in trials:
         head = f"{MARK[t['status']]} {t['status']}" + (f" · repeat {t['repeat'] + 1}" if len(trials) > 1 else "")
         with st.container(border=True):
-            st.markdown(f"**{sanitize(head)}**")
+            st.markdown(f"**{plain(head)}**")
             show(t["modelResponse"] or "(no answer)")
             if t["error"]:
-                st.error(sanitize(t["error"]))
+                st.error(plain(t["error"]))
             if t["metrics"]:
-                st.caption(sanitize(metrics_line(t["metrics"], t.get("finishReason"))))
+                st.caption(plain(metrics_line(t["metrics"], t.get("finishReason"))))
             if t["evaluationResults"]:
                 st.dataframe(pd.DataFrame([{"evaluator": r["evaluatorName"], "verdict": r["status"], "score": r["score"],
                                             "details": r["details"]} for r in t["evaluationResults"]]),
