@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from services import catalog, config, credentials, scope
 from services.backends.base import StopMatcher, TargetInfo
+from services.backends.client_pool import ClientPool
 from services.errors import (
     AuthFailed,
     BackendTimeout,
@@ -42,6 +43,10 @@ def _sdk():
         raise BackendUnavailable("The openai package is not installed.",
                                  hint="Run: pip install -r requirements.txt") from exc
     return openai
+
+
+# SDK clients shared by requests to the same provider, address and key (see client_pool)
+CLIENTS = ClientPool()
 
 
 class OpenAICompatBackend:
@@ -104,6 +109,11 @@ class OpenAICompatBackend:
             # no redirects, and no key header to any other origin (see services/credentials.py)
             http_client=openai.DefaultHttpxClient(**credentials.http_options(conn.credential)),
         )
+
+    def client_key(self, conn: Connection, timeout_s: float | None = None) -> tuple:
+        """What a shared client is bound to: provider, address, key (as a digest), query and timeout."""
+        return (self.provider.name, conn.base_url, conn.credential.digest,
+                tuple(sorted((conn.query or {}).items())), timeout_s or self.read_timeout_s)
 
     @staticmethod
     def request_headers(conn: Connection) -> dict:
@@ -240,7 +250,8 @@ class OpenAICompatBackend:
         openai = _sdk()
         conn = self.connection()
         health = self.health_of(conn)
-        client = self.client(conn)
+        key = self.client_key(conn)
+        client = CLIENTS.acquire(key, lambda: self.client(conn))
         stream = None
         text, finish = "", None
         stops = StopMatcher(request.params.stop)
@@ -306,7 +317,9 @@ class OpenAICompatBackend:
         finally:
             if stream is not None:
                 stream.close()
-            client.close()
+            # the client stays for the next request to the same provider, address and key; the
+            # pool closes it (and its sockets) once idle
+            CLIENTS.release(key)
 
     # ---------- discovery ----------
 
