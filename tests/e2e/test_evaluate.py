@@ -78,3 +78,41 @@ def test_upload_two_targets_run_and_read_the_grid_and_chart(page, app):
     assert "Hello from the stand-in server." in main_text(page)
     assert_no_traceback(page)
     screenshot(page, "evaluate")
+
+
+HOSTILE_FILE = b"""name: "<img src=x onerror=alert('name')> **bold**"
+description: "[click](javascript:alert(1)) <script>alert('d')</script>"
+model: openai:standin-xss
+messages:
+  - {role: user, content: "Say {{word}}"}
+testData:
+  - {word: "<svg/onload=alert(9)>"}
+evaluators:
+  - name: "<b onmouseover=alert(2)>x</b>"
+    string: {contains: "{{word}}"}
+"""
+
+
+def test_hostile_file_and_answers_stay_text(page, app, exfil):
+    from tests.e2e.test_security import HOSTILE_DOM
+
+    open_app(page, app)
+    go_to(page, "Evaluate")
+    page.get_by_text("Upload a file", exact=True).click()
+    wait_idle(page)
+    uploader(page, "A .prompt.yml file (GitHub Models format)").set_input_files(
+        [{"name": "<img src=x onerror=alert(3)>.prompt.yml", "mimeType": "application/yaml", "buffer": HOSTILE_FILE}])
+    wait_idle(page)
+    assert "openai:standin-xss" in page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").inner_text()
+    page.get_by_role("button", name="▶ Run evaluation").click()
+    page.get_by_role("button", name="⬇ Results CSV").wait_for(timeout=120_000)
+    wait_idle(page)
+    page.get_by_text("<img src=x onerror=alert('name')>", exact=False).first.click()  # the file's expander
+    wait_idle(page)
+    text = main_text(page)
+    # shown as text a person can read, never as markup
+    assert "<script>alert('s')</script>" in text and "<img src=x onerror=alert(1)>" in text
+    assert page.dialogs == [] and page.evaluate(HOSTILE_DOM) == []
+    page.wait_for_timeout(1000)
+    assert exfil.requests == [], [r.path for r in exfil.requests]
+    assert_no_traceback(page)
