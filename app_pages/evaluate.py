@@ -159,7 +159,7 @@ rec = state.get("ev_last")
 if rec:
     st.subheader("Results")
     note = " · stopped early: only finished answers count" if rec["stopped"] else ""
-    st.caption(sanitize(f"{rec['name'] or rec['source']} · {rec['cases']} case(s) x {rec['repeat']} · "
+    st.caption(plain(f"{rec['name'] or rec['source']} · {rec['cases']} case(s) x {rec['repeat']} · "
                         f"{rec['created']}{note}" + (f" · saved as run {rec['id']}" if rec.get("id") else "")))
     summary_table(rec)
     st.caption("Pass rate counts graded answers (every evaluator decided); errors and unscored answers (a judge "
