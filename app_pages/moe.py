@@ -13,7 +13,7 @@ from services.problem_set import BUNDLED, load_problems, parse_problems, run_sui
 from services.reasoning import PRESETS, self_consistency
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
-from ui.routing_view import difference, routing_panel
+from ui.routing_view import model_facts, routing_panel, side_by_side
 from ui.safe_markdown import plain, sanitize, show
 from ui.target_picker import all_targets, pick_target
 
@@ -39,6 +39,11 @@ with st.sidebar:
         st.info("Mixture of experts in the cloud: reasoning tools work; routing needs a local model.")
     else:
         st.caption("Dense model: a baseline for the MoE targets.")
+    sizes = routing.target_sizes(target) if is_moe(info) else None
+    if sizes:  # MoE: what one token touches vs what must be in memory
+        st.caption(f"{sizes['total_params'] / 1e9:.2f}B parameters in all, {sizes['active_params'] / 1e9:.2f}B "
+                   f"active per token; weights {sizes['weight_bytes']['bfloat16'] / 1e9:.1f} GB in bf16, "
+                   f"{sizes['weight_bytes']['float32'] / 1e9:.1f} GB in fp32.")
     moe_names = [i["target"] for i in all_targets() if is_moe(i)]
     st.caption(sanitize("MoE targets here: " + (", ".join(moe_names) if moe_names else "none configured")))
     params, system = params_panel("moe", set(info["capabilities"]["ignored_params"]))
@@ -96,6 +101,7 @@ with ask_tab:
                                        routing=want_routing and can_route, on_sample=tick)
                 state.moe_result = res.to_dict()
                 state.moe_result_routing = res.routing
+                state.moe_result_routing_info = routing.model_info(target) if res.routing else {}
             except PlaygroundError as exc:
                 # the question stays in its box; nothing is lost
                 st.error(sanitize(exc.user_message()))
@@ -104,7 +110,8 @@ with ask_tab:
         show_consistency(state.moe_result)
         if state.get("moe_result_routing"):
             st.subheader("Which experts each token went to")
-            routing_panel(state.moe_result_routing, "moe_ask_routing")
+            model_facts(state.get("moe_result_routing_info") or {})
+            routing_panel(state.moe_result_routing, "moe_ask_routing", info=state.get("moe_result_routing_info"))
 
 
 with suite_tab:
@@ -179,8 +186,11 @@ with suite_tab:
 
 with route_tab:
     if not can_route:
-        st.info("Expert routing needs a local mixture-of-experts model in transformers, for example "
-                "transformers:/path/to/Phi-3.5-MoE-instruct. Pick one in the sidebar (add it on the Models page).")
+        # a local MoE of a family we cannot route gets its own sentence, never an empty chart
+        why = routing.unavailable_reason(target.split(":", 1)[1]) if target.startswith("transformers:") else None
+        st.info(plain(why) if why else "Expert routing needs a local mixture-of-experts model in transformers: "
+                "download Phi-tiny-MoE (about 8 GB, runs in 16 GB of memory) on the Models page, or add your own "
+                "folder there, then pick it in the sidebar.")
     else:
         a = st.text_area("Prompt A", "What is 17 times 23?", key="moe_route_a")
         b = st.text_area("Prompt B (optional, to compare routing)", "Write a haiku about the sea.", key="moe_route_b")
@@ -190,13 +200,14 @@ with route_tab:
                     state.moe_route_a_events = routing.route_prompt(target, a, params, system=system).routing
                     state.moe_route_b_events = (routing.route_prompt(target, b, params, system=system).routing
                                                 if b.strip() else [])
+                    state.moe_route_info = routing.model_info(target)
             except PlaygroundError as exc:
                 st.error(sanitize(exc.user_message()))
+        route_info = state.get("moe_route_info") or {}
         if state.get("moe_route_a_events"):
+            model_facts(route_info)
+        if state.get("moe_route_a_events") and state.get("moe_route_b_events"):
+            side_by_side(state.moe_route_a_events, state.moe_route_b_events, "moe_route", info=route_info)
+        elif state.get("moe_route_a_events"):
             st.subheader("Prompt A")
-            routing_panel(state.moe_route_a_events, "moe_route_a_dl", title="Prompt A")
-        if state.get("moe_route_b_events"):
-            st.subheader("Prompt B")
-            routing_panel(state.moe_route_b_events, "moe_route_b_dl", title="Prompt B")
-            st.subheader("Difference between A and B")
-            difference(state.moe_route_a_events, state.moe_route_b_events)
+            routing_panel(state.moe_route_a_events, "moe_route_a_dl", title="Prompt A", info=route_info)

@@ -8,6 +8,7 @@ reads the records. Statistics are in services/routing_stats.py.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 
@@ -15,6 +16,7 @@ from services import routing_stats
 from services.backends.moe_families import FAMILIES
 from services.backends.moe_routing import (  # noqa: F401  (the names tests and the backend use)
     RoutingRecorder,
+    config_path,
     drain,
     find_routers,
     finish,
@@ -72,6 +74,38 @@ def model_info(target: str) -> dict:
     backend = get_backend(t.backend)
     info = backend.routing_info(t.model) if hasattr(backend, "routing_info") else {}
     return dict(info or {}, target=str(t))
+
+
+@functools.lru_cache(maxsize=32)
+def _config_sizes(folder: str, mtime: float) -> dict:
+    from services.backends import moe_sizes
+
+    return moe_sizes.counts_from_config(folder)
+
+
+def target_sizes(target: str) -> dict | None:
+    """Total/active parameters and weight bytes of a MoE target, without loading it (None when unknown).
+
+    A local transformers folder: counted from its config on the meta device (cached per config file).
+    Anything else: the catalog's numbers for that model, when it is a MoE one.
+    """
+    from services import catalog
+    from services.chat import resolve_target
+
+    t = resolve_target(target)
+    if t.backend == "transformers" and looks_moe(t.model):
+        cfg = config_path(t.model)
+        if cfg is not None:
+            try:
+                return _config_sizes(str(cfg.parent), cfg.stat().st_mtime)
+            except Exception:  # noqa: BLE001  a config transformers cannot build: show nothing, never fail the page
+                return None
+    entry = catalog.guess(t.model)
+    if entry is None or not entry.moe or not entry.active_params_b:
+        return None
+    total = int(entry.params_b * 1e9)
+    return {"total_params": total, "active_params": int(entry.active_params_b * 1e9),
+            "weight_bytes": {"float32": 4 * total, "bfloat16": 2 * total}}
 
 
 def report(target: str, events: list[Routing], other: list[Routing] | None = None) -> dict:
@@ -134,7 +168,8 @@ def heatmap(events: list[Routing]) -> list[dict]:
         best = max(range(len(e.experts)), key=lambda i: e.weights[i] if i < len(e.weights) else 0.0)
         cells.append({"position": e.position, "token": e.token, "layer": e.layer, "expert": e.experts[best],
                       "weight": e.weights[best] if best < len(e.weights) else None,
-                      "experts": ", ".join(map(str, e.experts))})
+                      "experts": ", ".join(map(str, e.experts)),
+                      "shared": ", ".join(f"{w:g}" for w in e.shared) or "none"})
     return cells
 
 

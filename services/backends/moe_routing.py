@@ -31,15 +31,22 @@ def has_routers(model) -> bool:
     return model is not None and bool(moe_families.find_sites(model))
 
 
-def config_of(model: str) -> dict | None:
-    """A local model's config.json (a folder, or an installed name), without loading weights."""
+def config_path(model: str) -> Path | None:
+    """A local model's config.json (a folder, or an installed name), or None."""
     folder = Path(model).expanduser()
     if not (folder / "config.json").is_file():
         from services import local_models
 
         folder = local_models.find("transformers", model) or folder
+    path = folder / "config.json"
+    return path if path.is_file() else None
+
+
+def config_of(model: str) -> dict | None:
+    """A local model's config.json as a dict, without loading weights."""
+    path = config_path(model)
     try:
-        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8")) if path else None
     except (OSError, ValueError):
         return None
 

@@ -73,6 +73,15 @@ def test_routing_tab_on_local_moe(installed_tiny_moe):
     assert not at.exception and not at.error
     assert any("token-layer records" in c.value for c in at.caption)
     assert any("Mean routing distance" in m.label for m in at.metric)
+    # readable routing: entropy and balance per prompt, the model's facts, the fair note on random weights
+    labels = [m.label for m in at.metric]
+    assert labels.count("Routing entropy (1 = spread evenly)") == 2 and labels.count("Load imbalance (CV)") == 2
+    assert any("These weights are random" in w.value and "marked as holding random weights" in w.value
+               for w in at.warning)
+    assert any("phimoe · 4 experts, top-2" in c.value for c in at.caption)
+    assert any("sparsemixer" in c.value for c in at.caption)
+    assert any("active per token" in c.value for c in at.sidebar.caption)
+    assert at.selectbox(key="moe_route_A_spec_layer").options == ["0", "1"]
     # self-consistency with routing on the first sample
     at.toggle(key="moe_want_routing").set_value(True)
     at.number_input(key="moe_samples").set_value(2)
@@ -94,3 +103,27 @@ def test_problem_set_tab_scores_the_embedded_target(embedded_paths):
     per_problem = next(f for f in frames if "problem" in f.columns)
     assert list(per_problem["problem"]) == ["logic-01", "logic-02"]
     assert any("Saved in the database" in c.value for c in at.caption)
+
+
+def test_unknown_moe_family_says_routing_is_not_available():
+    """A local MoE of a family the app cannot route: one sentence naming it, no empty chart."""
+    import json
+    import shutil
+
+    import streamlit as st
+
+    from services import local_models
+
+    folder = local_models.models_root() / "transformers" / "switch-moe"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "switch_transformers", "num_experts": 8}))
+    st.cache_data.clear()
+    try:
+        at = moe_page()
+        at.selectbox(key="moe_target").set_value("transformers:switch-moe").run()
+        assert not at.exception
+        assert any("Routing is not available for switch" in i.value for i in at.info)
+        assert "moe_route_run" not in [b.key for b in at.button]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        st.cache_data.clear()
