@@ -129,8 +129,7 @@ def test_rows_from_jsonl_and_csv_replace_test_data():
 
 
 def test_model_maps_to_a_target():
-    assert target_for_model("microsoft/phi-3.5-mini-instruct") == "github:microsoft/Phi-3.5-mini-instruct" or \
-        target_for_model("microsoft/phi-3.5-mini-instruct").lower() == "github:microsoft/phi-3.5-mini-instruct"
+    assert target_for_model("microsoft/phi-3.5-mini-instruct") == "github:microsoft/phi-3.5-mini-instruct"
     assert target_for_model("openai/gpt-4o-mini") == "github:openai/gpt-4o-mini"
     assert target_for_model("onnx:smollm2-135m-instruct") == "onnx:smollm2-135m-instruct"
     assert target_for_model("") is None and target_for_model("gpt 4") is None

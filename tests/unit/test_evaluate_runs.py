@@ -231,3 +231,38 @@ def test_pairwise_judge_over_http(server):
                             "openai:judge")
     assert pair["winner"] == "no verdict" and pair["first order"] == "m1" and pair["second order"] == "m2"
     assert len([r for r in server.chat_requests if r.json["model"] == "judge"]) == 2
+
+
+def test_remote_targets_run_at_once_and_a_short_429_is_waited_out(server):
+    import time
+
+    server.token_delay = 0.05
+    both = EvalSpec.build(promptfile.loads(QUIZ), ["openai:m-a", "openai:m-b"])
+    started = time.perf_counter()
+    run = run_eval(both)
+    wall = time.perf_counter() - started
+    assert all(t.status in ("pass", "fail") for t in run.trials)
+    # six answers of 5 chunks at 0.05 s: one after another would take at least 1.5 s
+    per_answer = min(t.metrics["total_s"] for t in run.trials)
+    assert wall < 6 * per_answer, (wall, per_answer)
+    # two 429s asking to wait 0.2 s: the backend retries once, the engine waits out the second
+    server.token_delay = 0.0
+    server.answers = None
+    server.enqueue(*[Reply.error(429, "slow down", headers={"Retry-After": "0.2"})] * 2)
+    one = promptfile.loads(QUIZ.split("  - {place: the Colosseum")[0] + "evaluators:\n  - {name: city, string: {contains: '{{city}}'}}\n")
+    (trial,) = run_eval(EvalSpec.build(one, ["openai:m-a"])).trials
+    assert trial.status == "fail" and trial.error is None  # answered (the default reply has no "Paris")
+
+
+def test_pacing_spaces_request_starts():
+    import threading
+    import time
+
+    from services.evaluate.runner import _Pace
+
+    pace, cancel, starts = _Pace(600), threading.Event(), []  # 600 a minute: 0.1 s apart
+    for _ in range(4):
+        pace.wait(cancel)
+        starts.append(time.monotonic())
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert all(g >= 0.09 for g in gaps), gaps
