@@ -102,6 +102,18 @@ def consume_worker(streamer, worker, stop_event, result: dict, n_prompt: int, pa
     yield Done("length" if produced >= params.max_tokens and not stops.stopped else "stop")
 
 
+def _dtype_name(source: str) -> str:
+    """PHI_TRANSFORMERS_DTYPE when set; else float32, or bfloat16 for a 16-bit checkpoint whose fp32 copy
+    would not fit in memory (Phi-tiny-MoE: 7.6 GB of bf16 weights, 15.2 GB in fp32, on a 16 GB machine)."""
+    name = os.environ.get("PHI_TRANSFORMERS_DTYPE", "").strip().lower()
+    if name:
+        return name
+    from services import local_models
+    from services.backends import moe_sizes
+
+    return moe_sizes.dtype_that_fits(source, "float32", local_models.machine_memory())
+
+
 def _estimate(source: str) -> int:
     """Bytes the weights will take once loaded: their size on disk, doubled when 16-bit ones load as float32."""
     folder = Path(source)
@@ -115,7 +127,7 @@ def _estimate(source: str) -> int:
     except (OSError, ValueError):
         cfg = {}
     stored = str(cfg.get("torch_dtype") or cfg.get("dtype") or "float32")
-    loads_fp32 = os.environ.get("PHI_TRANSFORMERS_DTYPE", "float32").strip() in ("", "float32")
+    loads_fp32 = _dtype_name(source) == "float32"
     return on_disk * 2 if loads_fp32 and "16" in stored else on_disk
 
 
@@ -193,7 +205,9 @@ class TransformersBackend(ResidentModels):
             ) from exc
         try:
             tok = AutoTokenizer.from_pretrained(source, **kwargs)
-            mdl = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_setting(torch), **kwargs)
+            dtype = dtype_setting(torch) if os.environ.get("PHI_TRANSFORMERS_DTYPE", "").strip() \
+                else getattr(torch, _dtype_name(source))
+            mdl = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
         except OSError as exc:
             if kwargs.get("local_files_only"):
                 raise BackendUnavailable(
