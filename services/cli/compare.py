@@ -35,7 +35,8 @@ def read_image(path: str):
     from services import media
 
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read(media.MAX_IMAGE_BYTES + 1)  # past the cap is refused by prepare_image
     except OSError as exc:
         raise BadRequest(f"Cannot read image {path}: {exc.strerror or exc}.") from None
     return media.prepare_image(Path(path).name, data).part
@@ -47,7 +48,9 @@ def spec_from_args(args) -> CompareSpec:
         if args.prompt or args.target or args.image or args.video:
             raise BadRequest("--rerun repeats a saved run; leave out the prompt, --target, --image and --video.")
         try:
-            raw = Path(args.rerun).read_bytes()
+            with open(args.rerun, "rb") as fh:
+                # one byte past the cap: an oversized file is refused without reading all of it
+                raw = fh.read(runfile.MAX_FILE_BYTES + 1)
         except OSError as exc:
             raise BadRequest(f"Cannot read run file {args.rerun}: {exc.strerror or exc}.") from None
         return runfile.spec_from_run(runfile.loads(raw))
