@@ -96,3 +96,31 @@ def test_bad_dtype_setting_is_a_clear_error(tiny_phi3, monkeypatch):
     monkeypatch.setenv("PHI_TRANSFORMERS_DTYPE", "int3")
     with pytest.raises(BadRequest, match="PHI_TRANSFORMERS_DTYPE"):
         TransformersBackend().load(str(tiny_phi3))
+
+
+def test_llamacpp_thread_count_change_keeps_greedy_answers(embedded_paths, monkeypatch):
+    # the backend picks its thread count per answer (fewer on a busy machine): the same model
+    # switched between 1 and 2 threads must give the same greedy text, and so must a fresh Llama
+    import llama_cpp
+
+    from services.backends import get_backend
+    from services.backends.llamacpp_backend import LlamaCppBackend
+    from services.embedded import gguf_path
+
+    history = [Message("user", "Name three rivers in Europe.")]
+    texts = {}
+    for threads in ("1", "2", "1"):
+        monkeypatch.setenv("LLAMACPP_N_THREADS", threads)
+        out = start_chat(f"llamacpp:{EMB}", history, GREEDY).run()
+        loaded = get_backend("llamacpp").load(EMB)
+        assert llama_cpp.llama_n_threads(loaded.llm.ctx) == int(threads)
+        texts.setdefault(threads, []).append(out.text)
+    assert texts["1"][0] == texts["2"][0] == texts["1"][1]
+    monkeypatch.setenv("LLAMACPP_N_THREADS", "2")
+    fresh = LlamaCppBackend()  # its own Llama, loaded with 2 threads from the start
+    assert fresh.load(EMB).path == gguf_path()
+    from services.streaming import MeasuredStream
+    from services.types import ChatRequest, Target
+
+    again = MeasuredStream(fresh, ChatRequest(Target("llamacpp", EMB), tuple(history), GREEDY)).run()
+    assert again.text == texts["2"][0]
