@@ -81,6 +81,10 @@ def table(rec: dict) -> list[str]:
 
 
 def run(args) -> int:
+    if args.file == "list":
+        for name, path in sources.examples().items():
+            print(f"{name:32s} {path}")
+        return 0
     if args.runs:
         for rec in storage.recent():
             print(f"{rec['id']}  {rec['created']}  {rec['name'] or rec['source']!s:30s}  {', '.join(rec['targets'])}")
