@@ -141,6 +141,24 @@ def room(backend: ResidentModels, key, need: int) -> Iterator[None]:
             _loading.pop(slot, None)
 
 
+def weights_bytes(folder, *, float32: bool = True) -> int:
+    """Bytes a transformers model's weights take once loaded: their size on disk, doubled when
+    16-bit weights load as float32 (0 when the folder is not here)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    on_disk = sum(folder_bytes(f) for f in folder.iterdir() if f.suffix in (".safetensors", ".bin"))
+    try:
+        cfg = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        cfg = {}
+    stored = str(cfg.get("torch_dtype") or cfg.get("dtype") or "float32")
+    return on_disk * 2 if float32 and "16" in stored else on_disk
+
+
 def folder_bytes(path) -> int:
     """Bytes of weights on disk: what a runtime that maps or copies them will hold (0 when unknown)."""
     from pathlib import Path

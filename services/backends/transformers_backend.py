@@ -177,6 +177,14 @@ class TransformersBackend(ResidentModels):
         moe = routing.has_routers(loaded.model) if loaded else routing.looks_moe(model)
         return Capabilities(text=True, context_length=ctx, ignored_params=self.ignored_params, moe_routing=moe)
 
+    def loaded(self) -> list:
+        """The text models and, beside them, the vision models this backend runs."""
+        return super().loaded() + transformers_vision.resident.loaded()
+
+    def unload(self, key: str) -> bool:
+        """Drop a text or vision model; False while it is answering."""
+        return super().unload(key) and transformers_vision.resident.unload(key)
+
     def routing_info(self, model: str) -> dict:
         """MoE routing facts for the routing page: family, scoring, shared experts, random weights, sizes."""
         from services.backends import moe_sizes

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services import embedded, media, vision
+from services.backends.memory import ResidentModels, room, weights_bytes
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Message
 
@@ -44,6 +45,18 @@ class VisionModel:
 
 _loaded: dict[str, VisionModel] = {}
 _load_lock = threading.Lock()
+
+
+class _Resident(ResidentModels):
+    """The vision models held here, reported and unloaded by the transformers backend."""
+
+    name = "transformers"
+
+    def __init__(self):
+        self._models = _loaded
+
+
+resident = _Resident()
 
 
 def _folder(model: str) -> Path | None:
@@ -107,32 +120,35 @@ def load(model: str) -> VisionModel:
         raise BackendUnavailable(PHI3V_MESSAGE, hint=PHI3V_HINT)
     with _load_lock:
         if model in _loaded:
+            resident._mark_used(model)
             return _loaded[model]
         folder = _folder(model)
         if folder is None:
             raise BadRequest(f"{model} is not a local vision model folder.")
-        try:
-            import torch
-            from transformers import AutoModelForImageTextToText, AutoProcessor
-        except ImportError as exc:
-            raise BackendUnavailable("transformers or torch is not installed.",
-                                     hint="Run: pip install -r requirements.txt") from exc
-        try:
-            processor = AutoProcessor.from_pretrained(folder)
-            mdl = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32)
-        except (OSError, ValueError) as exc:
-            raise BackendUnavailable(f"Could not load the vision model in {folder.name}: {exc}") from exc
-        mdl.eval()
-        tok = processor.tokenizer
-        text_cfg = getattr(mdl.config, "text_config", mdl.config)
-        ctx = int(getattr(text_cfg, "max_position_embeddings", 4096) or 4096)
-        eos = mdl.generation_config.eos_token_id
-        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-        for extra in (tok.eos_token_id, tok.convert_tokens_to_ids("<|end|>") if "<|end|>" in tok.get_vocab() else None):
-            if extra is not None and extra not in eos_ids:
-                eos_ids.append(extra)
-        _loaded[model] = VisionModel(model, mdl, processor, tok, ctx, eos_ids)
-        return _loaded[model]
+        with room(resident, model, weights_bytes(folder)):
+            try:
+                import torch
+                from transformers import AutoModelForImageTextToText, AutoProcessor
+            except ImportError as exc:
+                raise BackendUnavailable("transformers or torch is not installed.",
+                                         hint="Run: pip install -r requirements.txt") from exc
+            try:
+                processor = AutoProcessor.from_pretrained(folder)
+                mdl = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32)
+            except (OSError, ValueError) as exc:
+                raise BackendUnavailable(f"Could not load the vision model in {folder.name}: {exc}") from exc
+            mdl.eval()
+            tok = processor.tokenizer
+            text_cfg = getattr(mdl.config, "text_config", mdl.config)
+            ctx = int(getattr(text_cfg, "max_position_embeddings", 4096) or 4096)
+            eos = mdl.generation_config.eos_token_id
+            eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+            for extra in (tok.eos_token_id, tok.convert_tokens_to_ids("<|end|>") if "<|end|>" in tok.get_vocab() else None):
+                if extra is not None and extra not in eos_ids:
+                    eos_ids.append(extra)
+            _loaded[model] = VisionModel(model, mdl, processor, tok, ctx, eos_ids)
+            resident._mark_used(model, sum(t.numel() * t.element_size() for t in (*mdl.parameters(), *mdl.buffers())))
+            return _loaded[model]
 
 
 def processor_messages(messages: tuple[Message, ...]) -> tuple[list[dict], list]:

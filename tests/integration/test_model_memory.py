@@ -87,3 +87,22 @@ def test_a_bad_budget_is_one_sentence(monkeypatch):
     monkeypatch.setenv("PHI_PLAYGROUND_MODEL_MEMORY_GB", "lots")
     with pytest.raises(Exception, match="PHI_PLAYGROUND_MODEL_MEMORY_GB must be a positive number of GB"):
         memory.budget_bytes()
+
+
+def test_vision_models_count_and_are_unloaded_too(backend, three, tmp_path, monkeypatch):
+    from tests.integration.test_vision_transformers import build_tiny_llava
+
+    a, b, _c = three
+    llava = str(build_tiny_llava(tmp_path / "llava"))
+    backend.load(a)
+    backend.prepare(llava)  # the vision path: its own cache, reported by the same backend
+    sizes = {r.key: r.bytes for r in backend.loaded() if r.key in (a, llava)}
+    assert sizes[llava] > 0 and sizes[a] > 0
+    # room for one model: loading b unloads both idle ones, the vision model included
+    monkeypatch.setenv("PHI_PLAYGROUND_MODEL_MEMORY_GB", str(1.2 * max(sizes.values()) / memory.GB))
+    try:
+        backend.load(b)
+        keys = {r.key for r in backend.loaded()}
+        assert b in keys and a not in keys and llava not in keys
+    finally:
+        backend.unload(llava)
