@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import deque
 
 from jsonschema import Draft202012Validator, validators
 
@@ -119,17 +118,28 @@ def check(data, schema: dict, what: str, hint: str = "") -> None:
         raise BadRequest(f"This is not a usable {what}: {describe(error)}.", hint=hint)
 
 
+def _children(value):
+    return value.items() if isinstance(value, dict) else enumerate(value)
+
+
 def _depth_path(data) -> list | None:
-    """The path to the first value nested deeper than MAX_JSON_DEPTH, or None (iterative: no recursion)."""
-    todo = deque([(data, [])])
-    while todo:
-        value, path = todo.pop()
-        if len(path) > MAX_JSON_DEPTH:
-            return path
-        if isinstance(value, dict):
-            todo.extend((v, path + [k]) for k, v in value.items())
-        elif isinstance(value, list):
-            todo.extend((v, path + [i]) for i, v in enumerate(value))
+    """The path to the first value nested deeper than MAX_JSON_DEPTH, or None.
+
+    Depth first with one iterator per level: no recursion, and memory grows with the depth, not the size.
+    """
+    if not isinstance(data, (dict, list)):
+        return None
+    stack = [(iter(_children(data)), [])]
+    while stack:
+        items, path = stack[-1]
+        for key, value in items:
+            if len(path) + 1 > MAX_JSON_DEPTH:
+                return path + [key]
+            if isinstance(value, (dict, list)):
+                stack.append((iter(_children(value)), path + [key]))
+                break
+        else:
+            stack.pop()
     return None
 
 
