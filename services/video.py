@@ -338,8 +338,9 @@ def _scene_frames(reader, fps: float, total: int, threshold: float, limit: int,
                   progress: Progress) -> tuple[dict, int, int, int]:
     """Frames where the colour histogram changes by more than threshold (Bhattacharyya distance).
 
-    Bounded whatever the clip: at most MAX_SCENE_ANALYSED frames are decoded to pixels and compared
-    (evenly spread), and at most `limit` frames are held while scanning, in a min-heap of the strongest
+    Bounded whatever the clip: at most MAX_SCENE_ANALYSED frames are converted to pixels and compared
+    (evenly spread; the others are only grabbed, and the file itself is under the video size cap), and
+    at most `limit` frames are held while scanning, in a min-heap of the strongest
     changes so far, so memory is limit + 1 frames of at most FRAME_MAX_SIDE pixels a side, not every
     frame over the threshold. Returns (frames by index, frames seen, frames analysed, stride).
     """
