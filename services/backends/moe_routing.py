@@ -228,8 +228,10 @@ class RoutingRecorder:
         for step in ready:
             if not step.done:
                 break
-            for row, token_id in enumerate(step.ids):
-                text = self._token(token_id)
+            # one batched decode per step: the tokenizer's per-call overhead dominated long prompts
+            texts = self.tokenizer.batch_decode([[i] for i in step.ids], skip_special_tokens=False) \
+                if hasattr(self.tokenizer, "batch_decode") else [self._token(i) for i in step.ids]
+            for row, text in enumerate(texts):
                 for layer in sorted(step.layers):
                     experts, weights, n = step.layers[layer]
                     if row < len(experts):
