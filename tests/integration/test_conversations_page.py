@@ -9,6 +9,8 @@ from streamlit.testing.v1 import AppTest
 from services.conversation_io import export_json_text
 from services.store import SCHEMA_VERSION, open_store
 from tests.conftest import ROOT
+from tests.readable import readable
+from tests.unit.test_safe_markdown import assert_inert
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +40,7 @@ def seeded(store) -> str:
 
 
 def texts(at) -> list[tuple[str, str]]:
-    return [(m.name, m.markdown[0].value if m.markdown else "") for m in at.chat_message]
+    return [(m.name, readable(m.markdown[0].value) if m.markdown else "") for m in at.chat_message]
 
 
 def test_resume_shows_messages_and_restores_the_system_prompt(db, embedded_paths):
@@ -47,16 +49,17 @@ def test_resume_shows_messages_and_restores_the_system_prompt(db, embedded_paths
     other = store.create_conversation("Empty one")
     at = app().run()
     assert not at.exception and texts(at) == []
-    labels = [b.label for b in at.sidebar.button if b.key and b.key.startswith("chat_open_")]
+    labels = [readable(b.label) for b in at.sidebar.button if b.key and b.key.startswith("chat_open_")]
     assert labels == ["Empty one", "Which city is the capital of France?"]
     at.button(key=f"chat_open_{c}").click().run()
     assert not at.exception
     got = texts(at)
     assert [r for r, _ in got] == ["user", "assistant", "user", "assistant"]
     assert got[0][1] == "Which city is the capital of France?"
-    assert "Paris" in got[1][1] and "<script>" not in got[1][1]  # rendered through sanitize
+    assert "Paris" in got[1][1] and "<script>" in got[1][1]  # shown as text a person reads
+    assert_inert(at.chat_message[1].markdown[0].value)  # rendered through sanitize: no tag for the browser
     assert any("incomplete" in w.value for w in at.chat_message[3].warning)
-    assert any("tok/s" in cap.value for cap in at.chat_message[1].caption)
+    assert any("tok/s" in readable(cap.value) for cap in at.chat_message[1].caption)
     # Copy: the raw answer in a code block (shown as text, with a copy button)
     assert at.chat_message[1].code[0].value == "Paris <script>x</script>"
     assert at.text_area(key="chat_system").value == "Answer in one word."
@@ -194,4 +197,6 @@ def test_imported_titles_and_labels_cannot_load_remote_images(db, embedded_paths
     at.run()
     assert not at.exception
     (label,) = [b.label for b in at.sidebar.button if b.key.startswith("chat_open_")]
-    assert "](https://attacker" not in label and "<img" not in label
+    # the label reads as the title, and markdown finds no image or tag in it
+    assert_inert(label)
+    assert readable(label) == "![x](https://attacker.test/t.png) <img src=x onerror=alert(1)>"

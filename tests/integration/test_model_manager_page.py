@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from services import model_manager
+from tests.readable import readable
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,7 @@ def test_lists_variants_installed_models_and_free_space(page):
     assert "llamacpp:phi-3-mini-4k-instruct-q4" in [c.value for c in at.code]
     labels = [b.label for b in at.button]
     assert labels.count("Download") >= 5 and "Delete" in labels
-    text = " ".join(m.value for m in at.markdown)
+    text = " ".join(readable(m.value) for m in at.markdown)
     assert "Phi-3.5-mini, ONNX int4, CPU" in text
 
 
@@ -42,7 +43,7 @@ def test_bring_your_own_folder_that_is_not_a_model_says_what_is_missing(page, tm
     at.text_input[0].set_value(str(tmp_path / "photos"))
     next(b for b in at.button if b.label == "Add").click().run()
     assert not at.exception
-    assert any("genai_config.json" in e.value and ".gguf" in e.value for e in at.error)
+    assert any("genai_config.json" in readable(e.value) and ".gguf" in readable(e.value) for e in at.error)
 
 
 def test_delete_of_an_added_model_keeps_the_users_file(page):
