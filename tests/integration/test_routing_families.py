@@ -157,3 +157,21 @@ def test_random_weights_are_noticed_without_a_marker(tokenizer):
         for _, router in moe_routing.find_routers(model):
             router.weight.mul_(3.0)
     assert moe_routing.weights_look_random(model) is None
+
+
+@pytest.mark.parametrize("family", ["qwen2_moe", "deepseek_v3", "olmoe"])
+def test_generation_through_the_backend_routes_other_families(family, tmp_path):
+    """generate() on a saved tiny model of another family: every token routed, shared experts marked."""
+    from services import routing
+    from services.types import GenerationParams
+    from tests.fixtures.tiny_models import build_tiny_moe_folder
+
+    folder = build_tiny_moe_folder(family, tmp_path / family)
+    target = f"transformers:{folder}"
+    stream = routing.route_prompt(target, "Phi-3 routes tokens.", GenerationParams(temperature=0, max_tokens=4))
+    n = stream.metrics.prompt_tokens + stream.metrics.completion_tokens
+    layers = {e.layer for e in stream.routing}
+    assert len(stream.routing) == n * len(layers) and sorted({e.position for e in stream.routing}) == list(range(n))
+    assert all(bool(e.shared) == (family in SHARED) for e in stream.routing)
+    info = routing.model_info(target)
+    assert info["model_type"] == family and info["random_weights"] and info["available"]
