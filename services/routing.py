@@ -12,7 +12,6 @@ import functools
 import io
 import json
 
-from services import routing_stats
 from services.backends.moe_families import FAMILIES
 from services.backends.moe_routing import (  # noqa: F401  (the names tests and the backend use)
     RoutingRecorder,

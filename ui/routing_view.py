@@ -77,7 +77,8 @@ def load_chart(events: list, *, container=None) -> None:
     """Bar chart per layer: how many tokens each expert took."""
     where = container or st
     load = routing.expert_load(events)
-    rows = [{"layer": layer, "expert": str(e), "tokens": n} for layer, counts in load.items() for e, n in counts.items()]
+    rows = [{"layer": layer, "expert": str(e), "tokens": n}
+            for layer, counts in load.items() for e, n in counts.items()]
     if not rows:
         return
     chart = (
