@@ -25,7 +25,8 @@ current_id(store, [t["target"] for t in all_targets()])
 with st.sidebar:
     info = pick_target("chat_target")
     target = info["target"]
-    params, system = params_panel("chat", set(info["capabilities"]["ignored_params"]))
+    params, system = params_panel("chat", set(info["capabilities"]["ignored_params"]),
+                                  local=info["capabilities"].get("local", True))
 conv_id = conversation_sidebar(store, [t["target"] for t in all_targets()])
 
 

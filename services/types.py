@@ -37,6 +37,10 @@ class Message:
             raise BadRequest("content must be text.")
 
 
+# what Ollama, LM Studio and llama.cpp users get by default: small local models loop without it
+LOCAL_REPETITION_PENALTY = 1.1
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """Sampling settings, validated once; every backend maps them and reports what it ignores."""
@@ -49,8 +53,9 @@ class GenerationParams:
     top_k: int = 0
     # the most new tokens to generate
     max_tokens: int = 512
-    # 1.0 means no penalty
-    repetition_penalty: float = 1.0
+    # 1.0 means no penalty; None means the runtime's default (LOCAL_REPETITION_PENALTY on local
+    # runtimes, none on remote APIs)
+    repetition_penalty: float | None = None
     # a fixed seed makes sampling repeatable where the backend supports it
     seed: int | None = None
     # generation ends before any of these strings
@@ -81,11 +86,12 @@ class GenerationParams:
             raise BadRequest(
                 f"max_tokens must be between 1 and {self.MAX_TOKENS_CAP}, not {self.max_tokens}."
             )
-        number("repetition_penalty", self.repetition_penalty)
-        if not 0 < self.repetition_penalty <= 10:
-            raise BadRequest(
-                f"repetition_penalty must be > 0 and <= 10, not {self.repetition_penalty}."
-            )
+        if self.repetition_penalty is not None:
+            number("repetition_penalty", self.repetition_penalty)
+            if not 0 < self.repetition_penalty <= 10:
+                raise BadRequest(
+                    f"repetition_penalty must be > 0 and <= 10, not {self.repetition_penalty}."
+                )
         if self.seed is not None:
             number("seed", self.seed, int)
             if not 0 <= self.seed < 2**31:
@@ -100,6 +106,12 @@ class GenerationParams:
         object.__setattr__(self, "stop", tuple(stop))
         object.__setattr__(self, "top_k", int(self.top_k))
         object.__setattr__(self, "max_tokens", int(self.max_tokens))
+
+    def penalty(self, local: bool = True) -> float:
+        """The repetition penalty in force: the one set, else the runtime's default."""
+        if self.repetition_penalty is not None:
+            return float(self.repetition_penalty)
+        return LOCAL_REPETITION_PENALTY if local else 1.0
 
     @property
     def greedy(self) -> bool:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from services.chat import MAX_PROMPT_CHARS
 from services.errors import BadRequest
-from services.types import GenerationParams
+from services.types import LOCAL_REPETITION_PENALTY, GenerationParams
 from ui.safe_markdown import plain, sanitize
 from ui.widget_memory import remember
 
@@ -14,8 +14,12 @@ DEFAULTS = GenerationParams()
 
 
 def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, container=None,
-                 show_system: bool = True) -> tuple[GenerationParams | None, str]:
-    """Render the controls; return (validated params or None after showing the error, system prompt)."""
+                 show_system: bool = True, local: bool = True) -> tuple[GenerationParams | None, str]:
+    """Render the controls; return (validated params or None after showing the error, system prompt).
+
+    `local`: the target runs on this machine, so the repetition penalty starts at the local runtimes'
+    default (the value in force when nothing is set) rather than at none.
+    """
     where = container or st.sidebar
     system = ""
     # back from another page: the values set here before, not the defaults
@@ -39,9 +43,11 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
         max_tokens = st.number_input("Max tokens", 1, GenerationParams.MAX_TOKENS_CAP, DEFAULTS.max_tokens,
                                      key=f"{key}_max_tokens", disabled="max_tokens" in ignored,
                                      help=plain(tip("max_tokens", "most new tokens in the answer")))
-        repetition_penalty = st.slider("Repetition penalty", 0.5, 2.0, DEFAULTS.repetition_penalty, 0.05,
+        repetition_penalty = st.slider("Repetition penalty", 0.5, 2.0, DEFAULTS.penalty(local), 0.05,
                                        key=f"{key}_repetition_penalty", disabled="repetition_penalty" in ignored,
-                                       help=plain(tip("repetition_penalty", "1.0 = none")))
+                                       help=plain(tip("repetition_penalty",
+                                                      f"1.0 = none; local runtimes default to "
+                                                      f"{LOCAL_REPETITION_PENALTY} so small models do not loop")))
         seed_text = st.text_input("Seed", key=f"{key}_seed", disabled="seed" in ignored,
                                   help=plain(tip("seed", "blank = random")))
         stop_text = st.text_input("Stop strings", key=f"{key}_stop_strings", disabled="stop" in ignored,

@@ -188,7 +188,7 @@ class LlamaCppBackend(ResidentModels):
             parts = llm.create_completion(
                 prompt=tokens, max_tokens=min(p.max_tokens, llm.n_ctx() - len(tokens)),
                 temperature=p.temperature, top_p=p.top_p, top_k=p.top_k, min_p=0.0,
-                repeat_penalty=p.repetition_penalty, stop=list(p.stop) + template_stops,
+                repeat_penalty=p.penalty(local=True), stop=list(p.stop) + template_stops,
                 # llama-cpp-python reuses one fixed seed unless told otherwise
                 seed=p.seed if p.seed is not None else random.randrange(2**31), stream=True)
             produced, finish = 0, None

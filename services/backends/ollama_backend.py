@@ -146,7 +146,7 @@ class OllamaBackend:
         """GenerationParams as Ollama options."""
         p = request.params
         opts = {"temperature": p.temperature, "top_p": p.top_p, "num_predict": p.max_tokens,
-                "repeat_penalty": p.repetition_penalty,
+                "repeat_penalty": p.penalty(local=True),
                 "num_ctx": self.capabilities(request.target.model).context_length}
         if p.top_k:
             opts["top_k"] = p.top_k

@@ -212,9 +212,9 @@ class OpenAICompatBackend:
         extra = {}
         if "top_k" not in self.provider.ignored_params and p.top_k:
             extra["top_k"] = p.top_k
-        if "repetition_penalty" not in self.provider.ignored_params and p.repetition_penalty != 1.0:
+        if "repetition_penalty" not in self.provider.ignored_params and p.penalty(local=False) != 1.0:
             # vLLM reads repetition_penalty, llama.cpp server repeat_penalty
-            extra.update(repetition_penalty=p.repetition_penalty, repeat_penalty=p.repetition_penalty)
+            extra.update(repetition_penalty=p.penalty(local=False), repeat_penalty=p.penalty(local=False))
         if extra:
             kw["extra_body"] = extra
         return kw

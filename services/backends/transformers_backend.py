@@ -270,7 +270,7 @@ class TransformersBackend(ResidentModels):
             "eos_token_id": loaded.eos_ids,
             "pad_token_id": loaded.tokenizer.pad_token_id
             if loaded.tokenizer.pad_token_id is not None else loaded.eos_ids[0],
-            "repetition_penalty": params.repetition_penalty,
+            "repetition_penalty": params.penalty(local=True),
         }
         if not params.greedy:
             cfg.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)

@@ -12,7 +12,7 @@ from services.types import ChatRequest, Done, ServerMetrics, Token, Usage
 def eligible(request: ChatRequest) -> bool:
     """Greedy text requests with no penalty and no routing trace; everything else uses generate()."""
     p = request.params
-    return p.greedy and p.repetition_penalty == 1.0 and not request.routing
+    return p.greedy and p.penalty(local=True) == 1.0 and not request.routing
 
 
 class TextTail:

@@ -13,7 +13,8 @@ from services.types import GenerationParams, Message
 from tests.fixtures.plain_paths import plain_generate, plain_onnx
 
 pytestmark = pytest.mark.integration
-GREEDY = GenerationParams(temperature=0, max_tokens=48)
+# plain greedy, no penalty: the reference loops apply none (local runtimes default to 1.1)
+GREEDY = GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=48)
 EMBEDDED = "smollm2-135m-instruct"
 
 
@@ -46,7 +47,7 @@ def test_transformers_stream_equals_generate(embedded_paths):
 
 def test_tiny_phi3_stream_equals_generate(tiny_phi3):
     prompt = "Phi-3 routes tokens 東京"
-    params = GenerationParams(temperature=0, max_tokens=24)
+    params = GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=24)
     streamed = chat_once(f"transformers:{tiny_phi3}", prompt, params=params).text
     assert streamed == plain_generate(str(tiny_phi3), (Message("user", prompt),), 24)
 
@@ -57,7 +58,7 @@ def test_tiny_phi3_stream_equals_generate(tiny_phi3):
         # sampling goes through generate() in a worker thread
         GenerationParams(temperature=0.7, seed=1, max_tokens=400),
         # greedy goes through the pull loop (no thread): closing must still stop it and free the lock
-        GenerationParams(temperature=0, max_tokens=400),
+        GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=400),
     ],
     ids=["generate-thread", "greedy-pull-loop"],
 )

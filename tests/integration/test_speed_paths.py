@@ -9,7 +9,8 @@ from tests.fixtures.plain_paths import plain_generate, plain_onnx
 
 pytestmark = pytest.mark.integration
 EMB = "smollm2-135m-instruct"
-GREEDY = GenerationParams(temperature=0, max_tokens=24)
+# plain greedy, no penalty: the reference loops apply none (local runtimes default to 1.1)
+GREEDY = GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=24)
 QUESTIONS = ["What is the capital of France?", "And of Germany?", "Name a river there.",
              "What is the capital of France?"]
 
@@ -21,7 +22,8 @@ def _conversation(target, plain, max_new=GREEDY.max_tokens):
     history, reused = [], []
     for q in QUESTIONS:
         history.append(Message("user", q))
-        stream = start_chat(target, history, GenerationParams(temperature=0, max_tokens=max_new)).run()
+        stream = start_chat(target, history, GenerationParams(temperature=0, repetition_penalty=1.0,
+                                                               max_tokens=max_new)).run()
         assert stream.text == plain(history, max_new), f"turn {len(reused) + 1} differs"
         reused.append(stream.metrics.server.get("prompt_cache_tokens", 0))
         history.append(Message("assistant", stream.text))
@@ -42,20 +44,20 @@ def test_transformers_fast_path_and_reuse_keep_greedy_answers(embedded_paths):
 def test_tiny_phi3_fast_path_equals_generate(tiny_phi3):
     # a Phi-3 architecture with several stop ids and a multi-byte prompt
     history = [Message("user", "Phi-3 routes tokens 東京")]
-    out = start_chat(f"transformers:{tiny_phi3}", history, GenerationParams(temperature=0, max_tokens=20)).run()
+    out = start_chat(f"transformers:{tiny_phi3}", history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=20)).run()
     assert out.text == plain_generate(str(tiny_phi3), history, 20)
 
 
 def test_onnx_reuse_survives_stop_string_and_cancel(embedded_paths):
     target = f"onnx:{EMB}"
     history = [Message("user", "List three colours, one per line.")]
-    cut = start_chat(target, history, GenerationParams(temperature=0, max_tokens=32, stop=("\n",))).run()
+    cut = start_chat(target, history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=32, stop=("\n",))).run()
     assert "\n" not in cut.text
-    stream = start_chat(target, history, GenerationParams(temperature=0, max_tokens=32))
+    stream = start_chat(target, history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=32))
     chunks = stream.text_chunks()
     next(chunks)
     stream.close()
-    again = start_chat(target, history, GenerationParams(temperature=0, max_tokens=32)).run()
+    again = start_chat(target, history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=32)).run()
     assert again.metrics.server.get("prompt_cache_tokens", 0) > 0
     assert again.text == plain_onnx(history, 32)
 
@@ -80,7 +82,7 @@ def test_bf16_setting_fast_path_equals_bf16_generate(tiny_phi3, monkeypatch):
     loaded = backend.load(str(tiny_phi3))
     assert loaded.model.dtype == torch.bfloat16
     history = (Message("user", "Phi-3 routes tokens 東京"),)
-    request = ChatRequest(Target("transformers", str(tiny_phi3)), history, GenerationParams(temperature=0, max_tokens=20))
+    request = ChatRequest(Target("transformers", str(tiny_phi3)), history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=20))
     text = MeasuredStream(backend, request).run().text
     ids = backend.prompt_ids(loaded, history)
     with torch.inference_mode():
