@@ -100,7 +100,7 @@ class OnnxBackend(ResidentModels):
         out.append(
             TargetInfo(
                 f"onnx:{embedded.EMBEDDED_MODEL}", ok, reason,
-                label="SmolLM2-135M-Instruct (embedded, ONNX int4)", family="SmolLM2-135M",
+                label="SmolLM2-135M-Instruct (embedded, ONNX int8)", family="SmolLM2-135M",
                 capabilities=self.capabilities(embedded.EMBEDDED_MODEL),
             )
         )
