@@ -33,7 +33,7 @@ with st.sidebar:
                        help="Targets that take images: the offline OCR one, ONNX Phi-3.5-vision, cloud vision models.")
     target = info["target"]
     caps = info["capabilities"]
-    params, system = params_panel("vision", set(caps["ignored_params"]))
+    params, system = params_panel("vision", set(caps["ignored_params"]), local=caps.get("local", True))
     if st.button("New conversation", key="vision_clear", width="stretch"):
         state.vision_turns = []
         st.rerun()
@@ -132,6 +132,20 @@ if sampled:
     for note in sampled["notes"]:
         st.warning(sanitize(note))
     frame_strip(frame_parts, start=len(image_parts) + 1)
+
+if all_parts and target.startswith("ocr:"):
+    # what the model is given: the text read from each image, its boxes drawn on a copy
+    status, value = _cached(_key("ocr", target, tuple(hashlib.sha256(p.data).hexdigest() for p in all_parts)),
+                            lambda: vision.ocr_readings(target, all_parts))
+    with st.expander("What the OCR target reads (the model gets only this text)", expanded=True):
+        if status == "error":
+            st.error(sanitize(value))
+        else:
+            for entry in value:
+                pic, words = st.columns([3, 2])
+                pic.image(entry["annotated_png"], caption=plain(f"{entry['label']}: {entry['name']}"))
+                words.markdown(f"**{plain(entry['label'])}** · mostly {plain(' and '.join(entry['colours']))}")
+                words.code(entry["text"], language=None)
 
 num_crops = None if crops_choice == "auto" else int(crops_choice)
 if all_parts:

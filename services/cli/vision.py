@@ -72,6 +72,8 @@ def run(args) -> int:
     if args.json:
         stream.run()
         m = stream.metrics
+        # what the OCR target read from each image and frame (empty for targets that see them)
+        read = vision.ocr_readings(str(target), message.images, with_png=False)
         print_json({
             "target": str(target), "text": stream.text, "finish_reason": stream.finish_reason,
             "metrics": {k: getattr(m, k) for k in ("ttft_s", "decode_tokens_per_s", "prompt_tokens",
@@ -80,8 +82,12 @@ def run(args) -> int:
             "frames": sampled.frames_json() if sampled else [],
             "video": {**sampled.info.__dict__, "method": sampled.method, "notes": sampled.notes} if sampled else None,
             "image_tokens_estimate": estimate,
+            "read": read,
         })
         return 0
+    for entry in vision.ocr_readings(str(target), message.images, with_png=False):
+        print(f"{entry['label']} read: " + "; ".join(ln["text"] for ln in entry["lines"]) if entry["lines"]
+              else f"{entry['label']} read: (no text found)", file=sys.stderr)
     print(f"{len(images)} image(s), {len(frames)} frame(s) "
           + (f"at {', '.join(vision.format_timestamp(p.timestamp_s) for p in frames)} " if frames else "")
           + f"(~{estimate} Phi-3.5-vision image tokens)", file=sys.stderr)

@@ -97,3 +97,14 @@ def test_chat_page_takes_images_for_vision_targets(embedded_paths):
     assert not at.exception
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
     assert at.chat_message[1].markdown[0].value.strip()
+
+
+def test_page_shows_what_the_ocr_target_read_beside_each_image(embedded_paths):
+    at = page()
+    at.file_uploader(key="vision_images").set_value([("sign.png", text_image("STOP"), "image/png")]).run()
+    assert not at.exception
+    reads = [e for e in at.expander if "What the OCR target reads" in e.label]
+    assert reads, [e.label for e in at.expander]
+    assert [c.value for c in reads[0].code] == ['"STOP" (middle left)']
+    assert any("mostly red" in readable(m.value) for m in reads[0].markdown)
+    assert reads[0].get("image")  # the image with its boxes drawn
