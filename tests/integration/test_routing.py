@@ -53,6 +53,7 @@ def test_every_token_and_layer_is_routed(tiny_phimoe):
         assert len(set(e.experts)) == len(e.experts)
         assert all(0 <= x < cfg.num_local_experts for x in e.experts)
         assert all(math.isfinite(w) for w in e.weights)
+        assert e.n_experts == cfg.num_local_experts and e.shared == ()  # Phi MoE has no shared expert
         by_position.setdefault(e.position, set()).add(e.layer)
     # prompt tokens and every generated token, the last one included
     assert sorted(by_position) == list(range(n_tokens))
@@ -152,6 +153,7 @@ def test_mixtral_style_router_is_recorded_too():
         model(input_ids=torch.tensor([[5, 6, 7]]))
     events = recorder.drain()
     assert recorder.hook_count == 0
+    assert not model.model._forward_hooks and not model.model._forward_pre_hooks  # the step-framing hooks too
     assert [(e.position, e.layer) for e in events] == [(p, layer) for p in range(3) for layer in (0, 1)]
     assert events[0].token == "<5>"
     assert all(len(e.experts) == 2 and sum(e.weights) == pytest.approx(1.0, abs=1e-5) for e in events)
