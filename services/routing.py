@@ -12,8 +12,7 @@ import functools
 import io
 import json
 
-from services.backends.moe_families import FAMILIES
-from services.backends.moe_routing import (  # noqa: F401  (the names tests and the backend use)
+from services.backends.moe_routing import (  # noqa: F401  (re-exported: callers read routing from here)
     RoutingRecorder,
     config_path,
     drain,
@@ -29,9 +28,6 @@ from services.backends.moe_routing import (  # noqa: F401  (the names tests and 
 from services.errors import BadRequest
 from services.routing_stats import expert_load, layer_stats, specialisation, summary  # noqa: F401
 from services.types import GenerationParams, Message, Routing
-
-MOE_MODEL_TYPES = set(FAMILIES)
-
 
 # --- what the records show -------------------------------------------------------------------
 
