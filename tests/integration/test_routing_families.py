@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 SHARED = {"qwen2_moe": True, "deepseek_v2": False, "deepseek_v3": False, "glm4_moe": False,
           "glm4_moe_lite": False, "granitemoeshared": False, "hunyuan_v1_moe": False, "llama4_text": False,
           "ernie4_5_moe": False, "aria_text": False, "exaone_moe": False, "solar_open": False,
-          "granitemoe_swa": False}
+          "granitemoe_swa": False, "afmoe": False, "axk1": False, "dots1": False, "flint": False, "hy_v3": False,
+          "kolibri1": False, "laguna": False, "lara_mini": False, "qwen3_next": True, "qwen3_5_moe_text": True,
+          "nemotron_h": False}
 
 
 @pytest.fixture(scope="module")
