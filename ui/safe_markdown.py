@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 import time
 from urllib.parse import quote, urlsplit
@@ -23,7 +24,9 @@ MAX_FORMATTED = 20_000
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 IMAGE_TEXT = "[image not loaded: {}]"
 
-_MD = MarkdownIt("commonmark", {"maxNesting": 20}).enable(["table", "strikethrough"])
+# markdown-it drops what lies deeper than maxNesting; a text that reaches it is shown unparsed instead
+_DEPTH = 100
+_MD = MarkdownIt("commonmark", {"maxNesting": _DEPTH}).enable(["table", "strikethrough"])
 # a backtick in text becomes an entity, so text can never lengthen a code span's backtick run
 _ESCAPES = str.maketrans({c: "\\" + c for c in string.punctuation} | {"`": "&#96;"})
 _LABEL = str.maketrans({c: "\\" + c for c in string.punctuation} | {"`": "&#96;", "\n": " ", "\r": " ", "\t": " "})
@@ -247,9 +250,16 @@ class _Writer:
         return "".join(out)
 
 
-def _long_text(text: str) -> str:
-    note = f"*Shown without formatting: longer than {MAX_FORMATTED:,} characters.*"
-    return "\n".join([note, "", *_Writer().text_lines(text)])
+_LINE_START_SPACE = re.compile(r"(?m)^[ \t]+")
+
+
+def _long_text(text: str, why: str = f"longer than {MAX_FORMATTED:,} characters") -> str:
+    """Escaped plain text, every line kept with a hard break: linear, with no parser involved."""
+    note = f"*Shown without formatting: {why}.*"
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "\ufffd").rstrip("\n")
+    body = _LINE_START_SPACE.sub(lambda m: _indent(m.group(0)), text.translate(_ESCAPES))
+    # a backslash before a line ending is a hard line break; every line ends on a whole escape
+    return note + "\n\n" + body.replace("\n", "\\\n")
 
 
 def sanitize(text) -> str:
@@ -257,7 +267,10 @@ def sanitize(text) -> str:
     text = "" if text is None else str(text)
     if len(text) > MAX_FORMATTED:
         return _long_text(text)
-    tree = SyntaxTreeNode(_MD.parse(text))
+    tokens = _MD.parse(text)
+    if any(t.level >= _DEPTH - 1 for t in tokens):
+        return _long_text(text, f"nested more than {_DEPTH - 2} levels deep")
+    tree = SyntaxTreeNode(tokens)
     return "\n".join(_Writer().blocks(tree.children))
 
 

@@ -29,13 +29,16 @@ def xss_chunks(exfil_url: str) -> tuple[str, ...]:
 class ScriptedStandIn(OpenAIStandIn):
     """One OpenAI-compatible server, one behaviour per model name (`openai:standin-xss`, ...)."""
 
-    MODELS = ("standin-echo", "standin-xss", "standin-auth", "standin-quota", "standin-slow", "standin-cut")
+    MODELS = ("standin-echo", "standin-xss", "standin-auth", "standin-quota", "standin-slow", "standin-cut",
+              "standin-payload", "standin-payload-error")
 
     def __init__(self, *, echo_key: str):
         super().__init__(models=self.MODELS)
         # a careless real server echoes the key it refused; our app must not show it
         self.echo_key = echo_key
         self.exfil_url = ""
+        # what `standin-payload` answers and `standin-payload-error` puts in its error body (set by a test)
+        self.payload = ""
 
     def reply_for(self, model: str) -> Reply:
         """The scripted answer for one model name."""
@@ -49,6 +52,11 @@ class ScriptedStandIn(OpenAIStandIn):
         if model == "standin-slow":
             # a server that trickles: one word every 0.4 s for about a minute
             return Reply.text(" ".join(["slowly"] * 150), token_delay=0.4)
+        if model == "standin-payload":
+            # in 2,000-character pieces, so a long payload streams in a few hundred events, not one per word
+            return Reply(chunks=tuple(self.payload[i:i + 2000] for i in range(0, len(self.payload), 2000)))
+        if model == "standin-payload-error":
+            return Reply.error(400, self.payload)
         if model == "standin-cut":
             return Reply.text("This answer is cut off right in the middle of it", cut_after=4)
         return Reply.text("Hello from the stand-in server.")

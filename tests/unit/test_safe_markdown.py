@@ -206,3 +206,12 @@ def test_a_megabyte_of_hostile_markdown_finishes(unit):
 def test_the_largest_formatted_text_finishes(unit):
     text = (unit * (MAX_FORMATTED // len(unit) + 1))[:MAX_FORMATTED]
     assert_inert(sanitize(text))
+
+
+@pytest.mark.parametrize("src", ["> " * 25 + "hello", "> " * 150 + "hello", "- " * 150 + "hello",
+                                 "1. " * 120 + "hello", "*" * 300 + "hello" + "*" * 300])
+def test_deep_nesting_keeps_the_text(src):
+    # the parser stops at its nesting limit; what lies deeper must still be shown, not dropped
+    out = sanitize(src)
+    assert "hello" in out
+    assert_inert(out)
