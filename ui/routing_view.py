@@ -25,8 +25,8 @@ def model_facts(info: dict, *, container=None) -> None:
     if not info:
         return
     if info.get("random_weights"):
-        where.warning(f"{routing.RANDOM_NOTE} How we know: {info['random_weights']}.", icon="🎲")
-    parts = [plain(info.get("model_type") or "?")]  # from the model's own config.json
+        where.warning(plain(f"{routing.RANDOM_NOTE} How we know: {info['random_weights']}."), icon="🎲")
+    parts = [str(info.get("model_type") or "?")]  # from the model's own config.json: escaped below
     if info.get("n_experts"):
         parts.append(f"{info['n_experts']} experts, top-{info.get('top_k', '?')}")
     if info.get("total_params"):
@@ -39,9 +39,9 @@ def model_facts(info: dict, *, container=None) -> None:
     if info.get("shared_experts"):
         gate = "gated per token" if info.get("shared_gated") else "weight 1"
         parts.append(f"{info['shared_experts']} shared expert(s) every token uses ({gate})")
-    where.caption(" · ".join(parts))
+    where.caption(plain(" · ".join(parts)))
     if info.get("scoring"):
-        where.caption(f"Router: {info['scoring']}. Weights are shown as the router gives them.")
+        where.caption(f"Router: {plain(info['scoring'])}. Weights are shown as the router gives them.")
 
 
 def heatmap(events: list, *, title: str = "", container=None) -> None:
@@ -161,7 +161,7 @@ def side_by_side(a: list, b: list, key: str, *, info: dict | None = None) -> Non
     """Two prompts in two columns (heatmap and statistics each), then how they differ, then exports."""
     left, right = st.columns(2)
     for col, events, name in ((left, a, "A"), (right, b, "B")):
-        col.subheader(f"Prompt {name}")
+        col.subheader(f"Prompt {plain(name)}")
         col.caption(f"{len(events)} token-layer records.")
         heatmap(events, title=f"Prompt {name}", container=col)
         stats_table(events, container=col)
@@ -169,5 +169,5 @@ def side_by_side(a: list, b: list, key: str, *, info: dict | None = None) -> Non
     st.subheader("Difference between A and B")
     difference(a, b)
     for events, name in ((a, "A"), (b, "B")):
-        st.caption(f"Prompt {name} exports")
+        st.caption(f"Prompt {plain(name)} exports")
         downloads(events, f"{key}_{name}", info=info)

@@ -4,6 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
+from tests.readable import readable
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +79,7 @@ def test_routing_tab_on_local_moe(installed_tiny_moe):
     assert labels.count("Routing entropy (1 = spread evenly)") == 2 and labels.count("Load imbalance (CV)") == 2
     assert any("These weights are random" in w.value and "marked as holding random weights" in w.value
                for w in at.warning)
-    assert any("phimoe · 4 experts, top-2" in c.value for c in at.caption)
+    assert any("phimoe · 4 experts, top-2" in readable(c.value) for c in at.caption)
     assert any("sparsemixer" in c.value for c in at.caption)
     assert any("active per token" in c.value for c in at.sidebar.caption)
     assert at.selectbox(key="moe_route_A_spec_layer").options == ["0", "1"]
