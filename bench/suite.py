@@ -17,7 +17,9 @@ from bench.harness import Report, Row, load_average, ratio
 QUICK = {"n": 48, "rounds": 3, "runs": 2, "passes": 2, "turn_n": 16, "warm_runs": 2, "mem_n": 8}
 FULL = {"n": 128, "rounds": 5, "runs": 3, "passes": 3, "turn_n": 48, "warm_runs": 3, "mem_n": 32}
 # other issues' benchmarks, each exposing run(quick) -> dict
-EXTERNAL = {"e. video sampling": "bench.bench_video", "e. compare concurrency": "bench.bench_compare"}
+EXTERNAL = {"e. video sampling": "bench.bench_video", "e. compare concurrency": "bench.bench_compare",
+            # speed x quality per runtime, each in its own process (printed as its own table)
+            "g. speed x quality": "bench.quality"}
 
 
 def _external(report: Report, quick: bool) -> None:

@@ -14,12 +14,26 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+QUALITY = "g. speed x quality"
+
+
 def write(report, json_path: Path) -> str:
     """Markdown of the report; the JSON goes to json_path."""
     from bench.harness import markdown
 
     json_path.write_text(json.dumps(report.to_dict(), indent=2))
-    return markdown(report)
+    # the quality section is a table of its own, printed after the speed report
+    quality = report.extra.pop(QUALITY, None)
+    try:
+        text = markdown(report)
+    finally:
+        if quality is not None:
+            report.extra[QUALITY] = quality
+    if quality:
+        from bench.quality import markdown as quality_table
+
+        text += "\n" + quality_table(quality)
+    return text
 
 
 def _suite():
