@@ -152,6 +152,31 @@ def runtimes(report: Report, n: int, rounds: int, runs: int, gbs: float, quick: 
     return res
 
 
+def busy_machine(report: Report, n: int, rounds: int, spawn: Callable[[dict], dict]) -> None:
+    """(b) llama.cpp with one core taken by a competing busy loop: threads chosen per answer vs fixed."""
+    import subprocess
+    import sys
+
+    cores = len(os.sched_getaffinity(0))
+    specs = {LLAMA_SVC: {"case": "llamacpp-service"},
+             **{llama_fixed(t): {"case": "llamacpp-raw", "n_threads": t} for t in (1, cores)}}
+    specs = {k: dict(v, n=n, runs=1) for k, v in specs.items()}
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # another program holding a core
+    try:
+        res = interleave_processes(specs, rounds, spawn)
+    finally:
+        hog.kill()
+        hog.wait()
+    threads = [p.get("n_threads") for p in res[LLAMA_SVC] if "error" not in p]
+    for fixed in (llama_fixed(1), llama_fixed(cores)):
+        if fixed == llama_fixed(1) and cores == 1:
+            continue
+        report.rows.append(_row("b. busy machine", f"llama.cpp service vs {fixed.split('(raw, ')[1].rstrip(')')}, "
+                                "one core held by a busy loop (decode)", res, LLAMA_SVC, fixed, "decode_tps",
+                                "service", "fixed", "tok/s", ">= 0.95", lambda r: r >= 0.95,
+                                f"the service chose n_threads={threads}"))
+
+
 def _same_tokens(a: list[dict], b: list[dict]) -> bool | None:
     """Whether the first sample of each side produced as many tokens (text vs ids cannot be compared)."""
     try:
