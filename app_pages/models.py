@@ -44,7 +44,8 @@ with st.expander("🔑 Keys and addresses for this session", expanded=False):
                "addresses.")
     with st.form("models_keys_form"):
         for name, secret in session_keys.TYPABLE:
-            st.text_input(plain(name), type="password" if secret else "default",
+            # the setting's own name, unescaped: Streamlit also uses a label as the field's aria-label
+            st.text_input(name, type="password" if secret else "default",
                           key=f"models_type_{name}", placeholder="(unchanged)")
         st.form_submit_button("Use for this session", on_click=_take_typed)
     typed = session_keys.typed()
