@@ -273,7 +273,7 @@ def sanitize(text) -> str:
         return _long_text(text)
     tokens = _MD.parse(text)
     if any(t.level >= _DEPTH - 1 for t in tokens):
-        return _long_text(text, f"nested more than {_DEPTH - 2} levels deep")
+        return _long_text(text, f"nested {_DEPTH - 2} levels deep or more")
     tree = SyntaxTreeNode(tokens)
     return "\n".join(_Writer().blocks(tree.children))
 
