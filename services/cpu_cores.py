@@ -9,6 +9,7 @@ from pathlib import Path
 
 TOPOLOGY = Path("/sys/devices/system/cpu")
 PROC_STAT = Path("/proc/stat")
+PROC_TASKS = Path("/proc/self/task")
 
 
 def physical_cores(cpus: set[int] | None = None, topology: Path = TOPOLOGY) -> int:
@@ -35,24 +36,43 @@ def _procs_running(stat: Path) -> int | None:
     return None
 
 
-def busy_elsewhere(samples: int = 5, gap_s: float = 0.002, stat: Path = PROC_STAT,
-                   online: int | None = None, mine: int | None = None) -> float:
-    """Runnable threads other than the caller, now, on this process's share of the CPUs.
+def _own_running(tasks: Path) -> int:
+    """Threads of this process runnable now (the caller among them); 1 when /proc/self/task is unreadable."""
+    running = 0
+    try:
+        for task in tasks.iterdir():
+            try:
+                text = (task / "stat").read_text()
+            except OSError:
+                continue  # the thread ended meanwhile
+            # "tid (comm) S ...": comm may hold spaces or parentheses, the state follows the last ")"
+            fields = text[text.rfind(")") + 1:].split()
+            if fields and fields[0] == "R":
+                running += 1
+    except OSError:
+        pass
+    return max(1, running)
 
-    /proc/stat's procs_running counts every runnable thread on the machine at this instant (the
-    caller is one of them); the median of a few samples a few ms apart ignores a passing blip.
-    It costs about 10 ms, cheap enough to check before every answer.
+
+def busy_elsewhere(samples: int = 5, gap_s: float = 0.002, stat: Path = PROC_STAT,
+                   online: int | None = None, mine: int | None = None, tasks: Path = PROC_TASKS) -> float:
+    """Runnable threads of other processes, now, on this process's share of the CPUs.
+
+    /proc/stat's procs_running counts every runnable thread on the machine at this instant; this
+    process's own (the caller, and a runtime's workers still spinning after the last answer) are
+    taken off. The median of a few samples a few ms apart ignores a passing blip. It costs about
+    10 ms, cheap enough to check before every answer.
     """
     counts = []
     for i in range(samples):
         n = _procs_running(stat)
         if n is not None:
-            counts.append(n)
+            counts.append(n - _own_running(tasks))
         if i + 1 < samples:
             time.sleep(gap_s)
     if not counts:
         return 0.0
-    others = max(0.0, statistics.median(counts) - 1)
+    others = max(0.0, statistics.median(counts))
     online = online or os.cpu_count() or 1
     mine = mine or len(os.sched_getaffinity(0))
     # threads elsewhere spread over all online CPUs; only those on ours compete with us

@@ -44,11 +44,23 @@ def test_choose_threads(physical, busy, want):
 
 def test_busy_elsewhere_reads_runnable_threads(tmp_path):
     # the caller itself is one of the runnable threads
-    assert cpu_cores.busy_elsewhere(3, 0, _stat(tmp_path / "s1", 1), online=2, mine=2) == 0.0
-    assert cpu_cores.busy_elsewhere(3, 0, _stat(tmp_path / "s2", 2), online=2, mine=2) == 1.0
+    none = tmp_path / "no-tasks"  # unreadable: the caller alone is this process's
+    assert cpu_cores.busy_elsewhere(3, 0, _stat(tmp_path / "s1", 1), online=2, mine=2, tasks=none) == 0.0
+    assert cpu_cores.busy_elsewhere(3, 0, _stat(tmp_path / "s2", 2), online=2, mine=2, tasks=none) == 1.0
     # other threads spread over 8 CPUs, this process may use 2 of them
-    assert cpu_cores.busy_elsewhere(3, 0, _stat(tmp_path / "s3", 5), online=8, mine=2) == 1.0
-    assert cpu_cores.busy_elsewhere(3, 0, tmp_path / "missing", online=2, mine=2) == 0.0
+    assert cpu_cores.busy_elsewhere(3, 0, _stat(tmp_path / "s3", 5), online=8, mine=2, tasks=none) == 1.0
+    assert cpu_cores.busy_elsewhere(3, 0, tmp_path / "missing", online=2, mine=2, tasks=none) == 0.0
+
+
+def test_own_threads_are_not_counted_as_busy(tmp_path):
+    # three threads of this process runnable (the caller and two spinning workers), one sleeping
+    tasks = tmp_path / "task"
+    for tid, state in ((1, "R"), (2, "R"), (3, "S"), (4, "R")):
+        (tasks / str(tid)).mkdir(parents=True)
+        (tasks / str(tid) / "stat").write_text(f"{tid} (py (worker) 1) {state} 1 2 3\n")
+    stat = _stat(tmp_path / "s", 4)
+    assert cpu_cores.busy_elsewhere(3, 0, stat, online=2, mine=2, tasks=tasks) == 1.0
+    assert cpu_cores.busy_elsewhere(3, 0, _stat(tmp_path / "s2", 3), online=2, mine=2, tasks=tasks) == 0.0
 
 
 def test_env_setting_wins(monkeypatch):
