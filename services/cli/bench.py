@@ -9,7 +9,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark local runtimes: ratios from interleaved runs")
-    p.add_argument("--quick", action="store_true", help="fewer tokens, rounds and processes (about 12 minutes on 2 shared cores)")
+    p.add_argument("--quick", action="store_true", help="fewer tokens, rounds and processes (about 6 minutes on a quiet 2-core machine)")
     p.add_argument("--json", metavar="FILE", help="also write the full report here (default: bench-report.json)")
     p.set_defaults(func=run)
 
