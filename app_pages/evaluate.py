@@ -118,7 +118,7 @@ def finish_run(live: dict) -> None:
 def execute(spec: EvalSpec) -> None:
     """Run with a progress bar and a Stop button, then keep the run and redraw from it."""
     for t in set(spec.targets) | set(spec.judges().values()):
-        if not ensure_embedded_ready(t.split(":", 1)[1]):
+        if not ensure_embedded_ready(t):
             st.stop()
     run = start_eval(spec)
     live = state.ev_live = {"run": run, "lock": threading.Lock()}

@@ -11,6 +11,8 @@ from ui.safe_markdown import plain, sanitize
 
 def ensure_embedded_ready(target: str) -> bool:
     """Build the embedded caches if this target must wait for them; False (with a message) on failure."""
+    if ":" not in target:  # a bare model name: wait for every cache, as any backend may need them
+        target = f"any:{target}"
     if not embedded_background.must_build_first(target):
         waiting = embedded_background.note(target)
         if waiting:
