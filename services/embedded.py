@@ -25,11 +25,12 @@ RECIPE_VERSION = 1
 # The ONNX build, chosen on the speed x quality table (bench/quality.py, README "Quality"): the GGUF's
 # weights are already 4-bit (Q4_1, block 32) and the builder's int4 grid cannot reproduce them, so int4
 # re-quantizing lost a third of the top-1 agreement with the GGUF's own weights and looped on 7 of 34
-# short instructions. int8 in blocks of 128 decodes level with llama.cpp and answers as well (no loops);
-# blocks of 32 are closer still but 0.7x llama.cpp's speed. Accuracy level 4 (int8 activations) keeps
-# it fast: level 1 is closer but many times slower on CPU.
+# short instructions. int8 in blocks of 32 stays near llama.cpp's agreement with no loops, but decodes
+# at about 0.7x llama.cpp; blocks of 128 decode level with it, yet a prompt appended to a kept generator
+# then gave other greedy tokens than a fresh one (the chat-mode reuse test). Accuracy level 4 (int8
+# activations) keeps it fast: level 1 is closer but many times slower on CPU.
 # The folder name carries the recipe, so a new recipe is built once and the transformers copy is kept.
-ONNX_RECIPE = {"precision": "int8", "block_size": 128, "accuracy_level": 4}
+ONNX_RECIPE = {"precision": "int8", "block_size": 32, "accuracy_level": 4}
 MARKER = ".complete.json"
 
 Progress = Callable[[str, float, str], None]
