@@ -13,6 +13,7 @@ from services.backends import get_backend, kv_reuse
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
 from services.backends.memory import ResidentModels, folder_bytes, room
 from services.backends import onnx_vision
+from services.backends.onnx_options import search_options  # noqa: F401
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Target, Token, Usage
 
@@ -59,18 +60,6 @@ def resolve_folder(model: str, progress=None) -> Path:
         f"No ONNX model named {model!r}. Use {embedded.EMBEDDED_MODEL}, a folder with "
         "genai_config.json, or a model installed from the Models page."
     )
-
-
-def search_options(p) -> dict:
-    """GenerationParams as og search options (max_length is set by the caller)."""
-    options = {"do_sample": not p.greedy, "repetition_penalty": p.penalty(local=True)}
-    if not p.greedy:
-        options.update(temperature=p.temperature, top_p=p.top_p)
-        if p.top_k:
-            options["top_k"] = p.top_k
-    if p.seed is not None:
-        options["random_seed"] = p.seed
-    return options
 
 
 class OnnxBackend(ResidentModels):

@@ -80,7 +80,7 @@ def stream(backend, request: ChatRequest) -> Iterator:
         raise BadRequest(f"The prompt with its images is {n_prompt} tokens; this model's context is "
                          f"{loaded.context_length}. Use fewer frames or crops.")
     max_length = min(n_prompt + p.max_tokens, loaded.context_length)
-    from services.backends.onnx_backend import search_options
+    from services.backends.onnx_options import search_options
 
     options = {"max_length": max_length, **search_options(p)}
     if not loaded.lock.acquire(timeout=LOCK_WAIT_S):

@@ -14,6 +14,7 @@ from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
 from services.backends.memory import ResidentModels, folder_bytes, room
 from services.backends import transformers_vision
 from services.backends import transformers_fast
+from services.backends.transformers_worker import JOIN_TIMEOUT_S, STREAM_TIMEOUT_S, consume_worker  # noqa: F401
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
 
@@ -23,10 +24,6 @@ from services.types import Capabilities, ChatRequest, Done, Message, Token, Usag
 # own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 LOCK_WAIT_S = 300
-# seconds the consumer waits for the next piece before deciding generate() is stuck
-STREAM_TIMEOUT_S = 120
-# how long closing a stream waits for the worker to notice the stop event
-JOIN_TIMEOUT_S = 10
 
 
 @dataclass
@@ -68,38 +65,6 @@ def _resolve(model: str, progress=None) -> tuple[str, dict]:
         return str(found), {}
     # a hub id: only what is already in the local cache, never a download from here
     return model, {"local_files_only": True}
-
-
-def consume_worker(streamer, worker, stop_event, result: dict, n_prompt: int, params,
-                   between=None) -> Iterator:
-    """A generate() worker's streamer as events: stop strings, stall timeout, errors, usage, finish."""
-    import queue
-
-    stops = StopMatcher(params.stop)
-    try:
-        for piece in streamer:
-            out = stops.feed(piece)
-            if out:
-                yield Token(out)
-            if between is not None:
-                yield from between()
-            if stops.stopped:
-                break
-    except queue.Empty as exc:
-        raise BackendTimeout(f"The model produced nothing for {STREAM_TIMEOUT_S} s.") from exc
-    if not stops.stopped:
-        tail = stops.flush()
-        if tail:
-            yield Token(tail)
-    stop_event.set()
-    worker.join(JOIN_TIMEOUT_S)
-    if "error" in result:
-        raise BackendUnavailable(f"Generation failed: {result['error']}") from result["error"]
-    produced = int(result["ids"].shape[-1]) - n_prompt if "ids" in result else 0
-    if between is not None:
-        yield from between()  # e.g. MoE routing of the last token
-    yield Usage(n_prompt, produced)
-    yield Done("length" if produced >= params.max_tokens and not stops.stopped else "stop")
 
 
 def _dtype_name(source: str) -> str:

@@ -17,12 +17,11 @@ from pathlib import Path
 from services import embedded, media, vision
 from services.backends.memory import ResidentModels, room, weights_bytes
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
+from services.backends.transformers_worker import JOIN_TIMEOUT_S, STREAM_TIMEOUT_S
 from services.types import Capabilities, ChatRequest, Message
 
 MAX_IMAGES = 16
 LOCK_WAIT_S = 300
-STREAM_TIMEOUT_S = 120
-JOIN_TIMEOUT_S = 10
 PHI3V_NAME = re.compile(r"phi-?3(\.5)?-vision", re.IGNORECASE)
 PHI3V_MESSAGE = ("Phi-3/3.5-vision cannot run on the transformers backend: its remote code was written for "
                  "transformers 4.43 and fails on 5.x, and transformers has no native port.")
@@ -187,7 +186,7 @@ def stream(backend, request: ChatRequest) -> Iterator:
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-    from services.backends.transformers_backend import consume_worker
+    from services.backends.transformers_worker import consume_worker
 
     vm = load(request.target.model)
     p = request.params
