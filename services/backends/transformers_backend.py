@@ -11,7 +11,7 @@ from typing import Iterator
 from services import embedded
 from services.backends import moe_routing as routing  # MoE routing hooks live beside this backend
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
-from services.backends.memory import ResidentModels, folder_bytes, room
+from services.backends.memory import ResidentModels, room, weights_bytes
 from services.backends import transformers_vision
 from services.backends import transformers_fast
 from services.backends.transformers_worker import JOIN_TIMEOUT_S, STREAM_TIMEOUT_S, consume_worker  # noqa: F401
@@ -80,20 +80,8 @@ def _dtype_name(source: str) -> str:
 
 
 def _estimate(source: str) -> int:
-    """Bytes the weights will take once loaded: their size on disk, doubled when 16-bit ones load as float32."""
-    folder = Path(source)
-    if not folder.is_dir():
-        return 0
-    on_disk = sum(folder_bytes(f) for f in folder.iterdir() if f.suffix in (".safetensors", ".bin"))
-    try:
-        import json
-
-        cfg = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
-        cfg = {}
-    stored = str(cfg.get("torch_dtype") or cfg.get("dtype") or "float32")
-    loads_fp32 = _dtype_name(source) == "float32"
-    return on_disk * 2 if loads_fp32 and "16" in stored else on_disk
+    """Bytes the weights will take once loaded, with the dtype this backend will load them in."""
+    return weights_bytes(source, float32=_dtype_name(source) == "float32")
 
 
 class TransformersBackend(ResidentModels):

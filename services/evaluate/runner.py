@@ -23,7 +23,6 @@ from services.errors import (
 )
 from services.evaluate.checks import Verdict
 from services.evaluate.evaluators import Context, case_status, evaluate
-from services.evaluate.judges import JUDGE_PARAMS
 from services.evaluate.promptfile import PromptFile
 from services.evaluate.targets import target_for_model
 from services.evaluate.templating import render
@@ -255,15 +254,10 @@ class EvalRun:
                     tr.response = stream.text or tr.response
 
     def _ask_judge(self, target: str, messages: tuple[Message, ...]) -> str:
-        from services.chat import start_chat
+        from services.evaluate.pairwise import ask_target
 
         with self._slot(target):
-            stream = start_chat(target, messages, JUDGE_PARAMS)
-            try:
-                stream.run()
-            finally:
-                stream.close()
-        return stream.text
+            return ask_target(target, messages)
 
     def _note_failure(self, target: str, exc: PlaygroundError) -> None:
         with self._state:
