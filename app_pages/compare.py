@@ -9,7 +9,7 @@ import time
 import streamlit as st
 
 from services import elo, runfile
-from services.chat import MAX_PROMPT_CHARS
+from services.chat import DEFAULT_SYSTEM_PROMPT, MAX_PROMPT_CHARS
 from services.compare import MAX_TARGETS, CompareSpec, start_compare
 from services.compare_presets import presets
 from services.errors import PlaygroundError
@@ -79,7 +79,8 @@ with st.sidebar:
         shared, system = params_panel("cmp", set.intersection(*ignored))
         params_list = [shared] * len(targets)
     else:
-        system = st.text_area("System prompt", key="cmp_system_only", placeholder="You are a helpful assistant.",
+        st.session_state.setdefault("cmp_system_only", DEFAULT_SYSTEM_PROMPT)
+        system = st.text_area("System prompt", key="cmp_system_only", placeholder="none: the model's own default",
                               max_chars=MAX_PROMPT_CHARS)
         params_list = []
         for i, t in enumerate(targets):

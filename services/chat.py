@@ -11,6 +11,10 @@ from services.streaming import MeasuredStream
 from services.types import ChatRequest, GenerationParams, Message, Target
 
 DEFAULT_TARGET = "onnx:smollm2-135m-instruct"
+# A new conversation starts with this system prompt (shown, editable): with none, SmolLM2's own template
+# adds "You are a helpful AI assistant named SmolLM...", after which the embedded model often answers
+# "What is the capital of France?" in French; with this one it answers "The capital of France is Paris..."
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 # the longest message a person may send (about 57k tokens: more than any local model's context);
 # the chat input stops typing at this length and the services refuse longer text before storing it
 MAX_PROMPT_CHARS = 200_000

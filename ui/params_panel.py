@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services.chat import MAX_PROMPT_CHARS
+from services.chat import DEFAULT_SYSTEM_PROMPT, MAX_PROMPT_CHARS
 from services.errors import BadRequest
 from services.types import LOCAL_REPETITION_PENALTY, GenerationParams
 from ui.safe_markdown import plain, sanitize
@@ -28,7 +28,9 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
         remember(f"{key}_{name}")
     with where.expander("Parameters", expanded=False):
         if show_system:
-            system = st.text_area("System prompt", key=f"{key}_system", placeholder="You are a helpful assistant.",
+            # a new conversation shows the default system prompt in force; a resumed one sets its own first
+            st.session_state.setdefault(f"{key}_system", DEFAULT_SYSTEM_PROMPT)
+            system = st.text_area("System prompt", key=f"{key}_system", placeholder="none: the model's own default",
                                   max_chars=MAX_PROMPT_CHARS)
 
         def tip(name: str, text: str) -> str:

@@ -197,7 +197,8 @@ class _Writer:
             if kind == "text":
                 parts.append(_esc(node.content))
             elif kind == "softbreak":
-                parts.append(" " if one_line else "\n")
+                # a line break the model wrote stays a line break (poems, addresses), as chat UIs show it
+                parts.append(" " if one_line else "\\\n")
             elif kind == "hardbreak":
                 parts.append(" " if one_line else "\\\n")
             elif kind == "code_inline":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from services import embedded, embedded_background
-from services.chat import DEFAULT_TARGET, resolve_target
+from services.chat import DEFAULT_SYSTEM_PROMPT, DEFAULT_TARGET, resolve_target
 from services.cli.common import add_generation_flags, params_from_args, print_json, stderr_progress
 from services.conversations import edit, regenerate, send
 from services.errors import BadRequest, IncompleteGeneration
@@ -65,7 +65,7 @@ def run(args) -> int:
     # a continued conversation keeps its target, parameters and system prompt unless a flag says otherwise
     target = resolve_target(args.target or (conv and conv["target"]) or DEFAULT_TARGET)
     params = params_from_args(args, **(conv["params"] if conv else {}))
-    system = args.system if args.system is not None else (conv["system"] if conv else "")
+    system = args.system if args.system is not None else (conv["system"] if conv else DEFAULT_SYSTEM_PROMPT)
     ensure_embedded(target)
     if (args.regenerate or args.edit is not None) and not args.conversation:
         raise BadRequest("--regenerate and --edit need --conversation ID.")

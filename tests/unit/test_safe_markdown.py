@@ -215,3 +215,10 @@ def test_deep_nesting_keeps_the_text(src):
     out = sanitize(src)
     assert "hello" in out
     assert_inert(out)
+
+
+@pytest.mark.parametrize("text", ["a haiku line\nthe second line\nthe third", "> quoted\n> still quoted", "- item\n  continued"])
+def test_a_line_break_the_model_wrote_stays_a_line_break(text):
+    inline = [t for t in CHECK.parse(sanitize(text)) if t.type == "inline"]
+    kinds = [c.type for t in inline for c in t.children]
+    assert "hardbreak" in kinds and "softbreak" not in kinds
