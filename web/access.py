@@ -62,14 +62,8 @@ def startup_token(address: str | None, environ: dict[str, str]) -> str | None:
 
 
 def _lan_address() -> str:
-    """This machine's address on its default route, else its host name."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            # connecting a UDP socket only chooses the route: no packet is sent
-            s.connect(("8.8.8.8", 53))
-            return s.getsockname()[0]
-        except OSError:
-            return socket.gethostname()
+    """This machine's name, for a URL others on the network can open (no lookup, nothing sent)."""
+    return socket.gethostname()
 
 
 def welcome(address: str | None, port: int, token: str | None, scheme: str = "http") -> str:
