@@ -217,6 +217,23 @@ def pick_target(page, target: str) -> None:
     pick(page, "Target", target, within=page.get_by_test_id("stSidebar"))
 
 
+def add_to_multiselect(page, field, option: str) -> None:
+    """Type `option` into a multiselect's combobox and pick it, retried when a rerun redrew the box."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        field.click()
+        field.fill(option)
+        try:
+            page.get_by_role("option").filter(has_text=option).first.click(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            wait_idle(page)
+            if attempt == 2:
+                raise
+
+
 def uploader_box(page, label: str):
     """The file uploader widget labelled `label`."""
     return page.get_by_test_id("stFileUploader").filter(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e._app import (
+    add_to_multiselect,
     assert_no_traceback,
     go_to,
     main_text,
@@ -34,20 +35,8 @@ STANDIN = "openai:standin-echo"
 
 def add_target(page, target: str) -> None:
     """Type a target into the sidebar's target list and pick it (retried if a rerun redrew the box)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     field = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").get_by_role("combobox")
-    for attempt in range(3):
-        field.click()
-        field.fill(target)
-        try:
-            page.get_by_role("option").filter(has_text=target).first.click(timeout=15_000)
-            break
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-            wait_idle(page)
-            if attempt == 2:
-                raise
+    add_to_multiselect(page, field, target)
     page.keyboard.press("Escape")
     wait_idle(page)
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.e2e._app import (
+    add_to_multiselect,
     ROOT,
     assert_no_traceback,
     chat,
@@ -142,8 +143,6 @@ def test_no_key_anywhere_even_after_auth_errors(page, app, app_home, canaries, s
 
 
 def test_compare_with_a_refused_key_and_hostile_output(page, app, canaries, exfil):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     open_app(page, app)
     go_to(page, "Compare")
     box = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect")
@@ -161,17 +160,7 @@ def test_compare_with_a_refused_key_and_hostile_output(page, app, canaries, exfi
     # three columns: a refused key, hostile output, and a plain answer for the word diff to compare with
     for target in ("openai:standin-auth", "openai:standin-xss", "openai:standin-echo"):
         # the rerun after each pick redraws the widget; a pick typed into the old one is retried
-        for attempt in range(3):
-            field.click()
-            field.fill(target)
-            try:
-                page.get_by_role("option").filter(has_text=target).first.click(timeout=15_000)
-                break
-            except PlaywrightTimeout:
-                page.keyboard.press("Escape")
-                wait_idle(page)
-                if attempt == 2:
-                    raise
+        add_to_multiselect(page, field, target)
         wait_idle(page)
     page.keyboard.press("Escape")
     assert box.inner_text().count("standin-") == 3, box.inner_text()
