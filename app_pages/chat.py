@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services import conversations as convs
+from services.conversations import branches as convs
 from services.chat import MAX_PROMPT_CHARS
 from services.errors import PlaygroundError
 from services.evaluate.sources import from_chat

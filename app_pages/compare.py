@@ -8,10 +8,12 @@ import time
 
 import streamlit as st
 
-from services import elo, runfile
+from services.compare import elo
+
+from services.compare import runfile
 from services.chat import DEFAULT_SYSTEM_PROMPT, MAX_PROMPT_CHARS
-from services.compare import MAX_TARGETS, CompareSpec, start_compare
-from services.compare_presets import presets
+from services.compare.run import MAX_TARGETS, CompareSpec, start_compare
+from services.compare.presets import presets
 from services.errors import PlaygroundError
 from services.types import GenerationParams
 from ui.compare_columns import column_name, diff_panel, result_columns, speed_chart, stream_columns
@@ -46,7 +48,7 @@ def apply_preset() -> None:
 def store():
     """The shared SQLite store, or None (with a warning) when it cannot be opened."""
     try:
-        from services.store import open_store
+        from services.conversations.store import open_store
 
         return open_store()
     except PlaygroundError as exc:
@@ -92,7 +94,7 @@ prompt = st.text_area("Prompt", key="cmp_prompt", placeholder="Ask every target 
 images = []
 video_file = None
 if any(by_name[t]["capabilities"]["images"] for t in targets):
-    from services.media import prepare_image
+    from services.media.images import prepare_image
 
     c_img, c_vid = st.columns(2)
     for f in c_img.file_uploader("Images (sent to the vision targets; text-only targets get the prompt alone)",
@@ -121,7 +123,7 @@ def finish_run(live: dict) -> None:
         payload["blind"] = live["blind"]
         state.cmp_last = {"run": payload, "blind": live["blind"], "voted": None}
         try:
-            from services.store import open_store
+            from services.conversations.store import open_store
 
             payload["id"] = open_store().save_run("compare", payload)
         except PlaygroundError as exc:
@@ -157,7 +159,7 @@ if blind and len(targets) != 2:
 if st.button("▶ Compare", type="primary", disabled=not ready, key="cmp_run"):
     try:
         if video_file is not None:
-            from services import video
+            from services.media import video
 
             with st.spinner("Sampling frames…"):
                 images += video.sample(video_file.getvalue(), frames=n_frames, max_frames=16,

@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import streamlit as st
 
-from services import routing
+from services.reasoning import routing
 from services.errors import BadRequest, PlaygroundError
-from services.problem_set import BUNDLED, load_problems, parse_problems, run_suite, save_suite
-from services.reasoning import PRESETS, self_consistency
+from services.reasoning.problem_set import BUNDLED, load_problems, parse_problems, run_suite, save_suite
+from services.reasoning.methods import PRESETS, self_consistency
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
 from ui.routing_view import model_facts, routing_panel, side_by_side

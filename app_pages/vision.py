@@ -6,7 +6,11 @@ import hashlib
 
 import streamlit as st
 
-from services import media, video, vision
+from services.media import images as media
+
+from services.media import video
+
+from services.media import vision
 from services.chat import MAX_PROMPT_CHARS, start_chat
 from services.errors import IncompleteGeneration, PlaygroundError
 from services.types import Message

@@ -37,7 +37,7 @@ def _alone(target: str, prompt: str) -> float:
 
 
 def _pair(targets: list[str], prompt: str) -> tuple[float, list[dict]]:
-    from services.compare import CompareSpec, run_compare
+    from services.compare.run import CompareSpec, run_compare
     from services.types import GenerationParams
 
     run = run_compare(CompareSpec.build(prompt, targets, GenerationParams(temperature=0, max_tokens=512)))
@@ -51,8 +51,8 @@ LOCAL_PAIR = ["onnx:smollm2-135m-instruct", "llamacpp:smollm2-135m-instruct"]
 
 def local_fairness(max_tokens: int = 64) -> dict:
     """Two local runtimes one after another (the default) and at once: each one's tokens/s, and wall time."""
-    from services import embedded
-    from services.compare import CompareSpec, run_compare
+    from services.models import embedded
+    from services.compare.run import CompareSpec, run_compare
     from services.types import GenerationParams
 
     embedded.provision()

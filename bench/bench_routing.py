@@ -23,7 +23,7 @@ def _forward_ms(model, ids, recorder=None, reps: int = 30) -> tuple[float, float
     """(ms per forward with hooks on when a recorder is given, ms of that spent turning records into events)."""
     import torch
 
-    from services.backends import moe_routing
+    from services.backends.transformers import moe_routing
 
     drained = 0.0
     with torch.inference_mode():
@@ -43,7 +43,7 @@ def hook_cost() -> list[tuple]:
     """(family, tokens, ms without hooks, ms with hooks, ms draining) per tiny model and prompt length."""
     import torch
 
-    from services.backends import moe_routing
+    from services.backends.transformers import moe_routing
     from tests.fixtures.tiny_models import build_tokenizer, tiny_moe
 
     tok = build_tokenizer(Path(tempfile.mkdtemp()))
@@ -60,7 +60,7 @@ def hook_cost() -> list[tuple]:
 
 def config_counts() -> list[tuple]:
     """(model, total, active, bf16 GB, seconds) counted from a config on the meta device."""
-    from services.backends import moe_sizes
+    from services.backends.transformers import moe_sizes
 
     base = {"model_type": "phimoe", "hidden_size": 4096, "num_hidden_layers": 32, "num_local_experts": 16,
             "num_experts_per_tok": 2, "vocab_size": 32064, "attention_bias": True, "tie_word_embeddings": False,

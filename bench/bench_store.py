@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.conversation_io import export_json, import_json  # noqa: E402
-from services.store import Store  # noqa: E402
+from services.conversations.import_export import export_json, import_json  # noqa: E402
+from services.conversations.store import Store  # noqa: E402
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar".split()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services import video  # noqa: E402
+from services.media import video  # noqa: E402
 
 TARGET_RATIO = 3.0
 FRAMES = 8

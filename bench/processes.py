@@ -18,7 +18,8 @@ import json, sys, time
 t0 = float(sys.argv[1])
 from services.chat import start_chat
 from services.types import GenerationParams, Message
-from services import embedded, embedded_background
+from services.models import embedded
+from services.models import embedded_background
 fresh = len(sys.argv) > 3 and sys.argv[3] == "fresh"
 t_prov = time.time()
 if not fresh:

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from services import embedded
+from services.models import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 EMB = embedded.EMBEDDED_MODEL

@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from services import embedded
+from services.models import embedded
 
 PROMPT = "Write a short story about a robot who learns to paint."
 
@@ -196,7 +196,7 @@ class TransformersLoop(TransformersRaw):
         eos = self.model.generation_config.eos_token_id
         eos = {eos} if isinstance(eos, int) else set(eos or [])
         stamps, tokens = [], []
-        from services.backends.transformers_fast import _cache_kw, _cache_of
+        from services.backends.transformers.fast import _cache_kw, _cache_of
 
         kw = _cache_kw(self.model)
         with torch.inference_mode():

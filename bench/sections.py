@@ -8,7 +8,8 @@ from typing import Callable
 
 from bench import weights
 from bench.harness import Report, Row, interleave_processes, median, ratio, round_ratios, spread
-from services import bandwidth, embedded
+from services.models import bandwidth
+from services.models import embedded
 
 EMB = embedded.EMBEDDED_MODEL
 ONNX_SVC = "ONNX (service, default target)"

@@ -29,7 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def embedded_paths():
     """Both embedded caches, built on first use (about a minute on 2 cores, then instant)."""
-    from services import embedded
+    from services.models import embedded
 
     return embedded.provision()
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services import media
+from services.media import images as media
 from services.chat import MAX_PROMPT_CHARS
 from services.errors import MediaError
 from services.types import ImagePart
-from services.vision import max_side_for
+from services.media.vision import max_side_for
 from ui.safe_markdown import sanitize
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]

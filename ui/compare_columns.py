@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from services.word_diff import diff_stats, similarity, word_diff
+from services.compare.word_diff import diff_stats, similarity, word_diff
 from ui.metrics_card import metrics_card
 from ui.safe_markdown import LiveMarkdown, plain, sanitize, show
 

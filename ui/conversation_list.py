@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services.conversation_io import export_json_text, export_markdown, import_json
+from services.conversations.import_export import export_json_text, export_markdown, import_json
 from services.errors import PlaygroundError
-from services.store import Store, StoreError, open_store
+from services.conversations.store import Store, StoreError, open_store
 from ui.safe_markdown import plain, sanitize
 
 CURRENT = "chat_conversation"

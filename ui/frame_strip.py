@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 from services.types import ImagePart
-from services.vision import format_timestamp
+from services.media.vision import format_timestamp
 from ui.safe_markdown import plain
 
 PER_ROW = 6

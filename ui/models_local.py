@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services import model_manager
+from services.models import manager as model_manager
 from services.errors import PlaygroundError
-from services.local_models import human
+from services.models.local import human
 from ui.safe_markdown import plain, sanitize
 
 state = st.session_state

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services import embedded, embedded_background
+from services.models import embedded
+
+from services.models import embedded_background
 from services.errors import PlaygroundError
 from ui.safe_markdown import plain, sanitize
 

@@ -6,8 +6,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from services import routing
-from services.local_models import human
+from services.reasoning import routing
+from services.models.local import human
 from ui.safe_markdown import plain
 
 # rows the heatmap draws at most (a long answer on a 32-layer model is tens of thousands of cells)

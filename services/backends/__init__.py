@@ -9,8 +9,8 @@ from services.errors import BadRequest
 
 # name -> "module:Class"; each backend lives in its own file
 REGISTRY: dict[str, str] = {
-    "onnx": "services.backends.onnx_backend:OnnxBackend",
-    "transformers": "services.backends.transformers_backend:TransformersBackend",
+    "onnx": "services.backends.onnx.backend:OnnxBackend",
+    "transformers": "services.backends.transformers.backend:TransformersBackend",
     "ocr": "services.backends.ocr_backend:OcrBackend",
     "llamacpp": "services.backends.llamacpp_backend:LlamaCppBackend",
     "ollama": "services.backends.ollama_backend:OllamaBackend",

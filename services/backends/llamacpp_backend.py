@@ -9,7 +9,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services import catalog, cpu_cores, embedded, scope
+from services import cpu_cores, scope
+
+from services.models import catalog
+
+from services.models import embedded
 from services.backends.base import TargetInfo, messages_as_dicts
 from services.backends.memory import ResidentModels, folder_bytes, room
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
@@ -51,7 +55,7 @@ def resolve_path(model: str) -> Path:
         if path.is_file():
             return path
         raise BadRequest(f"No GGUF file at {model}.")
-    from services import local_models
+    from services.models import local as local_models
 
     found = local_models.find("gguf", model)
     if found is not None:
@@ -217,7 +221,7 @@ class LlamaCppBackend(ResidentModels):
         out = [TargetInfo(f"llamacpp:{embedded.EMBEDDED_MODEL}", ok, reason,
                           label="SmolLM2-135M-Instruct (embedded, llama.cpp Q4_1)",
                           family="SmolLM2-135M", capabilities=self.capabilities(embedded.EMBEDDED_MODEL))]
-        from services import local_models
+        from services.models import local as local_models
 
         for name, _path in local_models.installed("gguf"):
             out.append(TargetInfo(f"llamacpp:{name}", ok, reason, label=f"{name} (llama.cpp, local)",

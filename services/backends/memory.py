@@ -50,7 +50,7 @@ def budget_bytes() -> int | None:
         if not value > 0:
             raise BadRequest(f"PHI_PLAYGROUND_MODEL_MEMORY_GB must be a positive number of GB, not {raw!r}.")
         return int(value * GB)
-    from services.local_models import machine_memory
+    from services.models.local import machine_memory
 
     ram = machine_memory()
     return int(ram * DEFAULT_SHARE) if ram else None
@@ -163,7 +163,7 @@ def folder_bytes(path) -> int:
     """Bytes of weights on disk: what a runtime that maps or copies them will hold (0 when unknown)."""
     from pathlib import Path
 
-    from services.local_models import size_of
+    from services.models.local import size_of
 
     try:
         return size_of(Path(path))

@@ -1,7 +1,7 @@
 """Offline image questions: RapidOCR reads the text in each image, the embedded model answers from it.
 
 This target reads text; it does not see. The text read from media goes into a delimited, untrusted
-block of the user turn (services.vision.untrusted_block), never into the system prompt.
+block of the user turn (services.media.vision.untrusted_block), never into the system prompt.
 """
 
 from __future__ import annotations
@@ -13,7 +13,11 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from services import embedded, media, vision
+from services.models import embedded
+
+from services.media import images as media
+
+from services.media import vision
 from services.backends.base import TargetInfo
 from services.errors import BackendUnavailable, MediaError
 from services.types import Capabilities, ChatRequest, ImagePart, Message, Target

@@ -8,7 +8,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
-from services import catalog, credentials, scope
+from services import credentials, scope
+
+from services.models import catalog
 from services.backends.base import TargetInfo
 from services.errors import (
     BackendTimeout,
@@ -163,7 +165,7 @@ class OllamaBackend:
             if m.images:
                 if not all(isinstance(part.data, (bytes, bytearray)) for part in m.images):
                     raise MediaError("An image must be the file's bytes; a name or path is never read.")
-                from services import vision
+                from services.media import vision
 
                 out.append(vision.ollama_message(m))
             else:

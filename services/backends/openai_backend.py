@@ -8,7 +8,9 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from services import catalog, config, credentials, scope
+from services import config, credentials, scope
+
+from services.models import catalog
 from services.backends.base import StopMatcher, TargetInfo
 from services.backends.client_pool import ClientPool
 from services.backends import openai_errors
@@ -140,7 +142,7 @@ class OpenAICompatBackend:
                             local=False)
 
     def _kwargs(self, request: ChatRequest, headers: dict) -> dict:
-        from services import vision
+        from services.media import vision
 
         p, model = request.params, request.target.model
         if any(m.images for m in request.messages):

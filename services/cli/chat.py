@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from services import embedded, embedded_background
+from services.models import embedded
+
+from services.models import embedded_background
 from services.chat import DEFAULT_SYSTEM_PROMPT, DEFAULT_TARGET, resolve_target
 from services.cli.common import add_generation_flags, params_from_args, print_json, stderr_progress
-from services.conversations import edit, regenerate, send
+from services.conversations.branches import edit, regenerate, send
 from services.errors import BadRequest, IncompleteGeneration
-from services.store import open_store
+from services.conversations.store import open_store
 
 
 def register(sub) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from services import runfile
+from services.compare import runfile
 from services.cli.chat import ensure_embedded
 from services.cli.common import add_generation_flags, params_from_args, print_json
-from services.compare import MAX_TARGETS, CompareSpec, run_compare, speed_summary
+from services.compare.run import MAX_TARGETS, CompareSpec, run_compare, speed_summary
 from services.errors import BadRequest, PlaygroundError
 from services.types import Target
 
@@ -32,7 +32,7 @@ def register(sub) -> None:
 
 def read_image(path: str):
     """An image file as an ImagePart, checked by its content (the name only labels it)."""
-    from services import media
+    from services.media import images as media
 
     try:
         with open(path, "rb") as fh:
@@ -60,7 +60,7 @@ def spec_from_args(args) -> CompareSpec:
         raise BadRequest(f"Give 2 to {MAX_TARGETS} targets with --target (got {len(args.target)}).")
     images = [read_image(p) for p in args.image]
     if args.video:
-        from services import video
+        from services.media import video
 
         images += video.sample(Path(args.video), frames=args.frames, max_frames=max(args.frames, 1),
                                name=Path(args.video).name).parts()
@@ -92,8 +92,8 @@ def print_table(compare) -> None:
 
 def leaderboard(args) -> int:
     """Elo, votes and win rate per target, from the votes stored by the page's blind mode."""
-    from services.elo import leaderboard as board
-    from services.store import open_store
+    from services.compare.elo import leaderboard as board
+    from services.conversations.store import open_store
 
     rows = board(open_store().list_votes())
     if args.json:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 import time
 
-from services import conversations as convs
+from services.conversations import branches as convs
 from services.cli.common import print_json
 from services.errors import BadRequest
-from services.store import open_store
+from services.conversations.store import open_store
 
 HEADER_KEYS = ("id", "title", "created", "updated", "target", "n_messages")
 

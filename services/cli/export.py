@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from services.conversation_io import export_json_text, export_markdown
-from services.store import open_store
+from services.conversations.import_export import export_json_text, export_markdown
+from services.conversations.store import open_store
 
 
 def register(sub) -> None:

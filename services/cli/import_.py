@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from services.conversation_io import MAX_IMPORT_BYTES, import_json
+from services.conversations.import_export import MAX_IMPORT_BYTES, import_json
 from services.errors import BadRequest
-from services.store import open_store
+from services.conversations.store import open_store
 
 
 def register(sub) -> None:

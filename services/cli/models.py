@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 import time
 
-from services import model_manager
+from services.models import manager as model_manager
 from services.cli.common import print_json
-from services.local_models import human
+from services.models.local import human
 
 
 def register(sub) -> None:

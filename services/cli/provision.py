@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services import embedded
+from services.models import embedded
 from services.cli.common import stderr_progress
 
 

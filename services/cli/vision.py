@@ -5,7 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from services import media, video, vision
+from services.media import images as media
+
+from services.media import video
+
+from services.media import vision
 from services.chat import resolve_target, start_chat
 from services.cli.chat import ensure_embedded
 from services.cli.common import add_generation_flags, params_from_args, print_json

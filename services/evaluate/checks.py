@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import regex
 
 from services.errors import BadRequest
-from services.reasoning import extract_answer, is_correct, parse_number
+from services.reasoning.methods import extract_answer, is_correct, parse_number
 
 # a user's pattern may backtrack badly: the `regex` package stops it after this long, and it only
 # ever sees this much of an answer

@@ -45,7 +45,7 @@ DOWN_AFTER = 3
 
 
 def _local(target: str) -> bool:
-    from services.compare import is_local
+    from services.compare.run import is_local
 
     return is_local(target)
 
@@ -160,7 +160,7 @@ class EvalRun:
         self.started = time.time()
         self.wall_s: float | None = None
         self.stopped = False
-        from services.compare import _import_shared_sdks
+        from services.compare.run import _import_shared_sdks
 
         _import_shared_sdks(list(self.local))
         self._threads = []

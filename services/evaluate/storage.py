@@ -9,7 +9,7 @@ KIND = "evaluate"
 
 
 def _store(path=None):
-    from services.store import open_store
+    from services.conversations.store import open_store
 
     return open_store(path)
 

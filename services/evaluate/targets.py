@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services import catalog
+from services.models import catalog
 from services.types import Target
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from services import embedded
+from services.models import embedded
 from tests.e2e._app import assert_no_traceback, chat, open_app, open_params, set_number, wait_answer
 
 pytestmark = pytest.mark.e2e

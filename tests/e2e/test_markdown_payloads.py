@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from services import runfile
-from services.conversation_io import EXPORT_VERSION, FORMAT
+from services.compare import runfile
+from services.conversations.import_export import EXPORT_VERSION, FORMAT
 from tests.e2e._app import (
     assert_no_traceback,
     chat,

@@ -9,7 +9,9 @@ import os
 
 import pytest
 
-from services import embedded, embedded_background
+from services.models import embedded
+
+from services.models import embedded_background
 from services.chat import start_chat
 from services.types import GenerationParams, Message
 
@@ -61,7 +63,7 @@ def test_built_cache_needs_no_stand_in(embedded_paths):
 
 
 def test_which_targets_wait_for_a_build(fresh_cache):
-    from services.embedded_background import must_build_first, note
+    from services.models.embedded_background import must_build_first, note
 
     model = embedded.EMBEDDED_MODEL
     assert not must_build_first(f"llamacpp:{model}")       # the GGUF as shipped

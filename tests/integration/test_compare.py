@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from services import runfile
-from services.compare import CompareSpec, run_compare
+from services.compare import runfile
+from services.compare.run import CompareSpec, run_compare
 from services.types import GenerationParams
 
 pytestmark = pytest.mark.integration

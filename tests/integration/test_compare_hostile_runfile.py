@@ -5,7 +5,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from services import runfile
+from services.compare import runfile
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration

@@ -43,8 +43,8 @@ def test_page_runs_both_embedded_targets(embedded_paths):
 
 def _fake_finished_run(blind: bool) -> dict:
     """A finished run as the page keeps it (what an earlier Compare click leaves in the session)."""
-    from services.compare import ColumnResult, CompareSpec
-    from services.runfile import build_run
+    from services.compare.run import ColumnResult, CompareSpec
+    from services.compare.runfile import build_run
     from services.types import GenerationParams
 
     spec = CompareSpec.build("Name a colour.", ["onnx:model-x", "onnx:model-y"])
@@ -56,7 +56,7 @@ def _fake_finished_run(blind: bool) -> dict:
 
 
 def test_blind_vote_hides_names_then_reveals_and_updates_the_leaderboard():
-    from services.store import open_store
+    from services.conversations.store import open_store
 
     before = len(open_store().list_votes())
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
@@ -110,7 +110,7 @@ def test_failed_column_shows_an_error_card_while_the_other_answers(monkeypatch):
 
 
 def test_load_a_run_file_show_it_and_rerun_it():
-    from services import runfile
+    from services.compare import runfile
     from tests.standins.openai_sse import OpenAIStandIn
 
     shared = runfile.dumps(_fake_finished_run(blind=False)["run"]).encode()
@@ -125,7 +125,7 @@ def test_load_a_run_file_show_it_and_rerun_it():
     assert len(at.metric) == 6
 
     with OpenAIStandIn(models=("m-a", "m-b")) as srv:
-        from services.compare import CompareSpec
+        from services.compare.run import CompareSpec
 
         spec = CompareSpec.build("Say hello.", ["openai:m-a", "openai:m-b"])
         at.session_state["provider_keys"] = {"OPENAI_BASE_URL": srv.url}

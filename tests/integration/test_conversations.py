@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from services import conversations as convs
+from services.conversations import branches as convs
 from services.__main__ import main
-from services.store import Store, open_store
+from services.conversations.store import Store, open_store
 from services.types import GenerationParams
 from tests.conftest import ROOT
 
@@ -86,8 +86,8 @@ def test_stop_keeps_the_partial_answer_marked(store, embedded_paths):
 KILLED = r"""
 import sys
 sys.path.insert(0, sys.argv[2])
-from services import conversations as convs
-from services.store import Store
+from services.conversations import branches as convs
+from services.conversations.store import Store
 from services.types import GenerationParams
 s = Store(sys.argv[1])
 reply = convs.send(s, None, "Write a very long story about a dragon and a knight.",

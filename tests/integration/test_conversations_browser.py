@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from services.store import Store
+from services.conversations.store import Store
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

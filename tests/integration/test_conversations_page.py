@@ -6,8 +6,8 @@ import sqlite3
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from services.conversation_io import export_json_text
-from services.store import SCHEMA_VERSION, open_store
+from services.conversations.import_export import export_json_text
+from services.conversations.store import SCHEMA_VERSION, open_store
 from tests.conftest import ROOT
 from tests.readable import readable
 from tests.unit.test_safe_markdown import assert_inert
@@ -180,7 +180,7 @@ def test_newer_database_is_left_alone(db, embedded_paths):
 
 
 def test_imported_titles_and_labels_cannot_load_remote_images(db, embedded_paths):
-    from services.conversation_io import import_json
+    from services.conversations.import_export import import_json
     from services.types import ImagePart
 
     source = open_store(db.parent / "src.db")

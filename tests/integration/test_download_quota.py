@@ -6,8 +6,10 @@ import time
 
 import pytest
 
-from services import model_download, model_manager
-from services.local_models import Variant
+from services.models import download as model_download
+
+from services.models import manager as model_manager
+from services.models.local import Variant
 from tests.standins.hf_hub_standin import HubStandIn
 
 pytestmark = pytest.mark.integration

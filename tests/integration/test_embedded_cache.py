@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from services import embedded
+from services.models import embedded
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from services import model_manager
+from services.models import manager as model_manager
 from tests.readable import readable
 
 pytestmark = pytest.mark.integration

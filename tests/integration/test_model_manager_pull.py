@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from services import local_models, model_manager
+from services.models import local as local_models
+
+from services.models import manager as model_manager
 from services.chat import start_chat
 from services.errors import BadRequest
-from services.local_models import Variant
+from services.models.local import Variant
 from services.targets import list_targets
 from services.types import GenerationParams, Message
 from tests.readable import readable

@@ -54,7 +54,7 @@ def installed_tiny_moe(tiny_phimoe):
 
     import streamlit as st
 
-    from services import local_models
+    from services.models import local as local_models
 
     folder = local_models.models_root() / "transformers" / "tiny-phimoe-routing"
     shutil.copytree(tiny_phimoe, folder)
@@ -113,7 +113,7 @@ def test_unknown_moe_family_says_routing_is_not_available():
 
     import streamlit as st
 
-    from services import local_models
+    from services.models import local as local_models
 
     folder = local_models.models_root() / "transformers" / "switch-moe"
     folder.mkdir(parents=True, exist_ok=True)

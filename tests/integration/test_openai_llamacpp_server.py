@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from services import embedded
+from services.models import embedded
 from services.backends.openai_backend import CustomOpenAIBackend
 from services.chat import start_chat
 from services.types import GenerationParams, Message

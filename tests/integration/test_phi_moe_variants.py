@@ -12,8 +12,13 @@ import sys
 
 import pytest
 
-from services import local_models, model_manager, routing
-from services.backends import get_backend, moe_sizes
+from services.models import local as local_models
+
+from services.models import manager as model_manager
+
+from services.reasoning import routing
+from services.backends import get_backend
+from services.backends.transformers import moe_sizes
 from services.targets import list_targets
 from services.types import GenerationParams
 from tests.standins.hf_hub_standin import HubStandIn

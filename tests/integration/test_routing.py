@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from services import routing
+from services.reasoning import routing
 from services.backends import get_backend
 from services.chat import start_chat
 from services.errors import BadRequest

@@ -8,7 +8,11 @@ marked; every hook is removed afterwards.
 
 import pytest
 
-from services.backends import moe_families, moe_routing, moe_sizes
+from services.backends.transformers import moe_families
+
+from services.backends.transformers import moe_routing
+
+from services.backends.transformers import moe_sizes
 from tests.fixtures.tiny_models import build_tokenizer, tiny_moe
 
 pytestmark = pytest.mark.integration
@@ -164,7 +168,7 @@ def test_random_weights_are_noticed_without_a_marker(tokenizer):
 @pytest.mark.parametrize("family", ["qwen2_moe", "deepseek_v3", "olmoe"])
 def test_generation_through_the_backend_routes_other_families(family, tmp_path):
     """generate() on a saved tiny model of another family: every token routed, shared experts marked."""
-    from services import routing
+    from services.reasoning import routing
     from services.types import GenerationParams
     from tests.fixtures.tiny_models import build_tiny_moe_folder
 

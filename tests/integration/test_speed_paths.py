@@ -73,7 +73,7 @@ def test_sampling_with_seed_is_repeatable_despite_kept_state(embedded_paths):
 def test_bf16_setting_fast_path_equals_bf16_generate(tiny_phi3, monkeypatch):
     import torch
 
-    from services.backends.transformers_backend import TransformersBackend
+    from services.backends.transformers.backend import TransformersBackend
     from services.streaming import MeasuredStream
     from services.types import ChatRequest, Target
 
@@ -92,7 +92,7 @@ def test_bf16_setting_fast_path_equals_bf16_generate(tiny_phi3, monkeypatch):
 
 
 def test_bad_dtype_setting_is_a_clear_error(tiny_phi3, monkeypatch):
-    from services.backends.transformers_backend import TransformersBackend
+    from services.backends.transformers.backend import TransformersBackend
     from services.errors import BadRequest
 
     monkeypatch.setenv("PHI_TRANSFORMERS_DTYPE", "int3")
@@ -107,7 +107,7 @@ def test_llamacpp_thread_count_change_keeps_greedy_answers(embedded_paths, monke
 
     from services.backends import get_backend
     from services.backends.llamacpp_backend import LlamaCppBackend
-    from services.embedded import gguf_path
+    from services.models.embedded import gguf_path
 
     history = [Message("user", "Name three rivers in Europe.")]
     texts = {}

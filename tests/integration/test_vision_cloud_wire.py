@@ -8,10 +8,14 @@ import base64
 
 import pytest
 
-from services import config, media, video
+from services import config
+
+from services.media import images as media
+
+from services.media import video
 from services.chat import start_chat
 from services.types import GenerationParams
-from services.vision import question_message
+from services.media.vision import question_message
 from tests.fixtures.media_files import scene_video, text_image
 from tests.standins.openai_sse import OpenAIStandIn, Reply
 

@@ -5,12 +5,14 @@ import re
 
 import pytest
 
-from services import media, video
+from services.media import images as media
+
+from services.media import video
 from services.backends import get_backend
 from services.backends.ocr_backend import SYSTEM
 from services.chat import start_chat
 from services.types import GenerationParams, Message
-from services.vision import SHORT_CLOSE, SHORT_OPEN
+from services.media.vision import SHORT_CLOSE, SHORT_OPEN
 from tests.fixtures.media_files import EXECUTABLE, scene_video, text_image
 
 pytestmark = pytest.mark.integration
@@ -84,7 +86,7 @@ def test_what_was_read_comes_with_positions_and_boxes_drawn(embedded_paths):
     from PIL import Image
     import io
 
-    from services.vision import ocr_readings
+    from services.media.vision import ocr_readings
     from tests.fixtures.media_files import bar_chart
 
     sign = media.prepare_image("sign.png", text_image("STOP")).part

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from services import media
+from services.media import images as media
 from services.backends import get_backend
 from services.chat import start_chat
 from services.errors import BackendUnavailable

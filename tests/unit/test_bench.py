@@ -5,7 +5,7 @@ import math
 
 from bench.harness import Report, Row, interleave, markdown, median, ratio
 from services.backends.kv_reuse import MIN_REUSE, LiveState, capacity_for, common_prefix
-from services.bandwidth import bound_tokens_per_s
+from services.models.bandwidth import bound_tokens_per_s
 from services.cli.bench import write
 
 

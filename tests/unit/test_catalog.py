@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services import catalog
+from services.models import catalog
 
 
 def test_family_is_complete():

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from services import compare
-from services.compare import CompareSpec, plan, run_compare
+from services.compare import run as compare
+from services.compare.run import CompareSpec, plan, run_compare
 from services.errors import BadRequest
 from services.types import GenerationParams
-from services.word_diff import diff_stats, similarity, word_diff
+from services.compare.word_diff import diff_stats, similarity, word_diff
 
 ONNX = "onnx:smollm2-135m-instruct"
 HF = "transformers:smollm2-135m-instruct"
@@ -116,7 +116,7 @@ def test_cli_json_lists_every_target_in_order_even_when_all_fail(capsys):
 
 
 def test_presets_follow_what_is_available():
-    from services.compare_presets import presets
+    from services.compare.presets import presets
 
     def infos(*available, missing=()):
         return [{"target": t, "available": True} for t in available] + \
@@ -142,7 +142,7 @@ def test_presets_follow_what_is_available():
 
 def test_cli_leaderboard_from_stored_votes(monkeypatch, tmp_path, capsys):
     from services.__main__ import main
-    from services.store import open_store
+    from services.conversations.store import open_store
 
     monkeypatch.setenv("PHI_PLAYGROUND_DB", str(tmp_path / "votes.db"))
     assert main(["compare", "--leaderboard"]) == 0

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from services import config
-from services.compare import CompareSpec, plan, run_compare, start_compare
+from services.compare.run import CompareSpec, plan, run_compare, start_compare
 from services.types import GenerationParams
 from tests.standins.openai_sse import OpenAIStandIn, Reply
 

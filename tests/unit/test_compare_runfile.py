@@ -8,8 +8,10 @@ import json
 
 import pytest
 
-from services import config, runfile
-from services.compare import CompareSpec, run_compare
+from services import config
+
+from services.compare import runfile
+from services.compare.run import CompareSpec, run_compare
 from services.errors import BadRequest, MediaError
 from services.types import GenerationParams, ImagePart
 from tests.fixtures.media_files import plain_image

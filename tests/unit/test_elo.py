@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from services import elo
+from services.compare import elo
 
 
 def vote(a, b, outcome, created=0.0):

@@ -11,10 +11,14 @@ import json
 
 import pytest
 
-from services import conversation_io, json_input, runfile
-from services.compare import CompareSpec, ColumnResult
+from services import json_input
+
+from services.conversations import import_export as conversation_io
+
+from services.compare import runfile
+from services.compare.run import CompareSpec, ColumnResult
 from services.errors import BadRequest, MediaError
-from services.store import Store
+from services.conversations.store import Store
 from services.types import GenerationParams, ImagePart, Metrics
 from tests.fixtures.media_files import plain_image
 

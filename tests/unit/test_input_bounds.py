@@ -2,11 +2,11 @@
 
 import pytest
 
-from services import conversations as convs
+from services.conversations import branches as convs
 from services.chat import MAX_PROMPT_CHARS, start_chat
-from services.compare import CompareSpec
+from services.compare.run import CompareSpec
 from services.errors import BadRequest
-from services.store import Store
+from services.conversations.store import Store
 from services.types import GenerationParams, Message
 
 LONG = "x" * (MAX_PROMPT_CHARS + 1)

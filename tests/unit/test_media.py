@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import Image
 
-from services import media
+from services.media import images as media
 from services.errors import MediaError
 from tests.fixtures.media_files import EXECUTABLE, plain_image, png_header_only_bomb, text_image
 

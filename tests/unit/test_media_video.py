@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from services import video
+from services.media import video
 from services.errors import BadRequest, MediaError
 from tests.fixtures.media_files import EXECUTABLE, av1_clip, lying_count_avi, plain_image, scene_video, zero_fps_mp4
 

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from services import local_models, model_manager
+from services.models import local as local_models
+
+from services.models import manager as model_manager
 from services.errors import BadRequest
-from services.local_models import Variant
+from services.models.local import Variant
 
 
 @pytest.fixture(autouse=True)

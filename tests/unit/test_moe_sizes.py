@@ -2,7 +2,7 @@
 
 import json
 
-from services.backends import moe_sizes
+from services.backends.transformers import moe_sizes
 
 GB = 10**9
 

@@ -2,7 +2,7 @@
 
 import json
 
-from services.backends.onnx_backend import OnnxBackend
+from services.backends.onnx.backend import OnnxBackend
 
 
 def test_installed_model_context_is_read_from_its_config(tmp_path, monkeypatch):

@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from services.errors import BadRequest
-from services.problem_set import BUNDLED, Outcome, SuiteRun, TargetScore, load_problems, parse_problems
-from services.reasoning import extract_answer, is_correct
+from services.reasoning.problem_set import BUNDLED, Outcome, SuiteRun, TargetScore, load_problems, parse_problems
+from services.reasoning.methods import extract_answer, is_correct
 
 
 def test_bundled_set_validates():

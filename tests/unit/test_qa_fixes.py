@@ -16,9 +16,9 @@ def test_metrics_line_unknown_prompt_tokens_reads_as_dash_not_none():
 
 def test_import_keeps_version_numbers_of_alternatives(tmp_path):
     # the export lists the active branch first; importing in file order made an edit "version 1 / 2"
-    from services.conversation_io import export_json_text, import_json
-    from services.conversations import path
-    from services.store import Store
+    from services.conversations.import_export import export_json_text, import_json
+    from services.conversations.branches import path
+    from services.conversations.store import Store
 
     src, dst = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
     c = src.create_conversation(target="onnx:smollm2-135m-instruct", params={}, system="")
@@ -110,7 +110,7 @@ def test_compare_finishes_importing_transformers_before_workers_start():
     from tests.conftest import ROOT
 
     code = ("import sys\n"
-            "from services.compare import _import_shared_sdks\n"
+            "from services.compare.run import _import_shared_sdks\n"
             "_import_shared_sdks(['onnx:m', 'a:b'])\n"
             "assert 'transformers' not in sys.modules\n"  # only when a transformers target is in the run
             "_import_shared_sdks(['a:b', 'transformers:smollm2-135m-instruct'])\n"

@@ -3,7 +3,7 @@
 import pytest
 
 from services.errors import BadRequest
-from services.reasoning import (
+from services.reasoning.methods import (
     PRESETS,
     build_messages,
     canonical,
@@ -122,7 +122,7 @@ def test_sample_params_vary_seed_and_need_temperature():
 
 
 def test_consistency_answer_keeps_the_samples_spelling():
-    from services.reasoning import Consistency, Sample
+    from services.reasoning.methods import Consistency, Sample
 
     res = Consistency("t:m", "q", [Sample("", a, "explicit", 1.0, 3, "stop") for a in ("$1,200", "1200", "7")])
     res.vote = majority_vote([s.answer for s in res.samples])

@@ -2,7 +2,7 @@
 
 import json
 
-from services import routing
+from services.reasoning import routing
 from services.types import Routing
 
 A = [Routing("Hi", 0, (0, 1), (0.9, 0.4), 0), Routing("Hi", 1, (2, 3), (0.2, 0.7), 0),
@@ -46,7 +46,7 @@ def test_looks_moe_reads_config_not_weights(tmp_path):
 
 # ---- statistics against hand-computed cases --------------------------------------------------
 
-from services import routing_stats  # noqa: E402
+from services.reasoning import routing_stats  # noqa: E402
 
 
 def _ev(token, layer, experts, position, n=4, shared=()):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.reasoning import canonical, extract_answer, parse_number
+from services.reasoning.methods import canonical, extract_answer, parse_number
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCS = {"compile", "search", "match", "fullmatch", "findall", "finditer", "sub", "subn", "split"}
@@ -152,7 +152,7 @@ def test_the_checker_catches_the_classic_shapes():
 
 def test_the_scan_finds_the_patterns():
     found = {where.split(":")[0] for where, _, _ in patterns()}
-    assert "services/reasoning.py" in found and "services/word_diff.py" in found
+    assert "services/reasoning/methods.py" in found and "services/compare/word_diff.py" in found
 
 
 @pytest.mark.parametrize("where,pattern,flags", patterns(), ids=lambda v: v if isinstance(v, str) and ":" in v

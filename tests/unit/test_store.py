@@ -11,7 +11,7 @@ import time
 import pytest
 
 from services.errors import BadRequest
-from services.store import SCHEMA_VERSION, Store, StoreError, default_path, open_store
+from services.conversations.store import SCHEMA_VERSION, Store, StoreError, default_path, open_store
 from services.types import ImagePart
 from tests.conftest import ROOT
 
@@ -210,7 +210,7 @@ def test_threads_lose_no_message(tmp_path):
 WRITER = r"""
 import sys, time
 sys.path.insert(0, sys.argv[2])
-from services.store import Store, INCOMPLETE
+from services.conversations.store import Store, INCOMPLETE
 s = Store(sys.argv[1])
 c = s.create_conversation()
 print(c, flush=True)
@@ -249,7 +249,7 @@ def test_sigkill_mid_write_leaves_a_sound_database(tmp_path):
 
 
 def test_forward_migration_keeps_data(tmp_path, monkeypatch):
-    import services.store as store_module
+    import services.conversations.store as store_module
 
     path = tmp_path / "old.db"
     s = Store(path)

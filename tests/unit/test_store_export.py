@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from services.conversation_io import FORMAT, export_json, export_json_text, export_markdown, import_json
-from services.conversations import path, switch_to
+from services.conversations.import_export import FORMAT, export_json, export_json_text, export_markdown, import_json
+from services.conversations.branches import path, switch_to
 from services.errors import BadRequest
-from services.store import Store
+from services.conversations.store import Store
 from services.types import GenerationParams, ImagePart
 
 

@@ -38,7 +38,7 @@ def test_private_by_default(options):
 
 
 def test_upload_caps_are_consistent(options):
-    from services import media
+    from services.media import images as media
 
     server_mb = options("server.maxUploadSize")
     assert server_mb == 50

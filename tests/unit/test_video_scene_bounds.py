@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from services import video
+from services.media import video
 
 W, H, FPS, FRAMES = 160, 90, 5, 2000
 CUTS = (300, 700, 1100, 1500, 1900)  # even, so the every-2nd-frame analysis lands on them

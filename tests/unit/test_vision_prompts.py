@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from services import vision
+from services.media import vision
 from services.errors import BadRequest, MediaError
 from services.types import ImagePart, Message
 

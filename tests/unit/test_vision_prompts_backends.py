@@ -5,7 +5,7 @@ import json
 import pytest
 
 from services.backends import get_backend
-from services.backends import transformers_vision as tv
+from services.backends.transformers import vision as tv
 from services.errors import BackendUnavailable
 
 

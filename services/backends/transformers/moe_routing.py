@@ -1,6 +1,6 @@
 """MoE routing hooks for the transformers backend: record each token's experts and weights per layer.
 
-The routers come from services/backends/moe_families.py (found per architecture). A forward hook on
+The routers come from services/backends/transformers/moe_families.py (found per architecture). A forward hook on
 each records the experts and weights the MoE block used, as the family's router gave them (Phimoe's
 sparsemixer weights do not sum to 1; they are kept as given), plus each shared expert's weight
 (1.0, or Qwen2-MoE's sigmoid gate). Hooks live for one run and are always removed.
@@ -14,7 +14,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.backends import moe_families
+from services.backends.transformers import moe_families
 from services.types import Routing
 
 # a file a tiny test or demo model carries to say its weights are random (see weights_look_random)
@@ -35,7 +35,7 @@ def config_path(model: str) -> Path | None:
     """A local model's config.json (a folder, or an installed name), or None."""
     folder = Path(model).expanduser()
     if not (folder / "config.json").is_file():
-        from services import local_models
+        from services.models import local as local_models
 
         folder = local_models.find("transformers", model) or folder
     path = folder / "config.json"

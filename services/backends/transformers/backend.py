@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from services import embedded
-from services.backends import moe_routing as routing  # MoE routing hooks live beside this backend
+from services.models import embedded
+from services.backends.transformers import moe_routing as routing  # MoE routing hooks live beside this backend
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
 from services.backends.memory import ResidentModels, room, weights_bytes
-from services.backends import transformers_vision
-from services.backends import transformers_fast
-from services.backends.transformers_worker import JOIN_TIMEOUT_S, STREAM_TIMEOUT_S, consume_worker  # noqa: F401
+from services.backends.transformers import vision as transformers_vision
+from services.backends.transformers import fast as transformers_fast
+from services.backends.transformers.worker import JOIN_TIMEOUT_S, STREAM_TIMEOUT_S, consume_worker  # noqa: F401
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
 
@@ -58,7 +58,7 @@ def _resolve(model: str, progress=None) -> tuple[str, dict]:
         if not (path / "config.json").is_file():
             raise BadRequest(f"{path} is not a transformers model folder (config.json is missing).")
         return str(path), {}
-    from services import local_models
+    from services.models import local as local_models
 
     found = local_models.find("transformers", model)
     if found is not None:
@@ -73,8 +73,8 @@ def _dtype_name(source: str) -> str:
     name = os.environ.get("PHI_TRANSFORMERS_DTYPE", "").strip().lower()
     if name:
         return name
-    from services import local_models
-    from services.backends import moe_sizes
+    from services.models import local as local_models
+    from services.backends.transformers import moe_sizes
 
     return moe_sizes.dtype_that_fits(source, "float32", local_models.machine_memory())
 
@@ -112,7 +112,7 @@ class TransformersBackend(ResidentModels):
                 capabilities=self.capabilities(embedded.EMBEDDED_MODEL),
             )
         ]
-        from services import local_models
+        from services.models import local as local_models
 
         for name, _folder in local_models.installed("transformers"):
             out.append(TargetInfo(f"transformers:{name}", ok, reason, label=f"{name} (transformers, local)",
@@ -140,7 +140,7 @@ class TransformersBackend(ResidentModels):
 
     def routing_info(self, model: str) -> dict:
         """MoE routing facts for the routing page: family, scoring, shared experts, random weights, sizes."""
-        from services.backends import moe_sizes
+        from services.backends.transformers import moe_sizes
 
         loaded = self.load(model)
         return {**routing.describe(loaded.model), **moe_sizes.counts(loaded.model)}
@@ -263,7 +263,7 @@ class TransformersBackend(ResidentModels):
             loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=STREAM_TIMEOUT_S
         )
         kwargs = self.generation_kwargs(loaded, p)
-        # MoE routing: services/routing.py hooks the routers for this run only
+        # MoE routing: services/reasoning/routing.py hooks the routers for this run only
         recorder = routing.recorder_for(loaded.model, loaded.tokenizer, request.routing)
         kwargs.update(recorder.generate_kwargs() if recorder else {})
         result: dict = {}

@@ -7,7 +7,7 @@ From a config alone the model is built on torch's meta device: shapes, no memory
 
 from __future__ import annotations
 
-from services.backends import moe_families
+from services.backends.transformers import moe_families
 
 # bytes per parameter at the dtypes the transformers backend runs
 BYTES = {"float32": 4, "bfloat16": 2}

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
-from services import embedded, embedded_background
+from services.models import embedded
+
+from services.models import embedded_background
 from services.backends import get_backend, kv_reuse
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
 from services.backends.memory import ResidentModels, folder_bytes, room
-from services.backends import onnx_vision
-from services.backends.onnx_options import search_options  # noqa: F401
+from services.backends.onnx import vision as onnx_vision
+from services.backends.onnx.options import search_options  # noqa: F401
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Target, Token, Usage
 
@@ -51,7 +53,7 @@ def resolve_folder(model: str, progress=None) -> Path:
     path = Path(model).expanduser()
     if path.is_dir() and (path / "genai_config.json").is_file():
         return path
-    from services import local_models
+    from services.models import local as local_models
 
     found = local_models.find("onnx", model)
     if found is not None:
@@ -93,7 +95,7 @@ class OnnxBackend(ResidentModels):
                 capabilities=self.capabilities(embedded.EMBEDDED_MODEL),
             )
         )
-        from services import local_models
+        from services.models import local as local_models
 
         for name, folder in local_models.installed("onnx"):
             out.append(TargetInfo(f"onnx:{name}", ok, reason, label=f"{name} (ONNX, local)",
@@ -108,7 +110,7 @@ class OnnxBackend(ResidentModels):
             if model == embedded.EMBEDDED_MODEL:
                 folder = embedded.onnx_dir()
             else:
-                from services import local_models
+                from services.models import local as local_models
 
                 # an installed model is named, a brought-in one may be a path
                 folder = local_models.find("onnx", model) or Path(model)

@@ -14,10 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services import embedded, media, vision
+from services.models import embedded
+
+from services.media import images as media
+
+from services.media import vision
 from services.backends.memory import ResidentModels, room, weights_bytes
 from services.errors import BackendTimeout, BackendUnavailable, BadRequest
-from services.backends.transformers_worker import JOIN_TIMEOUT_S, STREAM_TIMEOUT_S
+from services.backends.transformers.worker import JOIN_TIMEOUT_S, STREAM_TIMEOUT_S
 from services.types import Capabilities, ChatRequest, Message
 
 MAX_IMAGES = 16
@@ -64,7 +68,7 @@ def _folder(model: str) -> Path | None:
     path = Path(model).expanduser()
     if path.is_dir():
         return path
-    from services import local_models
+    from services.models import local as local_models
 
     return local_models.find("transformers", model)
 
@@ -186,7 +190,7 @@ def stream(backend, request: ChatRequest) -> Iterator:
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-    from services.backends.transformers_worker import consume_worker
+    from services.backends.transformers.worker import consume_worker
 
     vm = load(request.target.model)
     p = request.params

@@ -9,9 +9,11 @@ import json
 import time
 from collections.abc import Sequence
 
-from services import json_input, media
-from services.compare import MAX_TARGETS, ColumnResult, CompareRun, CompareSpec, start_compare
-from services.elo import OUTCOMES
+from services import json_input
+
+from services.media import images as media
+from services.compare.run import MAX_TARGETS, ColumnResult, CompareRun, CompareSpec, start_compare
+from services.compare.elo import OUTCOMES
 from services.errors import BadRequest, MediaError
 from services.json_input import METRICS, PARAMS, number, text
 from services.types import GenerationParams, ImagePart

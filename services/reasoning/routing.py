@@ -1,8 +1,8 @@
 """Expert routing of local MoE models: run a prompt with routing on, and what the records show.
 
-The hooks themselves live with the transformers backend (services/backends/moe_routing.py, routers
-found per architecture by services/backends/moe_families.py); this module only asks for routing and
-reads the records. Statistics are in services/routing_stats.py.
+The hooks themselves live with the transformers backend (services/backends/transformers/moe_routing.py, routers
+found per architecture by services/backends/transformers/moe_families.py); this module only asks for routing and
+reads the records. Statistics are in services/reasoning/routing_stats.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import functools
 import io
 import json
 
-from services.backends.moe_routing import (  # noqa: F401  (re-exported: callers read routing from here)
+from services.backends.transformers.moe_routing import (  # noqa: F401  (re-exported: callers read routing from here)
     RoutingRecorder,
     config_path,
     drain,
@@ -26,7 +26,7 @@ from services.backends.moe_routing import (  # noqa: F401  (re-exported: callers
     unavailable_reason,
 )
 from services.errors import BadRequest
-from services.routing_stats import expert_load, layer_stats, specialisation, summary  # noqa: F401
+from services.reasoning.routing_stats import expert_load, layer_stats, specialisation, summary  # noqa: F401
 from services.types import GenerationParams, Message, Routing
 
 # --- what the records show -------------------------------------------------------------------
@@ -73,7 +73,7 @@ def model_info(target: str) -> dict:
 
 @functools.lru_cache(maxsize=32)
 def _config_sizes(folder: str, mtime: float) -> dict:
-    from services.backends import moe_sizes
+    from services.backends.transformers import moe_sizes
 
     return moe_sizes.counts_from_config(folder)
 
@@ -84,7 +84,7 @@ def target_sizes(target: str) -> dict | None:
     A local transformers folder: counted from its config on the meta device (cached per config file).
     Anything else: the catalog's numbers for that model, when it is a MoE one.
     """
-    from services import catalog
+    from services.models import catalog
     from services.chat import resolve_target
 
     t = resolve_target(target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.compare import MAX_TARGETS
+from services.compare.run import MAX_TARGETS
 from services.types import Target
 
 
@@ -26,7 +26,7 @@ CLOUD_BACKENDS = ("github", "nim", "azure", "openai")
 
 
 def _catalog_key(target: str) -> str | None:
-    from services import catalog
+    from services.models import catalog
 
     t = Target.parse(target)
     hit = catalog.find(t.backend, t.model) or catalog.guess(t.model)

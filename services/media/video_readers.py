@@ -1,10 +1,10 @@
-"""Frame readers for services/video.py: OpenCV's FFmpeg backend first, PyAV for what it cannot decode."""
+"""Frame readers for services/media/video.py: OpenCV's FFmpeg backend first, PyAV for what it cannot decode."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from services import media
+from services.media import images as media
 from services.errors import MediaError
 
 # frames handed on are at most this many pixels on their long side

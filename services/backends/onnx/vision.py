@@ -1,7 +1,7 @@
 """ONNX Runtime GenAI vision path: Phi-3.5-vision (model.type "phi3v") through its multimodal processor.
 
 The prompt is the Phi-3 chat format with `<|image_1|>\\n<|image_2|>\\n...` before the text of each user
-turn, numbered across the conversation (services.vision.phi3v_raw_prompt); images go in as bytes.
+turn, numbered across the conversation (services.media.vision.phi3v_raw_prompt); images go in as bytes.
 num_crops is fixed by the model folder's processor_config.json (4 in Microsoft's CPU build).
 """
 
@@ -11,7 +11,9 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from services import embedded, vision
+from services.models import embedded
+
+from services.media import vision
 from services.backends.base import StopMatcher
 from services.errors import BackendTimeout, BadRequest, MediaError
 from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
@@ -27,7 +29,7 @@ def model_type(model: str) -> str:
         return ""
     path = Path(model).expanduser()
     if not path.is_dir():
-        from services import local_models
+        from services.models import local as local_models
 
         path = local_models.find("onnx", model) or path
     try:
@@ -80,7 +82,7 @@ def stream(backend, request: ChatRequest) -> Iterator:
         raise BadRequest(f"The prompt with its images is {n_prompt} tokens; this model's context is "
                          f"{loaded.context_length}. Use fewer frames or crops.")
     max_length = min(n_prompt + p.max_tokens, loaded.context_length)
-    from services.backends.onnx_options import search_options
+    from services.backends.onnx.options import search_options
 
     options = {"max_length": max_length, **search_options(p)}
     if not loaded.lock.acquire(timeout=LOCK_WAIT_S):

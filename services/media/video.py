@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services import media
+from services.media import images as media
 from services.errors import BadRequest, MediaError
 from services.types import ImagePart
-from services import video_readers
-from services.video_readers import AvReader, CvReader
+from services.media import video_readers
+from services.media.video_readers import AvReader, CvReader
 
 # a damaged file is reported as one MediaError; without these OpenCV and its FFmpeg also print
 # "moov atom not found" and "[ WARN:0] ... can't be used to capture by name" to stderr (a user's

@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from services.errors import BadRequest, PlaygroundError
-from services.reasoning import PRESETS, build_messages, extract_answer, parse_number
+from services.reasoning.methods import PRESETS, build_messages, extract_answer, parse_number
 from services.types import GenerationParams
 
-BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "reasoning" / "problems.jsonl"
+BUNDLED = Path(__file__).resolve().parents[2] / "assets" / "reasoning" / "problems.jsonl"
 DIFFICULTIES = ("easy", "medium", "hard")
 ANSWER_TYPES = ("number", "text")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -234,7 +234,7 @@ def run_suite(problems: list[Problem], targets: list[str], params: GenerationPar
 def save_suite(run: SuiteRun, path=None) -> str | None:
     """Keep the run in the database as kind "reasoning"; None when no database can be opened."""
     try:
-        from services.store import open_store
+        from services.conversations.store import open_store
 
         return open_store(path).save_run("reasoning", run.to_dict())
     except (PlaygroundError, OSError, ImportError):

@@ -169,7 +169,7 @@ def nim_inline_content(message: Message) -> str:
     note = media_note(images)
     if note:
         pieces.append(note)
-    from services import media
+    from services.media import images as media
 
     for part in images:
         uri = data_uri(part)
@@ -275,7 +275,7 @@ OCR_MAX_SIDE = 2048
 
 def max_side_for(target: str) -> int:
     """The longest image side worth sending to this target."""
-    from services import media
+    from services.media import images as media
 
     return OCR_MAX_SIDE if str(target).startswith("ocr:") else media.DEFAULT_MAX_SIDE
 
@@ -290,6 +290,6 @@ def question_message(question: str, images: Sequence[ImagePart] = (), frames: Se
 
 def estimate_parts(parts: Sequence[ImagePart], num_crops: int | None = None) -> int:
     """Phi-3.5-vision image tokens for these parts (sizes read from the headers, not decoded)."""
-    from services import media
+    from services.media import images as media
 
     return estimate_image_tokens((media.image_size(p.data) for p in parts), num_crops)

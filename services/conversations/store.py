@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from services.errors import BadRequest, PlaygroundError
-from services.store_runs import OUTCOMES, RunsAndVotes  # noqa: F401 - OUTCOMES is part of this module's API
-from services.store_schema import FTS_SQL, MIGRATIONS, SCHEMA_VERSION
+from services.conversations.runs import OUTCOMES, RunsAndVotes  # noqa: F401 - OUTCOMES is part of this module's API
+from services.conversations.schema import FTS_SQL, MIGRATIONS, SCHEMA_VERSION
 
 # a still-streaming answer is stored as incomplete until it finishes, so a killed app leaves it marked
 INCOMPLETE = "incomplete"

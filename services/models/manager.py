@@ -1,6 +1,6 @@
 """Put Phi models on this machine: downloads (shared by every session), delete, add your own, listing.
 
-One download is services/model_download.py; the hub itself is talked to by services/hub_fetch.py.
+One download is services/models/download.py; the hub itself is talked to by services/models/hub_fetch.py.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import gc
 import shutil
 import threading
 
-from services import local_models
+from services.models import local as local_models
 from services.errors import BackendUnavailable, BadRequest
-from services.local_models import LocalModel, Variant
+from services.models.local import LocalModel, Variant
 
 # the download layer's names are part of this module's API (pages, CLI and tests use them from here)
-from services.model_download import (  # noqa: F401
+from services.models.download import (  # noqa: F401
     NotEnoughSpace,
     Offline,
     Plan,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from services.chat import check_length, start_chat
 from services.errors import BadRequest, IncompleteGeneration, PlaygroundError
-from services.store import INCOMPLETE, Store
+from services.conversations.store import INCOMPLETE, Store
 from services.types import GenerationParams, ImagePart, Message
 
 # a streaming answer is written to the database at most this often (and always at the end)

@@ -12,8 +12,8 @@ import time
 from services import json_input
 from services.errors import BadRequest, MediaError
 from services.json_input import METRICS, PARAMS, number, text
-from services.media import IMAGE_KINDS, MAX_IMAGE_BYTES, image_size, sniff
-from services.store import Store
+from services.media.images import IMAGE_KINDS, MAX_IMAGE_BYTES, image_size, sniff
+from services.conversations.store import Store
 from services.types import ROLES, GenerationParams
 
 FORMAT = "phi-playground-conversation"
@@ -156,7 +156,7 @@ def _size(n: int) -> str:
 
 def export_markdown(store: Store, conv_id: str) -> str:
     """The visible branch as readable Markdown, attachments listed by name, type, size and hash."""
-    from services.conversations import path
+    from services.conversations.branches import path
 
     conv = store.require_conversation(conv_id)
     turns = path(store, conv_id)

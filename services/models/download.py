@@ -1,6 +1,6 @@
 """One download of a local model variant: plan, space check, progress on disk, cancel, install.
 
-The hub work runs in a child process (services/hub_fetch.py). Progress is measured on disk: finished
+The hub work runs in a child process (services/models/hub_fetch.py). Progress is measured on disk: finished
 files plus the partial files huggingface_hub writes while downloading.
 """
 
@@ -17,9 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from services import hub_fetch, local_models
+from services.models import hub_fetch
+
+from services.models import local as local_models
 from services.errors import BackendUnavailable, BadRequest, PlaygroundError
-from services.local_models import LocalModel, Variant, human
+from services.models.local import LocalModel, Variant, human
 
 POLL_S = 0.25
 # seconds of history the speed is measured over
@@ -178,7 +180,7 @@ def _raise_for(result: dict, variant: Variant) -> None:
     if kind == "notfound":
         raise BadRequest(f"{variant.repo} (revision {variant.revision}) has no {', '.join(variant.allow_patterns)} "
                          f"on {endpoint()}.", hint="The repository or its files may have moved; check the entry "
-                         "in services/local_variants.toml or your PHI_PLAYGROUND_VARIANTS file.")
+                         "in services/models/local_variants.toml or your PHI_PLAYGROUND_VARIANTS file.")
     if kind == "auth":
         raise BackendUnavailable(f"{variant.repo} needs a Hugging Face login or accepted licence.",
                                  hint="Set HF_TOKEN, or accept the model's terms on its page.")

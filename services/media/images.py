@@ -39,7 +39,7 @@ class PreparedImage:
 
 def config_upload_cap_mb(path: Path | None = None) -> int:
     """server.maxUploadSize from .streamlit/config.toml (Streamlit's default 200 when unset)."""
-    path = path or Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml"
+    path = path or Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml"
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError):

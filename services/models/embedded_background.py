@@ -17,12 +17,12 @@ import threading
 import time
 from pathlib import Path
 
-from services import embedded
+from services.models import embedded
 from services.errors import BackendUnavailable
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # the build runs at a lower priority, so the answer llama.cpp is giving meanwhile keeps its cores
-BUILD_CODE = "import os\nos.nice(10)\nfrom services import embedded\nembedded.provision()\n"
+BUILD_CODE = "import os\nos.nice(10)\nfrom services.models import embedded\nembedded.provision()\n"
 LOG_NAME = ".background-build.log"
 STAND_IN = f"llamacpp:{embedded.EMBEDDED_MODEL}"
 

@@ -1,6 +1,6 @@
 """The child process that talks to the Hugging Face hub: plan or fetch one variant's files.
 
-It runs as `python -m services.hub_fetch plan|fetch ARGS_JSON` and prints one JSON line. Running it
+It runs as `python -m services.models.hub_fetch plan|fetch ARGS_JSON` and prints one JSON line. Running it
 apart lets a download be cancelled at any moment (terminate the process), whatever transport
 huggingface_hub picks, and makes the hub settings (HF_ENDPOINT, HF_HUB_OFFLINE, HF_TOKEN) fresh per pull.
 """
@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def command(op: str, variant, dest: Path) -> list[str]:
@@ -21,7 +21,7 @@ def command(op: str, variant, dest: Path) -> list[str]:
     args = {"repo": variant.repo, "revision": variant.revision, "patterns": variant.allow_patterns,
             # the hub client's own cache (refs) goes inside the partial folder, so nothing escapes it
             "dest": str(dest), "cache": str(dest / ".cache" / "hub"), "parent": os.getpid()}
-    return [sys.executable, "-m", "services.hub_fetch", op, json.dumps(args)]
+    return [sys.executable, "-m", "services.models.hub_fetch", op, json.dumps(args)]
 
 
 def environment() -> dict:

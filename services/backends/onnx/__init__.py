@@ -1,0 +1,1 @@
+"""ONNX Runtime GenAI: text and vision paths sharing search options."""

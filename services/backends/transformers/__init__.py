@@ -1,0 +1,1 @@
+"""Hugging Face transformers: text, vision, the fast decode path, the worker and MoE routing hooks."""

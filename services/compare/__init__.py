@@ -1,0 +1,1 @@
+"""Side-by-side runs: running a comparison, presets, run files, Elo and word diffs."""

@@ -1,0 +1,1 @@
+"""Stored conversations: the store and its schema, runs, branches, import and export."""

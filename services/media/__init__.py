@@ -1,0 +1,1 @@
+"""Media for vision requests: image intake, video frame sampling, per-backend vision prompts."""

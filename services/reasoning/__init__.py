@@ -1,0 +1,1 @@
+"""Reasoning tools: presets and answer extraction, the problem set, MoE routing views."""
