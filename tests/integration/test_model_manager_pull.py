@@ -104,12 +104,25 @@ def test_pull_reports_progress_survives_a_cut_and_answers(hub, repo_files):
     assert stream.metrics.completion_tokens and stream.finish_reason in ("stop", "length")
 
 
-def test_cancel_then_pull_again_keeps_finished_files(hub):
+def test_cancel_then_pull_again_keeps_finished_files(hub, repo_files):
     hub.bytes_per_s = 2e6
     job = model_manager.start_pull(VARIANT)
     deadline = time.monotonic() + 60
+    small = {Path(k).name: len(v) for k, v in repo_files.items() if k.startswith(SUB) and k != DATA}
+
+    def small_files_done() -> bool:
+        # the pull fetches several files at once, so wait until each small one is whole on disk
+        # (not merely requested) before cancelling; a loaded machine must not change what is tested
+        on_disk = {}
+        for f in model_manager.partial_dir(VARIANT).rglob("*"):
+            try:
+                on_disk[f.name] = f.stat().st_size
+            except OSError:  # an .incomplete file renamed between listing and stat
+                pass
+        return all(on_disk.get(name) == size for name, size in small.items())
+
     # cancel mid-file: small files done, the big one on its way
-    while (job.latest.done_bytes == 0 or not hub.file_gets("model.onnx.data")) and time.monotonic() < deadline:
+    while not (small_files_done() and hub.file_gets("model.onnx.data")) and time.monotonic() < deadline:
         time.sleep(0.1)
     job.cancel()
     assert job.wait(30) and job.latest.stage == "cancelled"
