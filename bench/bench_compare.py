@@ -8,20 +8,15 @@ slower target alone.
 Without --quick it also runs the embedded model on ONNX and llama.cpp one after another and at
 the same time, to show what sharing 2 cores does to each one's tokens/s.
 
-    python bench/bench_compare.py [--quick]
+    python -m bench.bench_compare [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 TARGET_RATIO = 1.15
 

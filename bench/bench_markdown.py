@@ -1,6 +1,6 @@
 """The untrusted-text renderer on hostile input: seconds per text, as a markdown table.
 
-    python bench/bench_markdown.py [--quick]
+    python -m bench.bench_markdown [--quick]
 
 Rows: 1 MB of each pathological shape (over the bound, so shown as escaped plain text), the same
 shapes at the largest size that is still parsed (ui/safe_markdown.MAX_FORMATTED), and a 200 KB
@@ -13,9 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ui.safe_markdown import MAX_FORMATTED, sanitize  # noqa: E402
 

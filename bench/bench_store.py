@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.conversations.import_export import export_json, import_json  # noqa: E402
 from services.conversations.store import Store  # noqa: E402

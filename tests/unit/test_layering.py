@@ -50,3 +50,31 @@ def test_secrets_file_is_ignored():
     assert ".streamlit/secrets.toml" in ignored
     tracked = subprocess.run(["git", "ls-files", ".streamlit/secrets.toml"], cwd=ROOT, capture_output=True, text=True)
     assert tracked.stdout.strip() == ""
+
+
+def changes_sys_path(path: Path) -> list[int]:
+    """Lines that mutate sys.path (insert, append, extend, assignment)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        target = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            target = node.func.value
+        elif isinstance(node, (ast.Assign, ast.AugAssign)):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+        if isinstance(target, ast.Attribute) and target.attr == "path" and \
+                isinstance(target.value, ast.Name) and target.value.id == "sys":
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+@pytest.mark.parametrize("path", py_files("app_pages", "ui", "services", "bench", "web") + [ROOT / "app.py"],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_sys_path_edits_outside_tests(path):
+    # bench/ and services/ are packages run from the project root (python -m ...)
+    assert changes_sys_path(path) == []
+
+
+def test_sys_path_check_sees_an_edit(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import sys\nsys.path.insert(0, 'x')\nsys.path += ['y']\nsys.path = []\n")
+    assert changes_sys_path(probe) == [2, 3, 4]
