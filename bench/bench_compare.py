@@ -68,7 +68,7 @@ def local_fairness(max_tokens: int = 64) -> dict:
 
 
 def run(quick: bool = False) -> dict:
-    """Measure and print the table; return the numbers (used by `python -m services bench`)."""
+    """Measure and print the table; return the numbers (used by `python -m bench`)."""
     from services import config
     from tests.standins.openai_sse import OpenAIStandIn, Reply
 

@@ -70,7 +70,7 @@ def _timed(fn, repeats: int) -> tuple[float, object]:
 
 
 def run(quick: bool = False) -> dict:
-    """Measure and print the table; return the numbers (used by `python -m services bench`)."""
+    """Measure and print the table; return the numbers (used by `python -m bench`)."""
     seconds, repeats = (20, 1) if quick else (60, 3)
     with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp:
         t = time.perf_counter()

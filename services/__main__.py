@@ -10,7 +10,7 @@ import sys
 from services.errors import BadRequest, PlaygroundError
 
 # one module per command under services/cli/, each with register(subparsers)
-COMMANDS = ["targets", "chat", "provision", "compare", "vision", "conversations", "export", "import", "models", "moe", "providers", "bench", "eval"]
+COMMANDS = ["targets", "chat", "provision", "compare", "vision", "conversations", "export", "import", "models", "moe", "providers", "eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:

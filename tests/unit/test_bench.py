@@ -6,7 +6,7 @@ import math
 from bench.harness import Report, Row, interleave, markdown, median, ratio
 from services.backends.kv_reuse import MIN_REUSE, LiveState, capacity_for, common_prefix
 from services.models.bandwidth import bound_tokens_per_s
-from services.cli.bench import write
+from bench.cli import write
 
 
 def test_interleave_alternates_and_warms_up_once():
@@ -63,10 +63,10 @@ def test_bandwidth_bound():
 
 
 def test_cli_registers_bench_flags():
-    from services.__main__ import build_parser
+    from bench.cli import build_parser
 
-    args = build_parser().parse_args(["bench", "--quick", "--json", "out.json"])
-    assert args.quick and args.json == "out.json" and args.func.__module__ == "services.cli.bench"
+    args = build_parser().parse_args(["--quick", "--json", "out.json"])
+    assert args.quick and args.json == "out.json"
 
 
 def test_processes_interleave_by_round_and_ratios_pair_rounds():

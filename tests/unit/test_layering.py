@@ -78,3 +78,10 @@ def test_sys_path_check_sees_an_edit(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("import sys\nsys.path.insert(0, 'x')\nsys.path += ['y']\nsys.path = []\n")
     assert changes_sys_path(probe) == [2, 3, 4]
+
+
+@pytest.mark.parametrize("path", py_files("services", "app_pages", "ui", "web") + [ROOT / "app.py"],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_app_never_imports_the_tools(path):
+    # bench/ and tests/ build on the app; an edge the other way would tie the app to its tools
+    assert not imported_roots(path) & {"bench", "tests"}

@@ -1,17 +1,19 @@
-"""`bench`: the speed suite (bench/), printed as a markdown table and saved as JSON."""
+"""`python -m bench`: the speed suite, printed as a markdown table and saved as JSON."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 
-def register(sub) -> None:
-    p = sub.add_parser("bench", help="benchmark local runtimes: ratios from interleaved runs")
+def build_parser() -> argparse.ArgumentParser:
+    """The flags of `python -m bench`."""
+    p = argparse.ArgumentParser(prog="python -m bench", description="Benchmark local runtimes: ratios from interleaved runs.")
     p.add_argument("--quick", action="store_true", help="fewer tokens, rounds and processes (about 6 minutes on a quiet 2-core machine)")
     p.add_argument("--json", metavar="FILE", help="also write the full report here (default: bench-report.json)")
-    p.set_defaults(func=run)
+    return p
 
 
 QUALITY = "g. speed x quality"
@@ -36,23 +38,17 @@ def write(report, json_path: Path) -> str:
     return text
 
 
-def _suite():
-    """bench/ is a package beside services/: importable when the command runs from the project root."""
-    try:
-        from bench import suite
-    except ImportError as exc:
-        from services.errors import BadRequest
-
-        raise BadRequest("The benchmark suite (bench/) is not importable from here: run "
-                         "`python -m services bench` from the project folder.") from exc
-    return suite
-
-
 def run(args) -> int:
-    suite = _suite()
+    """Run the suite; the table goes to stdout, progress to stderr."""
+    from bench import suite
 
     report = suite.run(quick=args.quick, progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True))
     out = Path(args.json or "bench-report.json")
     sys.stdout.write(write(report, out))
     print(f"JSON written to {out}", file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m bench`."""
+    return run(build_parser().parse_args(argv))

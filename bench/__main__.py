@@ -1,0 +1,7 @@
+"""Entry point: python -m bench [--quick] [--json FILE] (run from the project folder)."""
+
+import sys
+
+from bench.cli import main
+
+sys.exit(main())
