@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 from services.errors import IncompleteGeneration, PlaygroundError
@@ -119,3 +121,87 @@ class MeasuredStream:
     def close(self) -> None:
         """Stop generation now (a rerun or a stop button does this)."""
         self._events.close()
+
+
+@dataclass(frozen=True)
+class StreamOutcome:
+    """How a stream ended: its text, finish reason, the error (never raised), metrics and routing.
+
+    finish_reason is the backend's (stop, length, ...), "cancelled" when it was stopped early,
+    "incomplete" when it failed after some text, and None when it failed before any text (or the
+    backend never said). On a failure `text` keeps what arrived, so `partial_text` is never lost.
+    """
+
+    text: str
+    finish_reason: str | None
+    error: PlaygroundError | None
+    metrics: Metrics
+    routing: tuple[Routing, ...] = ()
+    notices: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, stream: MeasuredStream, error: PlaygroundError | None = None) -> "StreamOutcome":
+        """A snapshot of a stream that has ended (or was closed), with the error that ended it."""
+        text = stream.text
+        if isinstance(error, IncompleteGeneration):
+            # MeasuredStream puts its own text there first; a backend may know more than it yielded
+            text = error.partial_text or text
+        m = stream.metrics
+        return cls(text, stream.finish_reason, error, replace(m, server=dict(m.server)),
+                   tuple(stream.routing), tuple(stream.notices))
+
+    @property
+    def ok(self) -> bool:
+        """True when the stream ended without an error (finished or stopped)."""
+        return self.error is None
+
+    @property
+    def partial_text(self) -> str:
+        """The text that arrived before a failure ("" when there was no failure)."""
+        return self.text if self.error is not None else ""
+
+    @property
+    def cancelled(self) -> bool:
+        """True when the stream was stopped before the backend finished."""
+        return self.error is None and self.finish_reason == "cancelled"
+
+    @property
+    def error_message(self) -> str:
+        """The error as a person reads it, or "" when there was none."""
+        return self.error.user_message() if self.error is not None else ""
+
+
+def read_pieces(stream: MeasuredStream, *, on_text: Callable[[str], None] | None = None,
+                stop: Callable[[], bool] | None = None) -> Generator[str, None, StreamOutcome]:
+    """Yield the stream's text pieces; return its StreamOutcome (`yield from` hands it back).
+
+    A PlaygroundError ends the pieces and becomes the outcome's error instead of being raised;
+    any other exception is a bug and propagates. on_text sees each piece before it is yielded;
+    stop is asked after each piece and ends the stream early (as "cancelled") when it says so.
+    Closing this generator closes the stream, which is then recorded as cancelled.
+    """
+    error: PlaygroundError | None = None
+    try:
+        for piece in stream.text_chunks():
+            if on_text is not None:
+                on_text(piece)
+            yield piece
+            if stop is not None and stop():
+                break
+    except PlaygroundError as exc:
+        error = exc
+    finally:
+        stream.close()
+    return StreamOutcome.of(stream, error)
+
+
+def read_outcome(stream: MeasuredStream, *, on_text: Callable[[str], None] | None = None,
+                 stop: Callable[[], bool] | None = None) -> StreamOutcome:
+    """Consume the stream to the end (or until stop() says so) and return how it ended; never
+    raises a PlaygroundError. on_text sees each text piece as it arrives (the CLI prints them)."""
+    pieces = read_pieces(stream, on_text=on_text, stop=stop)
+    while True:
+        try:
+            next(pieces)
+        except StopIteration as end:
+            return end.value
