@@ -16,12 +16,12 @@ from services.models import catalog
 from services.models import embedded
 from services.backends.base import TargetInfo, messages_as_dicts
 from services.backends.memory import ResidentModels, folder_bytes, room
-from services.errors import BackendTimeout, BackendUnavailable, BadRequest
+from services.backends import limits
+from services.errors import BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
 
 # llama.cpp allocates the KV cache for the whole context up front; 4k is plenty for a playground
 DEFAULT_N_CTX = 4096
-LOCK_WAIT_S = 300
 # a fixed llama.cpp thread count, when set; else one per free physical core, chosen per answer
 THREADS_ENV = "LLAMACPP_N_THREADS"
 # used when a GGUF carries no chat template of its own
@@ -172,8 +172,7 @@ class LlamaCppBackend(ResidentModels):
         tokens, template_stops = self.prompt_tokens(loaded, request.messages)
         if len(tokens) >= llm.n_ctx():
             raise BadRequest(f"The prompt is {len(tokens)} tokens; this model's context is {llm.n_ctx()}.")
-        if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
-            raise BackendTimeout("The model is busy with another answer; try again in a moment.")
+        limits.acquire(loaded.lock)
         parts = None
         try:
             self._fit_threads(loaded)

@@ -11,16 +11,13 @@ from typing import Iterator
 from services.models import embedded
 
 from services.models import embedded_background
-from services.backends import get_backend, kv_reuse
+from services.backends import get_backend, kv_reuse, limits
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
 from services.backends.memory import ResidentModels, folder_bytes, room
 from services.backends.onnx import vision as onnx_vision
 from services.backends.onnx.options import search_options  # noqa: F401
-from services.errors import BackendTimeout, BackendUnavailable, BadRequest
+from services.errors import BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Target, Token, Usage
-
-# how long a request waits for another session's generation on the same model
-LOCK_WAIT_S = 300
 
 
 @dataclass
@@ -190,8 +187,7 @@ class OnnxBackend(ResidentModels):
         need = min(len(ids) + p.max_tokens, loaded.context_length)
         max_new = need - len(ids)
         options = search_options(p)
-        if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
-            raise BackendTimeout("The model is busy with another answer; try again in a moment.")
+        limits.acquire(loaded.lock)
         live, processed = None, []
         try:
             # chat mode: a prompt that continues the last conversation only feeds its new tokens

@@ -14,12 +14,12 @@ from pathlib import Path
 from services.models import embedded
 
 from services.media import vision
+from services.backends import limits
 from services.backends.base import StopMatcher
-from services.errors import BackendTimeout, BadRequest, MediaError
+from services.errors import BadRequest, MediaError
 from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
 
 MAX_IMAGES = 32
-LOCK_WAIT_S = 300
 VISION_TYPES = ("phi3v",)
 
 
@@ -85,8 +85,7 @@ def stream(backend, request: ChatRequest) -> Iterator:
     from services.backends.onnx.options import search_options
 
     options = {"max_length": max_length, **search_options(p)}
-    if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
-        raise BackendTimeout("The model is busy with another answer; try again in a moment.")
+    limits.acquire(loaded.lock)
     generator = None
     try:
         params = og.GeneratorParams(loaded.model)

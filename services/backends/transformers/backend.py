@@ -15,7 +15,8 @@ from services.backends.memory import ResidentModels, room, weights_bytes
 from services.backends.transformers import vision as transformers_vision
 from services.backends.transformers import fast as transformers_fast
 from services.backends.transformers.worker import JOIN_TIMEOUT_S, STREAM_TIMEOUT_S, consume_worker  # noqa: F401
-from services.errors import BackendTimeout, BackendUnavailable, BadRequest
+from services.backends import limits
+from services.errors import BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
 
 # torch's OpenMP threads spin while waiting by default; on a busy 2-core machine
@@ -23,7 +24,6 @@ from services.types import Capabilities, ChatRequest, Done, Message, Token, Usag
 # vs 0.3 s passive under load). Read once when torch loads, so it is set before that; the user's
 # own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-LOCK_WAIT_S = 300
 
 
 @dataclass
@@ -246,8 +246,7 @@ class TransformersBackend(ResidentModels):
         if n_prompt >= loaded.context_length:
             raise BadRequest(f"The prompt is {n_prompt} tokens; this model's context is {loaded.context_length}.")
         if transformers_fast.eligible(request):  # greedy pull loop, cache kept
-            if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
-                raise BackendTimeout("The model is busy with another answer; try again in a moment.")
+            limits.acquire(loaded.lock)
             try:
                 yield from transformers_fast.stream(loaded, request, input_ids)
             finally:
@@ -286,8 +285,7 @@ class TransformersBackend(ResidentModels):
                 result["error"] = exc
                 streamer.end()
 
-        if not loaded.lock.acquire(timeout=LOCK_WAIT_S):
-            raise BackendTimeout("The model is busy with another answer; try again in a moment.")
+        limits.acquire(loaded.lock)
         worker = threading.Thread(target=work, name="transformers-generate", daemon=True)
         try:
             worker.start()

@@ -20,12 +20,12 @@ from services.media import images as media
 
 from services.media import vision
 from services.backends.memory import ResidentModels, room, weights_bytes
-from services.errors import BackendTimeout, BackendUnavailable, BadRequest
+from services.backends import limits
+from services.errors import BackendUnavailable, BadRequest
 from services.backends.transformers.worker import JOIN_TIMEOUT_S, STREAM_TIMEOUT_S
 from services.types import Capabilities, ChatRequest, Message
 
 MAX_IMAGES = 16
-LOCK_WAIT_S = 300
 PHI3V_NAME = re.compile(r"phi-?3(\.5)?-vision", re.IGNORECASE)
 PHI3V_MESSAGE = ("Phi-3/3.5-vision cannot run on the transformers backend: its remote code was written for "
                  "transformers 4.43 and fails on 5.x, and transformers has no native port.")
@@ -220,8 +220,7 @@ def stream(backend, request: ChatRequest) -> Iterator:
             result["error"] = exc
             streamer.end()
 
-    if not vm.lock.acquire(timeout=LOCK_WAIT_S):
-        raise BackendTimeout("The model is busy with another answer; try again in a moment.")
+    limits.acquire(vm.lock)
     worker = threading.Thread(target=work, name="transformers-vision-generate", daemon=True)
     try:
         worker.start()
