@@ -39,6 +39,33 @@ def _sdk():
     return openai
 
 
+def chat_kwargs(request: ChatRequest, provider: Provider, headers: dict | None = None) -> dict:
+    """The chat.completions.create arguments for a request (the Code panel writes the same ones)."""
+    from services.media import vision
+
+    p, model = request.params, request.target.model
+    if any(m.images for m in request.messages):
+        messages = vision.openai_messages(request.messages, model)
+    else:
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    kw = {"model": model, "messages": messages, "stream": True, "extra_headers": headers or {},
+          "stream_options": {"include_usage": True}, "max_tokens": p.max_tokens,
+          "temperature": p.temperature, "top_p": p.top_p}
+    if p.seed is not None:
+        kw["seed"] = p.seed
+    if p.stop:
+        kw["stop"] = list(p.stop[:4])  # the OpenAI API takes at most 4; the rest are cut here
+    extra = {}
+    if "top_k" not in provider.ignored_params and p.top_k:
+        extra["top_k"] = p.top_k
+    if "repetition_penalty" not in provider.ignored_params and p.penalty(local=False) != 1.0:
+        # vLLM reads repetition_penalty, llama.cpp server repeat_penalty
+        extra.update(repetition_penalty=p.penalty(local=False), repeat_penalty=p.penalty(local=False))
+    if extra:
+        kw["extra_body"] = extra
+    return kw
+
+
 # SDK clients shared by requests to the same provider, address and key (see client_pool)
 CLIENTS = ClientPool()
 
@@ -142,29 +169,7 @@ class OpenAICompatBackend:
                             local=False)
 
     def _kwargs(self, request: ChatRequest, headers: dict) -> dict:
-        from services.media import vision
-
-        p, model = request.params, request.target.model
-        if any(m.images for m in request.messages):
-            messages = vision.openai_messages(request.messages, model)
-        else:
-            messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        kw = {"model": model, "messages": messages, "stream": True, "extra_headers": headers,
-              "stream_options": {"include_usage": True}, "max_tokens": p.max_tokens,
-              "temperature": p.temperature, "top_p": p.top_p}
-        if p.seed is not None:
-            kw["seed"] = p.seed
-        if p.stop:
-            kw["stop"] = list(p.stop[:4])  # the OpenAI API takes at most 4; the rest are cut here
-        extra = {}
-        if "top_k" not in self.provider.ignored_params and p.top_k:
-            extra["top_k"] = p.top_k
-        if "repetition_penalty" not in self.provider.ignored_params and p.penalty(local=False) != 1.0:
-            # vLLM reads repetition_penalty, llama.cpp server repeat_penalty
-            extra.update(repetition_penalty=p.penalty(local=False), repeat_penalty=p.penalty(local=False))
-        if extra:
-            kw["extra_body"] = extra
-        return kw
+        return chat_kwargs(request, self.provider, headers)
 
     def _open(self, client, conn: Connection, kw: dict):
         """Create the stream with bounded retries: 5xx and refused connections, one short 429."""
