@@ -201,6 +201,10 @@ PARAMS = {
         "seed": number(integer=True),
         "stop": {"type": ["array", "null"], "x-expect": "a list of strings", "maxItems": 8,
                  "items": {"type": "string", "minLength": 1, "maxLength": 200, "x-expect": "a non-empty string"}},
+        # services.types.ResponseFormat, which checks the schema itself
+        "response_format": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+            "kind": {"type": "string", "enum": ["text", "json_object", "json_schema"]},
+            "schema": {"type": ["object", "null"], "x-expect": "a JSON schema (an object)"}}},
     },
 }
 

@@ -40,6 +40,106 @@ class Message:
 # what Ollama, LM Studio and llama.cpp users get by default: small local models loop without it
 LOCAL_REPETITION_PENALTY = 1.1
 
+RESPONSE_KINDS = ("text", "json_object", "json_schema")
+# bounds on a JSON schema: its JSON text, its nesting (objects and arrays) and its node count;
+# grammar engines compile the schema per request, so a schema past these is refused up front
+SCHEMA_MAX_BYTES = 64 * 1024
+SCHEMA_MAX_DEPTH = 64
+SCHEMA_MAX_NODES = 20_000
+
+
+def _schema_shape_error(schema: dict) -> str | None:
+    """Why the schema is too deep or too big, walked without recursion; None when it fits."""
+    stack, nodes = [(schema, 1)], 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if depth > SCHEMA_MAX_DEPTH:
+            return f"The JSON schema nests deeper than {SCHEMA_MAX_DEPTH} levels; flatten it."
+        if nodes > SCHEMA_MAX_NODES:
+            return f"The JSON schema has more than {SCHEMA_MAX_NODES} parts; shorten it."
+        if isinstance(value, dict):
+            if not all(isinstance(k, str) for k in value):
+                return "The JSON schema's keys must all be text."
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
+        elif not (value is None or isinstance(value, (str, bool, int, float))):
+            return f"The JSON schema holds a {type(value).__name__}, which is not JSON."
+    return None
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    """What shape an answer must take: free text, any JSON object, or JSON matching a schema."""
+
+    # text, json_object or json_schema
+    kind: str = "text"
+    # the JSON Schema (a dict) when kind is json_schema, else None
+    schema: dict | None = None
+
+    def __post_init__(self):
+        if self.kind not in RESPONSE_KINDS:
+            raise BadRequest(f"response_format must be one of {', '.join(RESPONSE_KINDS)}, not {self.kind!r}.")
+        if self.kind != "json_schema":
+            if self.schema is not None:
+                raise BadRequest(f"A JSON schema needs response_format json_schema, not {self.kind}.")
+            return
+        if not isinstance(self.schema, dict):
+            raise BadRequest("response_format json_schema needs a JSON schema, given as a JSON object.")
+        problem = _schema_shape_error(self.schema)
+        if problem:
+            raise BadRequest(problem)
+        import json
+
+        try:  # a private copy: the caller's dict may change later, and this one is hashed
+            text = json.dumps(self.schema, allow_nan=False)  # key order kept: grammars follow it
+        except ValueError:
+            raise BadRequest("The JSON schema holds NaN or Infinity, which JSON does not allow.") from None
+        if len(text.encode("utf-8")) > SCHEMA_MAX_BYTES:
+            raise BadRequest(f"The JSON schema is larger than {SCHEMA_MAX_BYTES // 1024} KiB; shorten it.")
+        from jsonschema import exceptions, validators  # deferred: only schema users pay for the import
+
+        try:
+            validators.validator_for(self.schema).check_schema(self.schema)
+        except exceptions.SchemaError as err:
+            where = "/".join(str(p) for p in err.absolute_path)
+            raise BadRequest(
+                f"The JSON schema is not a valid JSON Schema: {err.message[:200]}"
+                + (f" (at {where})." if where else ".")
+            ) from None
+        object.__setattr__(self, "schema", json.loads(text))
+
+    def __hash__(self) -> int:
+        import json
+
+        return hash((self.kind, json.dumps(self.schema, sort_keys=True)))
+
+    @property
+    def is_json(self) -> bool:
+        """True when the answer must be JSON (an object or one matching the schema)."""
+        return self.kind != "text"
+
+    @classmethod
+    def coerce(cls, value: Any) -> "ResponseFormat":
+        """From a ResponseFormat, a kind name, or a dict {kind, schema}; None means text."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            return cls(value.strip().lower())
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"kind", "schema"})
+            if unknown:
+                raise BadRequest(f"response_format takes kind and schema, not {', '.join(map(str, unknown))}.")
+            return cls(value.get("kind", "text"), value.get("schema"))
+        raise BadRequest(f"response_format must be text, json_object or json_schema, not {value!r}."[:300])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON and the database."""
+        return {"kind": self.kind, "schema": self.schema}
+
 
 @dataclass(frozen=True)
 class GenerationParams:
@@ -60,6 +160,8 @@ class GenerationParams:
     seed: int | None = None
     # generation ends before any of these strings
     stop: tuple[str, ...] = ()
+    # free text, any JSON object, or JSON matching a schema (each backend constrains decoding its own way)
+    response_format: ResponseFormat = field(default_factory=ResponseFormat)
 
     MAX_TOKENS_CAP = 32768
 
@@ -104,6 +206,7 @@ class GenerationParams:
         if len(stop) > 8:
             raise BadRequest(f"stop takes at most 8 strings, not {len(stop)}.")
         object.__setattr__(self, "stop", tuple(stop))
+        object.__setattr__(self, "response_format", ResponseFormat.coerce(self.response_format))
         object.__setattr__(self, "top_k", int(self.top_k))
         object.__setattr__(self, "max_tokens", int(self.max_tokens))
 
@@ -138,6 +241,7 @@ class GenerationParams:
         """Plain dict for JSON and the database."""
         d = asdict(self)
         d["stop"] = list(self.stop)
+        d["response_format"] = self.response_format.to_dict()
         return d
 
 
