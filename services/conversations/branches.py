@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 
 from services.chat import check_length, start_chat
-from services.errors import BadRequest, IncompleteGeneration, PlaygroundError
+from services.errors import BadRequest, PlaygroundError
 from services.conversations.store import INCOMPLETE, Store
+from services.streaming import StreamOutcome, read_pieces
 from services.types import GenerationParams, ImagePart, Message
 
 # a streaming answer is written to the database at most this often (and always at the end)
@@ -85,27 +86,31 @@ class Reply:
         self.error = ""
         self.notice = " ".join(stream.notices)
         self.finish_reason: str | None = None
+        self.outcome: StreamOutcome | None = None
         self.message_id = store.add_message(conv_id, "assistant", "", parent_id=parent_id, target=target,
                                             params=params.to_dict(), finish_reason=INCOMPLETE, notice=self.notice)
 
-    def chunks(self) -> Iterator[str]:
-        """Yield text pieces while saving them; errors are stored on the message, then re-raised."""
+    def pieces(self, on_text: Callable[[str], None] | None = None) -> Generator[str, None, StreamOutcome]:
+        """Yield text pieces while saving them; return the outcome, stored on the message with any error.
+
+        on_text sees each piece as it arrives (the CLI prints them).
+        """
         last_flush = time.monotonic()
+
+        def grow(piece: str) -> None:
+            nonlocal last_flush
+            self.text += piece
+            if time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                self.store.update_message(self.message_id, content=self.text)
+                last_flush = time.monotonic()
+            if on_text is not None:
+                on_text(piece)
+
         try:
-            for piece in self.stream.text_chunks():
-                self.text += piece
-                if time.monotonic() - last_flush >= FLUSH_EVERY_S:
-                    self.store.update_message(self.message_id, content=self.text)
-                    last_flush = time.monotonic()
-                yield piece
-            self.finish_reason = self.stream.finish_reason or "stop"
-        except IncompleteGeneration as exc:
-            self.text = exc.partial_text or self.text
-            self.finish_reason, self.error = INCOMPLETE, exc.user_message()
-            raise
-        except PlaygroundError as exc:
-            self.finish_reason, self.error = INCOMPLETE, exc.user_message()
-            raise
+            outcome = yield from read_pieces(self.stream, on_text=grow)
+            self.outcome, self.text, self.error = outcome, outcome.text, outcome.error_message
+            self.finish_reason = INCOMPLETE if outcome.error else outcome.finish_reason or "stop"
+            return outcome
         finally:
             # also runs when a Stop click reruns the page and abandons this generator
             self.stream.close()
@@ -113,18 +118,34 @@ class Reply:
             self.store.update_message(self.message_id, content=self.text, finish_reason=self.finish_reason,
                                       metrics=self.stream.metrics.to_dict(), error=self.error)
 
-    def run(self) -> Reply:
-        """Generate to the end (CLI, tests)."""
-        for _ in self.chunks():
+    def chunks(self) -> Iterator[str]:
+        """Yield text pieces while saving them; errors are stored on the message, then re-raised."""
+        outcome = yield from self.pieces()
+        if outcome.error is not None:
+            raise outcome.error
+
+    def finish(self, on_text: Callable[[str], None] | None = None) -> StreamOutcome:
+        """Generate to the end without raising; the outcome (and any error) is stored on the message."""
+        for _ in self.pieces(on_text):
             pass
+        return self.outcome
+
+    def run(self) -> Reply:
+        """Generate to the end (CLI, tests); an error is stored, then raised."""
+        if self.finish().error is not None:
+            raise self.outcome.error
         return self
 
 
 def answer(store: Store, conv_id: str, user_id: int, target: str, params: GenerationParams,
-           system: str = "") -> Reply:
-    """Start an answer to a stored question; a failure to start is kept beside the question."""
+           system: str = "", *, messages: list[Message] | None = None) -> Reply:
+    """Start an answer to a stored question; a failure to start is kept beside the question.
+
+    `messages`: what the model sees, when the caller builds it (default: history()).
+    """
     store.update_conversation(conv_id, target=target, params=params.to_dict(), system=system)
-    messages = history(store, conv_id, user_id, system)
+    if messages is None:
+        messages = history(store, conv_id, user_id, system)
     try:
         stream = start_chat(target, messages, params)
     except PlaygroundError as exc:

@@ -48,6 +48,8 @@ SCHEMA = {
                 "title": text(1000, nullable=True), "created": _TIME, "updated": _TIME,
                 "target": text(300, nullable=True), "params": {**PARAMS, "type": ["object", "null"]},
                 "system": text(MAX_IMPORT_MESSAGE_CHARS, nullable=True),
+                # absent in files from before vision conversations were stored: those are chats
+                "kind": {"enum": ["chat", "vision", None]},
             },
         },
         "active": {**_ID, "type": ["integer", "null"]},
@@ -138,7 +140,7 @@ def export_json(store: Store, conv_id: str) -> dict:
         "format": FORMAT,
         "schema_version": EXPORT_VERSION,
         "exported_at": time.time(),
-        "conversation": {k: conv[k] for k in ("title", "created", "updated", "target", "params", "system")},
+        "conversation": {k: conv[k] for k in ("title", "created", "updated", "target", "params", "system", "kind")},
         "active": number.get(conv["active_leaf"]),
         "messages": out,
         "attachments": blobs,
@@ -242,7 +244,7 @@ def validate(data) -> tuple[dict, list[dict], dict[str, tuple[str, bytes]], int 
     header = {"title": (conv.get("title") or "").strip()[:200], "created": conv.get("created"),
               "updated": conv.get("updated"), "target": conv.get("target"),
               "params": _params(conv.get("params") or {}, "conversation.params") or {},
-              "system": conv.get("system") or ""}
+              "system": conv.get("system") or "", "kind": conv.get("kind") or "chat"}
 
     blobs: dict[str, tuple[str, bytes]] = {}
     for sha, a in (data.get("attachments") or {}).items():

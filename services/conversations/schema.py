@@ -64,6 +64,10 @@ MIGRATIONS: dict[int, list[str]] = {
             created REAL NOT NULL
         )""",
     ],
+    2: [
+        # which page a conversation belongs to; everything stored before this step was a chat
+        "ALTER TABLE conversations ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat'",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

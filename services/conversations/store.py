@@ -18,6 +18,8 @@ from services.conversations.schema import FTS_SQL, MIGRATIONS, SCHEMA_VERSION
 
 # a still-streaming answer is stored as incomplete until it finishes, so a killed app leaves it marked
 INCOMPLETE = "incomplete"
+# a conversation's kind names the page that shows it
+KINDS = ("chat", "vision")
 _LEAF = object()
 
 
@@ -170,14 +172,16 @@ class Store(RunsAndVotes):
     # ----- conversations ----------------------------------------------------------------------------
 
     def create_conversation(self, title: str = "", *, target: str | None = None, params: dict | None = None,
-                            system: str = "", created: float | None = None) -> str:
-        """A new empty conversation; returns its id."""
+                            system: str = "", created: float | None = None, kind: str = "chat") -> str:
+        """A new empty conversation of a kind (one of KINDS: the page that opens it); returns its id."""
+        if kind not in KINDS:
+            raise BadRequest(f"A conversation is one of {', '.join(KINDS)}, not {kind!r}.")
         conv_id = uuid.uuid4().hex[:12]
         now = created or time.time()
         with self._tx() as c:
-            c.execute("INSERT INTO conversations(id, title, created, updated, target, params, system) "
-                      "VALUES (?,?,?,?,?,?,?)",
-                      (conv_id, title.strip(), now, now, target, json.dumps(params or {}), system or ""))
+            c.execute("INSERT INTO conversations(id, title, created, updated, target, params, system, kind) "
+                      "VALUES (?,?,?,?,?,?,?,?)",
+                      (conv_id, title.strip(), now, now, target, json.dumps(params or {}), system or "", kind))
         return conv_id
 
     @staticmethod
@@ -349,10 +353,11 @@ class Store(RunsAndVotes):
         now = time.time()
         new_ids: dict[int, int] = {}
         with self._tx() as c:
-            c.execute("INSERT INTO conversations(id, title, created, updated, target, params, system) "
-                      "VALUES (?,?,?,?,?,?,?)",
+            c.execute("INSERT INTO conversations(id, title, created, updated, target, params, system, kind) "
+                      "VALUES (?,?,?,?,?,?,?,?)",
                       (conv_id, conv["title"], conv.get("created") or now, conv.get("updated") or now,
-                       conv.get("target"), json.dumps(conv.get("params") or {}), conv.get("system") or ""))
+                       conv.get("target"), json.dumps(conv.get("params") or {}), conv.get("system") or "",
+                       conv.get("kind") if conv.get("kind") in KINDS else "chat"))
             for mime, data in blobs.values():
                 self._put_attachment(c, data, mime)
             for m in messages:
