@@ -1,4 +1,4 @@
-"""Sidebar list of stored conversations: new, search, resume, rename, export, import, delete (asked first)."""
+"""Sidebar list of stored conversations (chat and vision): new, search, resume, rename, export, import, delete."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ from services.conversations.store import Store, StoreError, open_store
 from ui.safe_markdown import plain, sanitize
 
 CURRENT = "chat_conversation"
-CONFIRM = "chat_confirm_delete"
+# each kind of conversation opens on its own page; widget and state keys start with the kind
+PAGES = {"chat": "app_pages/chat.py", "vision": "app_pages/vision.py"}
+# a chat is the plain case; other kinds are marked in the list
+ICONS = {"vision": "🖼️"}
+NEW_LABELS = {"chat": "➕ New chat", "vision": "➕ New conversation"}
+
+
+def current_key(kind: str = "chat") -> str:
+    """The session key holding the id of the conversation on the page for this kind."""
+    return f"{kind}_conversation"
 
 
 def get_store() -> Store:
@@ -31,38 +40,43 @@ def get_store() -> Store:
     return store
 
 
-def current_id(store: Store, targets: list[str] = ()) -> str | None:
-    """The conversation on screen: from this session, else from the URL (so a refresh resumes it).
+def current_id(store: Store, targets: list[str] = (), kind: str = "chat") -> str | None:
+    """The conversation on screen: from the URL when it names another one of this kind (a refresh,
+    or a click in another page's list), else from this session.
 
     Call it before the target picker and params panel render, so a resumed conversation's
     settings can still be put into them.
     """
     state = st.session_state
-    if CURRENT not in state:
-        from_url = st.query_params.get("c")
-        if from_url and store.get_conversation(from_url):
-            set_current(store, from_url, targets=targets)
-        else:
-            state[CURRENT] = None
-    conv_id = state[CURRENT]
+    key = current_key(kind)
+    from_url = st.query_params.get("c")
+    # only an address this session has not shown yet counts: after "New chat" the old ?c= is still
+    # there until this run ends, and must not reopen the conversation just left
+    if from_url and from_url != state.get(f"{kind}_url_conversation"):
+        state[f"{kind}_url_conversation"] = from_url
+        conv = store.get_conversation(from_url)
+        if conv is not None and conv.get("kind", "chat") == kind:
+            set_current(store, from_url, targets=targets, kind=kind)
+    state.setdefault(key, None)
+    conv_id = state[key]
     if conv_id and store.get_conversation(conv_id) is None:
-        conv_id = state[CURRENT] = None
+        conv_id = state[key] = None
     return conv_id
 
 
-def set_current(store: Store, conv_id: str | None, *, targets: list[str] = ()) -> None:
-    """Show conversation conv_id (None: a new chat); restores its system prompt and target."""
+def set_current(store: Store, conv_id: str | None, *, targets: list[str] = (), kind: str = "chat") -> None:
+    """Show conversation conv_id (None: a new one); restores its system prompt, target and parameters."""
     state = st.session_state
-    state[CURRENT] = conv_id
-    state.pop(CONFIRM, None)
-    state.pop("chat_editing", None)
+    state[current_key(kind)] = conv_id
+    state.pop(f"{kind}_confirm_delete", None)
+    state.pop(f"{kind}_editing", None)
     conv = store.get_conversation(conv_id) if conv_id else None
     if conv is not None:
-        state["chat_system"] = conv["system"]
+        state[f"{kind}_system"] = conv["system"]
         if conv["target"] in targets:
-            state["chat_target"] = conv["target"]
-        _restore_params(conv["params"])
-    else:
+            state[f"{kind}_target"] = conv["target"]
+        _restore_params(conv["params"], kind)
+    elif kind == "chat":
         state["chat_system"] = ""
 
 
@@ -71,95 +85,115 @@ _PARAM_WIDGETS = {"temperature": (0.0, 2.0), "top_p": (0.01, 1.0), "top_k": (0, 
                   "max_tokens": (1, 32768), "repetition_penalty": (0.5, 2.0)}
 
 
-def _restore_params(params: dict) -> None:
+def _restore_params(params: dict, kind: str = "chat") -> None:
     """Put a resumed conversation's sampling settings back into the params panel."""
     state = st.session_state
     for name, (lo, hi) in _PARAM_WIDGETS.items():
         value = params.get(name)
         if isinstance(value, (int, float)) and lo <= value <= hi:
-            state[f"chat_{name}"] = float(value) if isinstance(lo, float) else int(value)
+            state[f"{kind}_{name}"] = float(value) if isinstance(lo, float) else int(value)
     if "seed" in params:
-        state["chat_seed"] = "" if params["seed"] is None else str(params["seed"])
+        state[f"{kind}_seed"] = "" if params["seed"] is None else str(params["seed"])
     if "stop" in params and all("," not in s for s in params["stop"] or []):
-        state["chat_stop_strings"] = ", ".join(params["stop"] or [])
+        state[f"{kind}_stop_strings"] = ", ".join(params["stop"] or [])
 
 
-def _delete(store: Store, conv_id: str) -> None:
+def _delete(store: Store, conv_id: str, kind: str) -> None:
     store.delete_conversation(conv_id)
-    set_current(store, None)
-    st.session_state.chat_flash = "Conversation deleted."
+    set_current(store, None, kind=kind)
+    st.session_state[f"{kind}_flash"] = "Conversation deleted."
 
 
-def _rename(store: Store, conv_id: str) -> None:
+def _rename(store: Store, conv_id: str, kind: str) -> None:
     try:
-        store.rename_conversation(conv_id, st.session_state.get(f"chat_title_{conv_id}", ""))
+        store.rename_conversation(conv_id, st.session_state.get(f"{kind}_title_{conv_id}", ""))
     except PlaygroundError as exc:
-        st.session_state.chat_flash = exc.user_message()
+        st.session_state[f"{kind}_flash"] = exc.user_message()
 
 
-def _manage(store: Store, conv: dict) -> None:
+def _manage(store: Store, conv: dict, kind: str) -> None:
     """Rename, export and delete for the conversation on screen."""
     state = st.session_state
     cid = conv["id"]
-    with st.expander("This conversation", expanded=state.get(CONFIRM) == cid):
-        st.text_input("Title", value=conv["title"], key=f"chat_title_{cid}")
-        st.button("Rename", key="chat_rename", on_click=_rename, args=(store, cid), use_container_width=True)
+    confirm = f"{kind}_confirm_delete"
+    with st.expander("This conversation", expanded=state.get(confirm) == cid):
+        st.text_input("Title", value=conv["title"], key=f"{kind}_title_{cid}")
+        st.button("Rename", key=f"{kind}_rename", on_click=_rename, args=(store, cid, kind), use_container_width=True)
         # deferred: the export (attachments in base64) is built only when the button is clicked
         st.download_button("⬇ Export JSON", lambda: export_json_text(store, cid), file_name=f"conversation-{cid}.json",
-                           mime="application/json", key="chat_export_json", on_click="ignore",
+                           mime="application/json", key=f"{kind}_export_json", on_click="ignore",
                            use_container_width=True)
         st.download_button("⬇ Export Markdown", lambda: export_markdown(store, cid), file_name=f"conversation-{cid}.md",
-                           mime="text/markdown", key="chat_export_md", on_click="ignore", use_container_width=True)
-        if state.get(CONFIRM) != cid:
-            st.button("🗑 Delete…", key="chat_delete", on_click=lambda: state.update({CONFIRM: cid}),
+                           mime="text/markdown", key=f"{kind}_export_md", on_click="ignore", use_container_width=True)
+        if state.get(confirm) != cid:
+            st.button("🗑 Delete…", key=f"{kind}_delete", on_click=lambda: state.update({confirm: cid}),
                       use_container_width=True)
         else:
             st.warning(f"Delete “{plain(conv['title'] or 'Untitled')}” and all its messages? This cannot be undone.")
             yes, no = st.columns(2)
-            yes.button("Delete", key="chat_delete_yes", type="primary", on_click=_delete, args=(store, cid))
-            no.button("Cancel", key="chat_delete_no", on_click=lambda: state.pop(CONFIRM, None))
+            yes.button("Delete", key=f"{kind}_delete_yes", type="primary", on_click=_delete, args=(store, cid, kind))
+            no.button("Cancel", key=f"{kind}_delete_no", on_click=lambda: state.pop(confirm, None))
 
 
-def _imported(store: Store, targets: list[str]) -> None:
+def _imported(store: Store, targets: list[str], kind: str) -> None:
     # a callback, so the imported conversation (and its system prompt) shows on this very run
-    upload = st.session_state.get("chat_import")
+    upload = st.session_state.get(f"{kind}_import")
     if upload is None:
         return
     try:
         new_id = import_json(store, upload.getvalue())
     except PlaygroundError as exc:
-        st.session_state.chat_flash_error = exc.user_message()
+        st.session_state[f"{kind}_flash_error"] = exc.user_message()
         return
-    set_current(store, new_id, targets=targets)
-    st.session_state.chat_flash = "Imported as a new conversation."
+    imported = store.get_conversation(new_id)["kind"]
+    if imported == kind:
+        set_current(store, new_id, targets=targets, kind=kind)
+        st.session_state[f"{kind}_flash"] = "Imported as a new conversation."
+    else:
+        st.session_state[f"{kind}_flash"] = (f"Imported as a new {imported} conversation: it is in the list below "
+                                             f"and opens on the {imported.capitalize()} page.")
 
 
-def conversation_sidebar(store: Store, targets: list[str]) -> str | None:
-    """Render the list in the sidebar; return the id of the conversation to show (None = new chat)."""
+def _row(c: dict, conv_id: str | None, kind: str, store: Store, targets: list[str]) -> None:
+    """One conversation's button: this page's kind opens here, another kind switches to its page."""
+    other = c.get("kind", "chat")
+    # titles come from prompts and imported files: labels render markdown, so defuse it
+    text = plain(c["title"]) or "Untitled"
+    if other != "chat":
+        text = f"{ICONS.get(other, '')} {text}"
+    key = f"{kind}_open_{c['id']}"
+    if other == kind:
+        st.button(text, key=key, use_container_width=True, type="primary" if c["id"] == conv_id else "secondary",
+                  on_click=set_current, args=(store, c["id"]), kwargs={"targets": targets, "kind": kind})
+    elif st.button(text, key=key, use_container_width=True, help=f"opens on the {other.capitalize()} page"):
+        # not from a callback: switching pages ends this run, and the other page reads ?c= first
+        st.switch_page(PAGES[other], query_params={"c": c["id"]})
+
+
+def conversation_sidebar(store: Store, targets: list[str], kind: str = "chat") -> str | None:
+    """Render the list (every kind) in the sidebar; return the id of this page's conversation (None = new)."""
     state = st.session_state
-    conv_id = current_id(store)
+    conv_id = current_id(store, kind=kind)
     with st.sidebar:
         st.subheader("Conversations")
-        if state.get("chat_flash"):
-            st.info(sanitize(state.pop("chat_flash")))
-        st.button("➕ New chat", key="chat_new", on_click=set_current, args=(store, None),
-                  use_container_width=True)
-        query = st.text_input("Search conversations", key="chat_search", placeholder="words in titles or messages")
+        if state.get(f"{kind}_flash"):
+            st.info(sanitize(state.pop(f"{kind}_flash")))
+        st.button(NEW_LABELS[kind], key=f"{kind}_new", on_click=set_current, args=(store, None),
+                  kwargs={"kind": kind}, use_container_width=True)
+        query = st.text_input("Search conversations", key=f"{kind}_search", placeholder="words in titles or messages")
         rows = store.search(query, 50) if query.strip() else store.list_conversations(50)
         if query.strip() and not rows:
             st.caption("No conversation matches.")
         with st.container(height=260 if len(rows) > 7 else "content", border=False):
             for c in rows:
-                # titles come from prompts and imported files: labels render markdown, so defuse it
-                st.button(plain(c["title"]) or "Untitled", key=f"chat_open_{c['id']}", use_container_width=True,
-                          type="primary" if c["id"] == conv_id else "secondary",
-                          on_click=set_current, args=(store, c["id"]), kwargs={"targets": targets})
+                _row(c, conv_id, kind, store, targets)
         if conv_id:
-            _manage(store, store.get_conversation(conv_id))
-        st.file_uploader("Import a JSON export", type=["json"], key="chat_import",
-                         on_change=_imported, args=(store, targets))
-        if state.get("chat_flash_error"):
-            st.error(sanitize(state.pop("chat_flash_error")))
+            _manage(store, store.get_conversation(conv_id), kind)
+        st.file_uploader("Import a JSON export", type=["json"], key=f"{kind}_import",
+                         on_change=_imported, args=(store, targets, kind))
+        if state.get(f"{kind}_flash_error"):
+            st.error(sanitize(state.pop(f"{kind}_flash_error")))
+    state[f"{kind}_url_conversation"] = conv_id
     if conv_id:
         st.query_params["c"] = conv_id
     elif "c" in st.query_params:
