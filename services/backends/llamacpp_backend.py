@@ -38,6 +38,13 @@ def _sdk():
     return llama_cpp
 
 
+def sampling_kwargs(p) -> dict:
+    """GenerationParams as create_completion arguments (the Code panel writes the same ones); the
+    seed and the token budget are chosen per answer."""
+    return {"temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k, "min_p": 0.0,
+            "repeat_penalty": p.penalty(local=True), "stop": list(p.stop)}
+
+
 def n_ctx_setting() -> int:
     """LLAMACPP_N_CTX, else 4096."""
     try:
@@ -190,8 +197,7 @@ class LlamaCppBackend(ResidentModels):
                 reused += 1
             parts = llm.create_completion(
                 prompt=tokens, max_tokens=min(p.max_tokens, llm.n_ctx() - len(tokens)),
-                temperature=p.temperature, top_p=p.top_p, top_k=p.top_k, min_p=0.0,
-                repeat_penalty=p.penalty(local=True), stop=list(p.stop) + template_stops,
+                **{**sampling_kwargs(p), "stop": list(p.stop) + template_stops},
                 # llama-cpp-python reuses one fixed seed unless told otherwise
                 seed=p.seed if p.seed is not None else random.randrange(2**31), stream=True)
             produced, finish = 0, None

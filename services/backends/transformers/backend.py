@@ -49,6 +49,18 @@ def dtype_setting(torch):
     return getattr(torch, name)
 
 
+def generation_values(params) -> dict:
+    """GenerationParams as GenerationConfig fields, less the model's own eos and pad ids (the Code
+    panel writes the same ones); temperature 0 is greedy with no sampling fields at all."""
+    cfg = {"max_new_tokens": params.max_tokens, "do_sample": not params.greedy,
+           "repetition_penalty": params.penalty(local=True)}
+    if not params.greedy:
+        cfg.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
+    if params.stop:
+        cfg["stop_strings"] = list(params.stop)
+    return cfg
+
+
 def _resolve(model: str, progress=None) -> tuple[str, dict]:
     """Map a model name to what from_pretrained takes (a folder, or a cached hub id)."""
     if model == embedded.EMBEDDED_MODEL:
@@ -218,17 +230,11 @@ class TransformersBackend(ResidentModels):
         from transformers import GenerationConfig
 
         cfg = {
-            "max_new_tokens": params.max_tokens,
-            "do_sample": not params.greedy,
+            **generation_values(params),
             "eos_token_id": loaded.eos_ids,
             "pad_token_id": loaded.tokenizer.pad_token_id
             if loaded.tokenizer.pad_token_id is not None else loaded.eos_ids[0],
-            "repetition_penalty": params.penalty(local=True),
         }
-        if not params.greedy:
-            cfg.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
-        if params.stop:
-            cfg["stop_strings"] = list(params.stop)
         return {"generation_config": GenerationConfig(**cfg)}
 
     def stream(self, request: ChatRequest) -> Iterator:
