@@ -32,12 +32,8 @@ def forget(backend_name: str) -> None:
     """Drop any kept conversation state so the next service run pays its whole prompt, as the raw loops do."""
     from services.backends import get_backend
 
-    for loaded in getattr(get_backend(backend_name), "_models", {}).values():
-        if hasattr(loaded, "live"):
-            loaded.live = None
-        llm = getattr(loaded, "llm", None)
-        if llm is not None:
-            llm.reset()  # llama.cpp keeps the last context and re-uses its prefix
+    # onnx and transformers keep the last generator or cache; llama.cpp the last context
+    get_backend(backend_name).reset_cache()
 
 
 def chat_dicts(prompt: str = PROMPT) -> list[dict]:

@@ -49,8 +49,7 @@ def resolve_target(target: str | Target) -> Target:
 
 
 def _count(backend, model: str, messages: tuple[Message, ...]) -> int:
-    counter = getattr(backend, "count_tokens", None)
-    n = counter(model, messages) if counter else None
+    n = backend.count_tokens(model, messages)
     if n is None:
         chars = sum(len(m.content) + 8 for m in messages)
         n = int(chars / CHARS_PER_TOKEN) + 1
@@ -100,12 +99,11 @@ def start_chat(target: str | Target, messages: list[Message] | tuple[Message, ..
         raise BadRequest(f"{t} reads text only; remove the {n_images} image(s) or pick a vision target.")
     if n_images > caps.max_images and caps.images:
         raise BadRequest(f"{t} takes at most {caps.max_images} images; this request has {n_images}.")
-    prepare = getattr(backend, "prepare", None)
     load_s = 0.0
-    if prepare is not None and caps.local:
+    if caps.local:
         # local runtimes count tokens with their own tokenizer, which needs the model loaded
         started = time.perf_counter()
-        prepare(t.model)
+        backend.prepare(t.model)
         load_s = time.perf_counter() - started
         caps = backend.capabilities(t.model)
     fitted = fit_context(backend, t.model, messages, params.max_tokens, caps.context_length)

@@ -90,7 +90,7 @@ def status(name: str, *, check: bool = False) -> ProviderStatus:
         out.reachable, out.last_error = _check(name, backend)
     infos = backend.list_targets()
     out.targets = [i.to_dict() for i in infos]
-    health = getattr(backend, "health", None)
+    health = backend.health()
     if health is not None and out.reachable is None:
         out.reachable, out.last_error = health.reachable, health.last_error
     if name == "llamacpp":

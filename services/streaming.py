@@ -39,11 +39,9 @@ class MeasuredStream:
 
     def _run(self) -> Iterator[StreamEvent]:
         m = self.metrics
-        local = getattr(self.backend, "capabilities")(self.request.target.model).local
+        local = self.backend.capabilities(self.request.target.model).local
         t_load = time.perf_counter()
-        prepare = getattr(self.backend, "prepare", None)
-        if prepare is not None:
-            prepare(self.request.target.model)
+        self.backend.prepare(self.request.target.model)
         t0 = time.perf_counter()
         m.load_s = round(self._preload_s + t0 - t_load, 4)
         first = last = None

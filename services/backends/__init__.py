@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import importlib
 import threading
+from typing import TYPE_CHECKING
 
 from services.errors import BadRequest
+
+if TYPE_CHECKING:
+    from services.backends.base import Backend
 
 # name -> "module:Class"; each backend lives in its own file
 REGISTRY: dict[str, str] = {
@@ -20,7 +24,7 @@ REGISTRY: dict[str, str] = {
     "openai": "services.backends.openai_backend:CustomOpenAIBackend",
 }
 
-_instances: dict[str, object] = {}
+_instances: dict[str, Backend] = {}
 _lock = threading.Lock()
 
 
@@ -29,19 +33,23 @@ def backend_names() -> list[str]:
     return list(REGISTRY)
 
 
-def instances() -> list:
+def instances() -> list[Backend]:
     """The backends created so far in this process (none is created by asking)."""
     with _lock:
         return list(_instances.values())
 
 
-def get_backend(name: str):
+def get_backend(name: str) -> Backend:
     """The process-wide instance of a backend (models it loads are shared by all sessions)."""
     if name not in REGISTRY:
         raise BadRequest(f"Unknown backend {name!r}; known backends: {', '.join(REGISTRY)}.")
     with _lock:
         if name not in _instances:
             module_name, cls_name = REGISTRY[name].split(":")
-            cls = getattr(importlib.import_module(module_name), cls_name)
-            _instances[name] = cls()
+            from services.backends.base import Backend
+
+            backend = getattr(importlib.import_module(module_name), cls_name)()
+            if not isinstance(backend, Backend):  # a programming error, caught by the registry test
+                raise TypeError(f"{cls_name} does not implement every method of the Backend protocol.")
+            _instances[name] = backend
         return _instances[name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Protocol, runtime_checkable
 
+from services.providers import Health
 from services.types import Capabilities, ChatRequest, Message, StreamEvent
 
 
@@ -40,6 +41,19 @@ class TargetInfo:
         }
 
 
+@dataclass(frozen=True)
+class Resident:
+    """A model loaded in this process, as its backend reports it."""
+
+    backend: str
+    key: str
+    bytes: int
+    last_used: float
+    busy: bool
+    # an image-text model (transformers vision path, ONNX phi3v)
+    vision: bool = False
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What every runtime or endpoint implements."""
@@ -60,6 +74,46 @@ class Backend(Protocol):
 
     def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
         """Prompt tokens for these messages, or None when the backend cannot count."""
+
+    def loaded(self) -> list[Resident]:
+        """The models this process holds in memory for this backend, vision ones included ([] for a remote one)."""
+
+    def unload(self, key: str) -> bool:
+        """Drop a loaded model by its Resident key; False (nothing dropped) while it is answering."""
+
+    def reset_cache(self) -> None:
+        """Forget kept conversation state (KV caches), so the next answer reads its whole prompt."""
+
+    def health(self) -> Health | None:
+        """This session's last outcome with a remote provider; None for a local runtime."""
+
+
+@runtime_checkable
+class ExpertRouting(Protocol):
+    """A backend that can describe a local mixture-of-experts model's routing."""
+
+    def routing_info(self, model: str) -> dict:
+        """MoE routing facts: family, scoring, shared experts, random weights, sizes."""
+
+
+class HoldsNoModels:
+    """Mixed into a backend that holds no model in this process: a remote provider, or OCR (whose
+    answering model its own runtime holds and reports)."""
+
+    def loaded(self) -> list[Resident]:
+        """Nothing is loaded here."""
+        return []
+
+    def unload(self, key: str) -> bool:
+        """Nothing to drop."""
+        return True
+
+    def reset_cache(self) -> None:
+        """No conversation state is kept here."""
+
+    def health(self) -> Health | None:
+        """No reachability record (a remote provider overrides this with its own)."""
+        return None
 
 
 class StopMatcher:

@@ -95,6 +95,10 @@ class LlamaCppBackend(ResidentModels):
         self._models: dict[Path, LoadedGguf] = {}
         self._load_lock = threading.Lock()
 
+    def forget_state(self, model: LoadedGguf) -> None:
+        """Empty the live context, whose matching prefix the next answer would otherwise reuse."""
+        model.llm.reset()
+
     def load(self, model: str) -> LoadedGguf:
         """Load once per process; later calls share the instance and its live context."""
         path = resolve_path(model)

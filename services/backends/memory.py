@@ -1,7 +1,7 @@
 """Local models stay within a memory budget: least recently used unloaded first, never one that is answering.
 
 Each local backend (onnx, transformers, llama.cpp) mixes in ResidentModels, which gives it the public
-`loaded()` and `unload(key)`, and wraps its actual loading in `room(backend, key, bytes)`. The budget is
+`loaded()`, `unload(key)` and `reset_cache()`, and wraps its actual loading in `room(backend, key, bytes)`. The budget is
 PHI_PLAYGROUND_MODEL_MEMORY_GB, by default half the machine's RAM. A model that is answering holds its
 lock, so `unload` refuses it; when the idle models cannot make room, the load is refused with a sentence.
 A model alone may exceed the budget (the budget bounds how many stay loaded, not whether one can run).
@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
+from services.backends import limits
+from services.backends.base import Resident
 from services.errors import BackendUnavailable, BadRequest
 
 # the default budget, as a share of physical RAM (the rest is for the app, the OS and page cache)
@@ -26,17 +27,6 @@ GB = 1e9
 _lock = threading.Lock()
 # loads in progress, (backend name, key) -> bytes: counted before the weights are in memory
 _loading: dict[tuple[str, str], int] = {}
-
-
-@dataclass(frozen=True)
-class Resident:
-    """A loaded model as its backend reports it."""
-
-    backend: str
-    key: str
-    bytes: int
-    last_used: float
-    busy: bool
 
 
 def budget_bytes() -> int | None:
@@ -72,14 +62,44 @@ class ResidentModels:
         if nbytes is not None:
             stats[0] = int(nbytes)
 
+    def keep(self, key, model, nbytes: int) -> None:
+        """Hold a freshly loaded model under its key, counting its bytes against the budget."""
+        self._models[key] = model
+        self._mark_used(key, nbytes)
+
+    def is_vision(self, model) -> bool:
+        """Whether a held model reads images (a backend with vision models answers per model)."""
+        return False
+
+    def forget_state(self, model) -> None:
+        """Drop the conversation state one held model keeps (the caller holds its lock); none by default."""
+
     def loaded(self) -> list[Resident]:
         """Every loaded model: its key (as text), estimated bytes, last use and whether it is answering now."""
         out = []
         for key, model in list(self._models.items()):
             nbytes, used = self._stats().get(key, (0, 0.0))
             lock = getattr(model, "lock", None)
-            out.append(Resident(self.name, str(key), nbytes, used, bool(lock is not None and lock.locked())))
+            out.append(Resident(self.name, str(key), nbytes, used, bool(lock is not None and lock.locked()),
+                                self.is_vision(model)))
         return out
+
+    def reset_cache(self) -> None:
+        """Forget every held model's conversation state, each once its current answer is done."""
+        for model in list(self._models.values()):
+            lock = getattr(model, "lock", None)
+            if lock is None:
+                self.forget_state(model)
+                continue
+            limits.acquire(lock)
+            try:
+                self.forget_state(model)
+            finally:
+                lock.release()
+
+    def health(self) -> None:
+        """A local runtime has no remote provider to be reachable or not."""
+        return None
 
     def unload(self, key: str) -> bool:
         """Drop a loaded model; False (and nothing dropped) while it is answering."""

@@ -18,7 +18,7 @@ from services.models import embedded
 from services.media import images as media
 
 from services.media import vision
-from services.backends.base import TargetInfo
+from services.backends.base import HoldsNoModels, TargetInfo
 from services.errors import BackendUnavailable, MediaError
 from services.types import Capabilities, ChatRequest, ImagePart, Message, Target
 
@@ -125,7 +125,7 @@ def annotate(img, reading: Reading) -> bytes:
     return buf.getvalue()
 
 
-class OcrBackend:
+class OcrBackend(HoldsNoModels):
     """`ocr:MODEL`: RapidOCR plus a local ONNX text model (the embedded one by default)."""
 
     name = "ocr"

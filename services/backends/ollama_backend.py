@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from services import credentials, scope
 
 from services.models import catalog
-from services.backends.base import TargetInfo
+from services.backends.base import HoldsNoModels, TargetInfo
 from services.errors import (
     BackendTimeout,
     BackendUnavailable,
@@ -63,7 +63,7 @@ def pull_hint(model: str) -> str:
     return f"Run: ollama pull {model} (or use Pull on the Models page)."
 
 
-class OllamaBackend:
+class OllamaBackend(HoldsNoModels):
     """Chat with models served by a local (or remote) Ollama."""
 
     name = "ollama"
@@ -86,7 +86,6 @@ class OllamaBackend:
         """The Ollama address used now."""
         return self.credential().address
 
-    @property
     def health(self) -> Health:
         """This session's last outcome with the host and key in use now."""
         return self._health.get(self.credential().digest)

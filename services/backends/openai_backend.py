@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from services import config, credentials, scope
 
 from services.models import catalog
-from services.backends.base import StopMatcher, TargetInfo
+from services.backends.base import HoldsNoModels, StopMatcher, TargetInfo
 from services.backends.client_pool import ClientPool
 from services.backends import openai_errors
 from services.errors import BackendTimeout, BackendUnavailable, ContentFiltered, IncompleteGeneration, PlaygroundError
@@ -70,7 +70,7 @@ def chat_kwargs(request: ChatRequest, provider: Provider, headers: dict | None =
 CLIENTS = ClientPool()
 
 
-class OpenAICompatBackend:
+class OpenAICompatBackend(HoldsNoModels):
     """One OpenAI-compatible backend, configured per provider (see services/providers.py)."""
 
     def __init__(self, provider: Provider | str, *, base_url: str | None = None,
@@ -99,7 +99,6 @@ class OpenAICompatBackend:
         """Base URL and key for this provider; BackendUnavailable says what to set when missing."""
         return connection(self.provider, base_url=self._base_url, api_key=self._api_key)
 
-    @property
     def health(self) -> Health:
         """This session's last outcome with the address and key in use now."""
         try:

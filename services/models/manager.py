@@ -85,18 +85,15 @@ def pull(model: str | Variant, variant: str | None = None, on_event=None) -> Loc
 # ---- delete, add, list ------------------------------------------------------------------------------
 
 def _unload(model: LocalModel) -> None:
-    """Drop the model from its backend's cache (its public unload); refuse while it is generating."""
-    from services.backends import instances
+    """Drop the model, text or vision, from its runtime's memory; refuse while it is generating."""
+    from services.backends import get_backend
 
-    runtime = local_models.BACKEND_OF_KIND[model.kind]
+    backend = get_backend(local_models.BACKEND_OF_KIND[model.kind])
     keys = {model.name, str(model.path), str(model.path.resolve())}
-    for backend in instances():
-        if getattr(backend, "name", None) != runtime or not hasattr(backend, "loaded"):
-            continue
-        for resident in backend.loaded():
-            if resident.key in keys and not backend.unload(resident.key):
-                raise ModelInUse(f"{model.target} is answering right now; stop that answer or wait for it, "
-                                 "then delete it.")
+    for resident in backend.loaded():
+        if resident.key in keys and not backend.unload(resident.key):
+            raise ModelInUse(f"{model.target} is answering right now; stop that answer or wait for it, "
+                             "then delete it.")
     gc.collect()  # let the runtime free the weights before the files go
 
 

@@ -63,11 +63,12 @@ def route_prompt(target: str, prompt: str, params: GenerationParams | None = Non
 def model_info(target: str) -> dict:
     """Family, scoring, shared experts, the random-weights note and sizes of a local MoE target."""
     from services.backends import get_backend
+    from services.backends.base import ExpertRouting
     from services.chat import resolve_target
 
     t = resolve_target(target)
     backend = get_backend(t.backend)
-    info = backend.routing_info(t.model) if hasattr(backend, "routing_info") else {}
+    info = backend.routing_info(t.model) if isinstance(backend, ExpertRouting) else {}
     return dict(info or {}, target=str(t))
 
 

@@ -206,9 +206,9 @@ def test_provider_health_and_last_error_are_per_session():
             assert b.reachable is None and b.last_error == ""
         with scope.scoped("session-b"), config.session({"OPENAI_BASE_URL": srv.url}):
             chat_once("openai:shared-model", "hi")
-            assert get_backend("openai").health.reachable is True
+            assert get_backend("openai").health().reachable is True
         with scope.scoped("session-a"), config.session({"OPENAI_BASE_URL": srv.url}):
-            assert get_backend("openai").health.reachable is None
+            assert get_backend("openai").health().reachable is None
 
 
 def test_model_lists_are_kept_per_address_and_key():

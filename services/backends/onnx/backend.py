@@ -71,6 +71,14 @@ class OnnxBackend(ResidentModels):
         self._models: dict[Path, LoadedModel] = {}
         self._load_lock = threading.Lock()
 
+    def is_vision(self, model: LoadedModel) -> bool:
+        """A phi3v folder reads images."""
+        return onnx_vision.reads_images(model)
+
+    def forget_state(self, model: LoadedModel) -> None:
+        """Drop the kept generator of the last conversation."""
+        model.live = None
+
     def list_targets(self) -> list[TargetInfo]:
         """The embedded model plus any installed ONNX model."""
         out = []

@@ -43,6 +43,11 @@ def is_vision(model: str) -> bool:
     return model_type(model) in VISION_TYPES
 
 
+def reads_images(loaded) -> bool:
+    """True for a loaded og.Model of a vision type."""
+    return getattr(loaded.model, "type", "") in VISION_TYPES
+
+
 def capabilities(context_length: int, ignored: frozenset[str]) -> Capabilities:
     """What a phi3v ONNX model accepts."""
     return Capabilities(text=True, images=True, max_images=MAX_IMAGES, context_length=context_length,
@@ -52,7 +57,7 @@ def capabilities(context_length: int, ignored: frozenset[str]) -> Capabilities:
 def _inputs(loaded, messages: tuple[Message, ...]):
     import onnxruntime_genai as og
 
-    if getattr(loaded.model, "type", "") not in VISION_TYPES:
+    if not reads_images(loaded):
         raise BadRequest(f"The ONNX model in {loaded.folder.name} reads text only; pick a vision target.")
     prompt, images = vision.phi3v_raw_prompt(messages)
     processor = loaded.model.create_multimodal_processor()

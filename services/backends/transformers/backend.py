@@ -10,7 +10,7 @@ from typing import Iterator
 
 from services.models import embedded
 from services.backends.transformers import moe_routing as routing  # MoE routing hooks live beside this backend
-from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
+from services.backends.base import Resident, StopMatcher, TargetInfo, messages_as_dicts
 from services.backends.memory import ResidentModels, room, weights_bytes
 from services.backends.transformers import vision as transformers_vision
 from services.backends.transformers import fast as transformers_fast
@@ -27,7 +27,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @dataclass
-class LoadedModel:
+class TextModel:
     """A model and tokenizer with the lock that serialises generation on them."""
 
     name: str
@@ -103,8 +103,12 @@ class TransformersBackend(ResidentModels):
     ignored_params: frozenset[str] = frozenset()
 
     def __init__(self):
-        self._models: dict[str, LoadedModel] = {}
+        self._models: dict[str, TextModel] = {}
         self._load_lock = threading.Lock()
+
+    def forget_state(self, model: TextModel) -> None:
+        """Drop the cache of the last greedy run."""
+        model.live = None
 
     def list_targets(self) -> list[TargetInfo]:
         """The embedded model plus any installed transformers model."""
@@ -142,7 +146,7 @@ class TransformersBackend(ResidentModels):
         moe = routing.has_routers(loaded.model) if loaded else routing.looks_moe(model)
         return Capabilities(text=True, context_length=ctx, ignored_params=self.ignored_params, moe_routing=moe)
 
-    def loaded(self) -> list:
+    def loaded(self) -> list[Resident]:
         """The text models and, beside them, the vision models this backend runs."""
         return super().loaded() + transformers_vision.resident.loaded()
 
@@ -157,7 +161,7 @@ class TransformersBackend(ResidentModels):
         loaded = self.load(model)
         return {**routing.describe(loaded.model), **moe_sizes.counts(loaded.model)}
 
-    def load(self, model: str, progress=None) -> LoadedModel:
+    def load(self, model: str, progress=None) -> TextModel:
         """Load once per process (Phi-3/3.5 load natively, never with remote code)."""
         with self._load_lock:
             if model in self._models:
@@ -167,7 +171,7 @@ class TransformersBackend(ResidentModels):
             with room(self, model, _estimate(source)):
                 return self._load(model, source, kwargs)
 
-    def _load(self, model: str, source: str, kwargs: dict) -> LoadedModel:
+    def _load(self, model: str, source: str, kwargs: dict) -> TextModel:
         """Load the weights and tokenizer (called with the load lock held and room made)."""
         try:
             import torch
@@ -199,7 +203,7 @@ class TransformersBackend(ResidentModels):
             eos_ids.append(end_id)
         if tok.eos_token_id is not None and tok.eos_token_id not in eos_ids:
             eos_ids.append(tok.eos_token_id)
-        loaded = LoadedModel(model, mdl, tok, ctx, eos_ids)
+        loaded = TextModel(model, mdl, tok, ctx, eos_ids)
         self._models[model] = loaded
         self._mark_used(model, sum(t.numel() * t.element_size() for t in (*mdl.parameters(), *mdl.buffers())))
         return loaded
@@ -211,7 +215,7 @@ class TransformersBackend(ResidentModels):
             return
         self.load(model)
 
-    def prompt_ids(self, loaded: LoadedModel, messages: tuple[Message, ...]):
+    def prompt_ids(self, loaded: TextModel, messages: tuple[Message, ...]):
         """Token ids of the chat template with the assistant turn opened."""
         out = loaded.tokenizer.apply_chat_template(
             messages_as_dicts(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
@@ -225,7 +229,7 @@ class TransformersBackend(ResidentModels):
         loaded = self.load(model)
         return int(self.prompt_ids(loaded, messages).shape[-1])
 
-    def generation_kwargs(self, loaded: LoadedModel, params) -> dict:
+    def generation_kwargs(self, loaded: TextModel, params) -> dict:
         """Map GenerationParams; temperature 0 is greedy with no sampling fields at all."""
         from transformers import GenerationConfig
 

@@ -46,20 +46,30 @@ class VisionModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-_loaded: dict[str, VisionModel] = {}
 _load_lock = threading.Lock()
 
 
-class _Resident(ResidentModels):
+class VisionModels(ResidentModels):
     """The vision models held here, reported and unloaded by the transformers backend."""
 
     name = "transformers"
 
     def __init__(self):
-        self._models = _loaded
+        self._models: dict[str, VisionModel] = {}
+
+    def is_vision(self, model: VisionModel) -> bool:
+        """Every model held here reads images."""
+        return True
+
+    def held(self, key: str) -> VisionModel | None:
+        """The loaded model under this key, if any (marked as used)."""
+        found = self._models.get(key)
+        if found is not None:
+            self._mark_used(key)
+        return found
 
 
-resident = _Resident()
+resident = VisionModels()
 
 
 def _folder(model: str) -> Path | None:
@@ -122,9 +132,9 @@ def load(model: str) -> VisionModel:
     if is_phi3v(model):
         raise BackendUnavailable(PHI3V_MESSAGE, hint=PHI3V_HINT)
     with _load_lock:
-        if model in _loaded:
-            resident._mark_used(model)
-            return _loaded[model]
+        held = resident.held(model)
+        if held is not None:
+            return held
         folder = _folder(model)
         if folder is None:
             raise BadRequest(f"{model} is not a local vision model folder.")
@@ -149,9 +159,9 @@ def load(model: str) -> VisionModel:
             for extra in (tok.eos_token_id, tok.convert_tokens_to_ids("<|end|>") if "<|end|>" in tok.get_vocab() else None):
                 if extra is not None and extra not in eos_ids:
                     eos_ids.append(extra)
-            _loaded[model] = VisionModel(model, mdl, processor, tok, ctx, eos_ids)
-            resident._mark_used(model, sum(t.numel() * t.element_size() for t in (*mdl.parameters(), *mdl.buffers())))
-            return _loaded[model]
+            vm = VisionModel(model, mdl, processor, tok, ctx, eos_ids)
+            resident.keep(model, vm, sum(t.numel() * t.element_size() for t in (*mdl.parameters(), *mdl.buffers())))
+            return vm
 
 
 def processor_messages(messages: tuple[Message, ...]) -> tuple[list[dict], list]:
