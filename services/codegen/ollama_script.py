@@ -1,0 +1,57 @@
+"""The ollama client script: /api/chat with the app's options and messages, images read from files."""
+
+from __future__ import annotations
+
+from services.backends import get_backend
+from services.codegen.literals import Concat, attachments, expr, literal
+from services.codegen.script import MAIN, READ_FILE, Script, assign, header
+from services.media import vision
+from services.types import ChatRequest
+
+REQUIREMENTS = ("ollama",)
+
+
+def script(request: ChatRequest) -> Script:
+    """client.chat(stream=True) with the same options the app sends (services/backends/ollama_backend.py)."""
+    backend = get_backend("ollama")
+    options = backend.options(request)
+    names = attachments(request.messages)
+    files: dict[str, bytes] = {}
+    messages = []
+    for m in request.messages:
+        if not m.images:
+            messages.append({"role": m.role, "content": m.content})
+            continue
+        calls = []
+        for part in m.images:
+            files[names[id(part)]] = bytes(part.data)
+            # the app sends the bytes; a string would be read by the client as a file path
+            calls.append(Concat([("call", f"read_file({literal(names[id(part)])})")]))
+        messages.append({"role": m.role, "content": vision.ollama_text(m), "images": calls})
+    try:
+        host = backend.host()
+    except Exception:  # noqa: BLE001 - an unreadable setting just means the default address is shown
+        host = "http://127.0.0.1:11434"
+    notes = ("OLLAMA_HOST and OLLAMA_API_KEY are read from the environment when set.",)
+    out = [header("the ollama client", "chat_ollama.py", REQUIREMENTS, notes)]
+    out.append("import os\nfrom pathlib import Path\n\nimport ollama\n\n")
+    out.append(assign("TARGET", str(request.target)))
+    out.append(f"HOST = os.environ.get('OLLAMA_HOST') or {literal(host)}\n")
+    out.append(assign("MODEL", request.target.model))
+    out.append(assign("OPTIONS", options))
+    if files:
+        out.append(READ_FILE)
+        out.append("\n\n")
+    out.append(f"MESSAGES = {expr(messages)}\n")
+    out.append('''
+
+def main() -> None:
+    client = ollama.Client(host=HOST)
+    text = ""
+    for part in client.chat(model=MODEL, messages=MESSAGES, stream=True, options=OPTIONS):
+        if part.message and part.message.content:
+            text += part.message.content
+    print(text)
+''')
+    out.append(MAIN)
+    return Script("chat_ollama.py", "".join(out), "Ollama", files, REQUIREMENTS)
