@@ -27,6 +27,8 @@ def register(sub) -> None:
                        help="resend PROMPT in place of that question of --conversation, as a new branch")
     add_generation_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.add_argument("--show-code", action="store_true",
+                   help="print a Python script that sends this request on the target's runtime, instead of running it")
     p.set_defaults(func=run)
 
 
@@ -59,6 +61,20 @@ def result_json(target, stream) -> dict:
     }
 
 
+def show_code(store, target, params, system, args) -> int:
+    """Print the script for the request these flags describe; nothing is stored or generated."""
+    from services.codegen import script_for
+    from services.codegen.requests import chat_request
+
+    script = script_for(chat_request(store, target, params, system, args.prompt, conversation=args.conversation,
+                                     regenerate=args.regenerate, edit=args.edit))
+    sys.stdout.write(script.text)
+    if script.attachments:
+        print(f"note: the script reads {', '.join(script.attachments)} from its own folder "
+              "(the conversation's images; export them from the Chat page's Code panel).", file=sys.stderr)
+    return 0
+
+
 def run(args) -> int:
     store = open_store()
     if store.notice:
@@ -68,6 +84,8 @@ def run(args) -> int:
     target = resolve_target(args.target or (conv and conv["target"]) or DEFAULT_TARGET)
     params = params_from_args(args, **(conv["params"] if conv else {}))
     system = args.system if args.system is not None else (conv["system"] if conv else DEFAULT_SYSTEM_PROMPT)
+    if args.show_code:
+        return show_code(store, target, params, system, args)
     ensure_embedded(target)
     if (args.regenerate or args.edit is not None) and not args.conversation:
         raise BadRequest("--regenerate and --edit need --conversation ID.")

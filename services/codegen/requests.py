@@ -1,0 +1,41 @@
+"""The request a chat command would send, built without running it (for `chat --show-code`)."""
+
+from __future__ import annotations
+
+from services.conversations import branches
+from services.errors import BadRequest
+from services.types import ChatRequest, GenerationParams, Message, Target
+
+
+def chat_request(store, target: Target, params: GenerationParams, system: str, prompt: str | None, *,
+                 conversation: str | None = None, regenerate: bool = False,
+                 edit: int | None = None) -> ChatRequest:
+    """The messages `chat` would send for these flags; nothing is stored and no model is loaded.
+
+    Old turns are not trimmed to the context here (that needs the model's tokenizer): a conversation
+    longer than the model's context shows in full.
+    """
+    system = system or ""
+    head = [Message("system", system)] if system.strip() else []
+    if (regenerate or edit is not None) and not conversation:
+        raise BadRequest("--regenerate and --edit need --conversation ID.")
+    if not conversation:
+        if not (prompt or "").strip():
+            raise BadRequest("Type a message first: the prompt is empty.")
+        return ChatRequest(target, tuple(head + [Message("user", prompt)]), params)
+    store.require_conversation(conversation)
+    if regenerate:
+        messages = branches.history(store, conversation, branches.last_question(store, conversation), system)
+    elif edit is not None:
+        old = store.get_message(edit)
+        if old is None or old["conversation_id"] != conversation or old["role"] != "user":
+            raise BadRequest("Only your own messages in this conversation can be edited.")
+        before = branches.history(store, conversation, old["parent_id"], system) if old["parent_id"] else head
+        messages = before + [Message("user", prompt or "", branches.images_of(store, old))]
+    else:
+        if not (prompt or "").strip():
+            raise BadRequest("Type a message first: the prompt is empty.")
+        turns = branches.path(store, conversation)
+        before = branches.history(store, conversation, turns[-1]["id"], system) if turns else head
+        messages = before + [Message("user", prompt)]
+    return ChatRequest(target, tuple(messages), params)
