@@ -192,9 +192,9 @@ class TransformersLoop(TransformersRaw):
         eos = self.model.generation_config.eos_token_id
         eos = {eos} if isinstance(eos, int) else set(eos or [])
         stamps, tokens = [], []
-        from services.backends.transformers.fast import _cache_kw, _cache_of
+        from services.backends.transformers.fast import cache_kw, cache_of
 
-        kw = _cache_kw(self.model)
+        kw = cache_kw(self.model)
         with torch.inference_mode():
             out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
             while len(tokens) < n:
@@ -204,7 +204,7 @@ class TransformersLoop(TransformersRaw):
                 if tok in eos or len(tokens) >= n:
                     break
                 out = self.model(input_ids=torch.tensor([[tok]]), use_cache=True, logits_to_keep=1,
-                                 **{kw: _cache_of(out)})
+                                 **{kw: cache_of(out)})
         return _result(t0, stamps, tokens)
 
 

@@ -37,14 +37,15 @@ class TextTail:
         return out
 
 
-def _cache_kw(model) -> str:
+def cache_kw(model) -> str:
     """transformers 5.x renamed past_key_values to cache; use whichever this version takes."""
     import inspect
 
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-def _cache_of(out):
+def cache_of(out):
+    """The KV cache a forward pass returned, under either name."""
     cache = getattr(out, "cache", None)
     return cache if cache is not None else out.past_key_values
 
@@ -84,9 +85,9 @@ def stream(loaded, request: ChatRequest, input_ids) -> Iterator:
         with torch.inference_mode():
             feed = torch.tensor([ids[start:]], dtype=torch.long)
             # only the last position's logits are needed: skips a vocab-sized matmul per prompt token
-            kw = _cache_kw(model)
+            kw = cache_kw(model)
             out = model(input_ids=feed, use_cache=True, logits_to_keep=1, **{kw: cache})
-            cache = _cache_of(out)
+            cache = cache_of(out)
             # only the prompt's own keys and values are kept (decode steps round differently)
             kept = kv_reuse.LiveState(cache, ("greedy",), loaded.context_length, list(ids))
             finished_by = "length"
