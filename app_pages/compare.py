@@ -4,33 +4,29 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 
 import streamlit as st
 
-from services.compare import elo
-
-from services.compare import runfile
+from services.compare import saved
 from services.chat import DEFAULT_SYSTEM_PROMPT, MAX_PROMPT_CHARS
 from services.compare.run import MAX_TARGETS, CompareSpec, start_compare
 from services.compare.presets import presets
 from services.errors import PlaygroundError
 from services.types import GenerationParams
-from ui.compare_columns import column_name, diff_panel, result_columns, speed_chart, stream_columns
-from ui.compare_judge import judge_panel
+from ui.compare_columns import column_name, stream_columns
+from ui.compare_results import last_run, leaderboard, run_file_loader
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
 from ui.safe_markdown import plain, sanitize
 from ui.target_picker import all_targets, label
 
 state = st.session_state
-VOTES = {"a": "👈 A is better", "b": "👉 B is better", "tie": "🤝 Tie", "both_bad": "👎 Both are bad"}
 
 st.title("⚖️ Compare")
 st.caption("The same prompt on 2 to 4 targets, side by side: speed, answers, differences, and blind votes.")
 
 infos = all_targets()
-by_name = {i["target"]: i for i in infos}
+by_name = {i.target: i for i in infos}
 names = list(by_name)
 preset_list = presets(infos)
 state.setdefault("cmp_targets", [t for t in preset_list[0].targets if t in by_name])
@@ -45,17 +41,6 @@ def apply_preset() -> None:
         state.cmp_targets = [t for t in chosen.targets if t in by_name]
 
 
-def store():
-    """The shared SQLite store, or None (with a warning) when it cannot be opened."""
-    try:
-        from services.conversations.store import open_store
-
-        return open_store()
-    except PlaygroundError as exc:
-        st.warning(sanitize(f"Runs and votes cannot be saved: {exc.user_message()}"))
-        return None
-
-
 with st.sidebar:
     st.selectbox("Preset", [p.name for p in preset_list], index=None, key="cmp_preset", on_change=apply_preset,
                  placeholder="Pick a preset…", format_func=lambda n: n + ("" if next(
@@ -66,16 +51,16 @@ with st.sidebar:
     targets = st.multiselect(f"Targets (2 to {MAX_TARGETS:d})", names, key="cmp_targets", max_selections=MAX_TARGETS,
                              format_func=lambda t: label(by_name[t]))
     for t in targets:
-        if not by_name[t]["available"]:
+        if not by_name[t].available:
             # reasons are sentences that end in a full stop already
-            st.warning(sanitize(f"{t} is unavailable: {by_name[t]['reason'].rstrip('. ')}. Its column will show the error."))
+            st.warning(sanitize(f"{t} is unavailable: {by_name[t].reason.rstrip('. ')}. Its column will show the error."))
     sync = st.toggle("Sync settings", value=True, key="cmp_sync", help="One set of parameters for every column")
     concurrent = st.toggle("Run local targets at the same time", value=False, key="cmp_concurrent",
                            help="Off: local targets run one after another so each gets the whole CPU and its "
                                 "speed is fair. Cloud targets always run at the same time.")
     blind = st.toggle("Blind mode", value=False, key="cmp_blind",
                       help="Two targets, names hidden and shuffled until you vote")
-    ignored = [set(by_name[t]["capabilities"]["ignored_params"]) for t in targets] or [set()]
+    ignored = [set(by_name[t].capabilities.ignored_params) for t in targets] or [set()]
     params_list: list[GenerationParams | None]
     if sync:
         shared, system = params_panel("cmp", set.intersection(*ignored))
@@ -93,7 +78,7 @@ prompt = st.text_area("Prompt", key="cmp_prompt", placeholder="Ask every target 
                       max_chars=MAX_PROMPT_CHARS)
 images = []
 video_file = None
-if any(by_name[t]["capabilities"]["images"] for t in targets):
+if any(by_name[t].capabilities.images for t in targets):
     from services.media.images import prepare_image
 
     c_img, c_vid = st.columns(2)
@@ -117,17 +102,9 @@ def finish_run(live: dict) -> None:
     with live["lock"]:
         if live.get("done"):
             return
-        run = live["run"]
-        run.close()
-        payload = runfile.run_from(run)
-        payload["blind"] = live["blind"]
-        state.cmp_last = {"run": payload, "blind": live["blind"], "voted": None}
-        try:
-            from services.conversations.store import open_store
-
-            payload["id"] = open_store().save_run("compare", payload)
-        except PlaygroundError as exc:
-            state.cmp_flash = f"This run was not saved: {exc.user_message()}"
+        kept = state.cmp_last = saved.keep(live["run"], blind=live["blind"])
+        if kept.problem:
+            state.cmp_flash = kept.problem
         live["done"] = True
         if state.get("cmp_live") is live:
             del state["cmp_live"]
@@ -187,84 +164,8 @@ if pending is not None:
     execute(pending, False)
 
 
-def vote(outcome: str) -> None:
-    """Store a blind vote and reveal the names."""
-    last = state.cmp_last
-    a, b = (r["target"] for r in last["run"]["results"][:2])
-    db = store()
-    if db is not None:
-        try:
-            db.add_vote(last["run"].get("id"), a, b, outcome)
-        except PlaygroundError as exc:
-            st.warning(sanitize(f"The vote was not saved: {exc.user_message()}"))
-    last["voted"] = outcome
-    last["run"]["votes"].append({"target_a": a, "target_b": b, "outcome": outcome,
-                                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-
-
 last = state.get("cmp_last")
-if last:
-    run = last["run"]
-    results = run["results"]
-    hidden = bool(last["blind"]) and last["voted"] is None
-    headers = [column_name(i, r["target"], hidden) for i, r in enumerate(results)]
-    st.caption(f"Prompt: {plain(run['prompt'][:300])}")
-    result_columns(results, headers, show_metrics=not hidden)
-    if hidden:
-        if all(not r.get("error") for r in results):
-            st.markdown("**Which answer is better?** The names show after you vote.")
-            for col, (outcome, text) in zip(st.columns(4), VOTES.items(), strict=True):
-                col.button(text, key=f"cmp_vote_{outcome}", on_click=vote, args=(outcome,), use_container_width=True)
-        else:
-            last["voted"] = "none"
-            st.rerun()
-    else:
-        if last["blind"] and last["voted"] in VOTES:
-            st.success(sanitize(f"You voted {VOTES[last['voted']]}. Model A was {results[0]['target']}, "
-                                f"Model B was {results[1]['target']}."))
-        if run.get("wall_s"):
-            st.caption(f"Wall time for the whole run: {run['wall_s']:.2f} s")
-        st.subheader("Speed")
-        speed_chart(results, headers)
-    st.subheader("Word diff")
-    # a new key once names show, so the pickers relabel from "Model A" to the target
-    diff_panel(results, headers, "cmp_diff_hidden" if hidden else "cmp_diff")
-    if not hidden:
-        st.download_button("⬇ Export run (JSON)", runfile.dumps(run), key="cmp_export", mime="application/json",
-                           file_name=f"compare-run-{time.strftime('%Y%m%d-%H%M%S')}.json")
-        judge_panel(run, names)
-
-with st.expander("Load a run file"):
-    upload = st.file_uploader("A run file exported from this page or `compare --export`", type=["json"],
-                              key="cmp_upload")
-    if upload is not None:
-        try:
-            loaded = runfile.loads(upload.getvalue())
-            loaded_spec = runfile.spec_from_run(loaded)
-        except PlaygroundError as exc:
-            st.error(sanitize(exc.user_message()))
-        else:
-            st.caption(f"Prompt: {plain(loaded['prompt'][:300])} · targets: {plain(', '.join(loaded_spec.targets))}"
-                       f" · {len(loaded_spec.images)} image(s)")
-            c1, c2 = st.columns(2)
-            if c1.button("Show its results", key="cmp_show_loaded", disabled=not loaded.get("results")):
-                loaded.setdefault("votes", [])
-                state.cmp_last = {"run": loaded, "blind": False, "voted": None}
-                st.rerun()
-            if c2.button("Re-run it", key="cmp_rerun", type="primary"):
-                # run it in the main area, not inside this expander
-                state.cmp_pending = loaded_spec
-                st.rerun()
-
-with st.expander("Leaderboard (blind votes)"):
-    db = store()
-    rows = elo.leaderboard(db.list_votes()) if db is not None else []
-    if rows:
-        st.dataframe(rows, hide_index=True, use_container_width=True, column_config={
-            "target": "Target", "votes": "Votes", "wins": "Wins", "losses": "Losses", "ties": "Ties",
-            "both_bad": "Both bad",
-            "elo": st.column_config.NumberColumn("Elo", format="%.0f"),
-            "win_rate": st.column_config.NumberColumn("Win rate", format="percent"),
-        })
-    else:
-        st.caption("No votes yet: turn on blind mode, compare two targets and vote.")
+if last is not None:
+    last_run(last, names)
+run_file_loader()
+leaderboard()

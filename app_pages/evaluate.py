@@ -25,7 +25,7 @@ st.caption("One prompt over many inputs, scored: a GitHub `.prompt.yml` (test da
            f"{MAX_TARGETS} targets at once, with pass rates and their 95% intervals. Up to {MAX_ROWS:,} rows per file.")
 
 infos = all_targets()
-by_name = {i["target"]: i for i in infos}
+by_name = {i.target: i for i in infos}
 names = list(by_name)
 examples = sources.examples()
 
@@ -64,8 +64,8 @@ with st.sidebar:
     targets = st.multiselect(f"Targets (1 to {MAX_TARGETS})", names, key="ev_targets", max_selections=MAX_TARGETS,
                              format_func=lambda t: label(by_name[t]))
     for t in targets:
-        if not by_name[t]["available"]:
-            st.warning(plain(f"{t} is unavailable: {by_name[t]['reason'].rstrip('. ')}. Its cases will be errors."))
+        if not by_name[t].available:
+            st.warning(plain(f"{t} is unavailable: {by_name[t].reason.rstrip('. ')}. Its cases will be errors."))
     repeat = int(st.number_input("Repeat each case", 1, MAX_REPEAT, 1, key="ev_repeat",
                                  help="ask each case N times: sampling variance shows in the interval"))
     judge_pick = st.selectbox("Judge (llm and uses evaluators)", [EACH] + names, key="ev_judge",

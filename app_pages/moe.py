@@ -7,10 +7,12 @@ import json
 import pandas as pd
 import streamlit as st
 
+from services.backends.base import TargetInfo
 from services.reasoning import routing
 from services.errors import BadRequest, PlaygroundError
 from services.reasoning.problem_set import BUNDLED, load_problems, parse_problems, run_suite, save_suite
 from services.reasoning.methods import PRESETS, self_consistency
+from services.types import Target
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
 from ui.routing_view import model_facts, routing_panel, side_by_side
@@ -23,16 +25,16 @@ st.caption("Judge reasoning rather than eyeball one answer: ask k times and vote
            "and with a local mixture-of-experts model see which experts each token went to.")
 
 
-def is_moe(info: dict) -> bool:
+def is_moe(info: TargetInfo) -> bool:
     """MoE targets: routers we can hook locally, or a Phi-3.5-MoE endpoint in the cloud."""
-    return info["capabilities"]["moe_routing"] or "moe" in info["target"].lower()
+    return info.capabilities.moe_routing or "moe" in info.target.lower()
 
 
 with st.sidebar:
     info = pick_target("moe_target", help="MoE targets (Phi-3.5-MoE on GitHub, NIM, Azure or local "
                        "transformers) are listed under the picker; any other target works as a dense baseline.")
-    target = info["target"]
-    can_route = bool(info["capabilities"]["moe_routing"])
+    target = info.target
+    can_route = info.capabilities.moe_routing
     if can_route:
         st.success("Mixture of experts: expert routing can be recorded.")
     elif is_moe(info):
@@ -44,11 +46,11 @@ with st.sidebar:
         st.caption(f"{sizes['total_params'] / 1e9:.2f}B parameters in all, {sizes['active_params'] / 1e9:.2f}B "
                    f"active per token; weights {sizes['weight_bytes']['bfloat16'] / 1e9:.1f} GB in bf16, "
                    f"{sizes['weight_bytes']['float32'] / 1e9:.1f} GB in fp32.")
-    moe_names = [i["target"] for i in all_targets() if is_moe(i)]
+    moe_names = [i.target for i in all_targets() if is_moe(i)]
     st.caption(sanitize("MoE targets here: " + (", ".join(moe_names) if moe_names else "none configured")))
-    params, system = params_panel("moe", set(info["capabilities"]["ignored_params"]))
+    params, system = params_panel("moe", set(info.capabilities.ignored_params))
 
-ready = info["available"] and params is not None
+ready = info.available and params is not None
 ask_tab, suite_tab, route_tab = st.tabs(["Ask", "Problem set", "Expert routing"])
 
 
@@ -138,7 +140,7 @@ with suite_tab:
         subset = [p for p in problems if p.category in chosen_cats and p.difficulty in diffs]
         limit = int(st.number_input("How many problems", 1, max(len(subset), 1), max(len(subset), 1),
                                     key="moe_suite_limit"))
-        names = [i["target"] for i in all_targets() if i["available"]]
+        names = [i.target for i in all_targets() if i.available]
         targets = st.multiselect("Targets", names, default=[target] if target in names else [],
                                  key="moe_suite_targets", help="run the same problems on each to compare")
         suite_step = st.toggle("Step by step", value=True, key="moe_suite_steps")
@@ -187,7 +189,8 @@ with suite_tab:
 with route_tab:
     if not can_route:
         # a local MoE of a family we cannot route gets its own sentence, never an empty chart
-        why = routing.unavailable_reason(target.split(":", 1)[1]) if target.startswith("transformers:") else None
+        parsed = Target.parse(target)
+        why = routing.unavailable_reason(parsed.model) if parsed.backend == "transformers" else None
         st.info(plain(why) if why else "Expert routing needs a local mixture-of-experts model in transformers: "
                 "download Phi-tiny-MoE (about 8 GB, runs in 16 GB of memory) on the Models page, or add your own "
                 "folder there, then pick it in the sidebar.")

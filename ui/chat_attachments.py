@@ -7,7 +7,8 @@ import streamlit as st
 from services.media import images as media
 from services.chat import MAX_PROMPT_CHARS
 from services.errors import MediaError
-from services.types import ImagePart
+from services.backends.base import TargetInfo
+from services.types import ImagePart, Target
 from services.media.vision import max_side_for
 from ui.safe_markdown import sanitize
 
@@ -27,14 +28,14 @@ def prepare_files(files, max_images: int, max_side: int = media.DEFAULT_MAX_SIDE
     return tuple(parts), problems
 
 
-def chat_input_with_images(info: dict, ready: bool, *, key: str = "chat_input") -> tuple[str | None, tuple[ImagePart, ...]]:
+def chat_input_with_images(info: TargetInfo, ready: bool, *, key: str = "chat_input") -> tuple[str | None, tuple[ImagePart, ...]]:
     """The chat input; for vision targets it also takes images. Returns (text or None, images).
 
     When an attached file cannot be used nothing is sent: the reasons and the typed text are shown,
     so the person can fix the attachment without retyping.
     """
-    caps = info.get("capabilities", {})
-    if not caps.get("images"):
+    caps = info.capabilities
+    if not caps.images:
         text = st.chat_input("Ask anything…" if ready else "Pick an available target first",
                              disabled=not ready, key=key, max_chars=MAX_PROMPT_CHARS)
         return text, ()
@@ -44,7 +45,7 @@ def chat_input_with_images(info: dict, ready: bool, *, key: str = "chat_input") 
     if value is None:
         return None, ()
     text = value.text or ""
-    images, problems = prepare_files(value.files, int(caps.get("max_images") or 0), max_side_for(info["target"]))
+    images, problems = prepare_files(value.files, caps.max_images, max_side_for(info.target))
     if problems:
         for problem in problems:
             st.error(sanitize(problem))
@@ -52,6 +53,6 @@ def chat_input_with_images(info: dict, ready: bool, *, key: str = "chat_input") 
             st.caption("Your message was not sent; here it is to copy:")
             st.code(text, language=None, wrap_lines=True)
         return None, ()
-    if info["target"].startswith("ocr:") and images:
+    if Target.parse(info.target).backend == "ocr" and images:
         st.caption("This target reads the text in images (OCR); it does not see them.")
     return text, images

@@ -20,7 +20,8 @@ def judge_panel(run: dict, names: list[str], key: str = "cmp_judge") -> None:
         index = names.index(DEFAULT_JUDGE) if DEFAULT_JUDGE in names else 0
         judge = st.selectbox("Judge target", names, index=index, key=f"{key}_target")
         if st.button("⚖ Judge", key=f"{key}_run"):
-            if ensure_embedded_ready(judge.split(":", 1)[1]):
+            # the whole target: the check waits only for the caches this judge's runtime needs
+            if ensure_embedded_ready(judge):
                 try:
                     with st.spinner("Asking the judge, both orders…"):
                         st.session_state[f"{key}_result"] = {

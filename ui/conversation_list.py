@@ -158,14 +158,13 @@ def _row(c: dict, conv_id: str | None, kind: str, store: Store, targets: list[st
     """One conversation's button: this page's kind opens here, another kind switches to its page."""
     other = c.get("kind", "chat")
     # titles come from prompts and imported files: labels render markdown, so defuse it
-    text = plain(c["title"]) or "Untitled"
-    if other != "chat":
-        text = f"{ICONS.get(other, '')} {text}"
+    title = f"{ICONS.get(other, '')} {c['title'] or 'Untitled'}".strip()
     key = f"{kind}_open_{c['id']}"
     if other == kind:
-        st.button(text, key=key, use_container_width=True, type="primary" if c["id"] == conv_id else "secondary",
+        st.button(plain(title), key=key, use_container_width=True, type="primary" if c["id"] == conv_id else "secondary",
                   on_click=set_current, args=(store, c["id"]), kwargs={"targets": targets, "kind": kind})
-    elif st.button(text, key=key, use_container_width=True, help=f"opens on the {other.capitalize()} page"):
+    elif st.button(plain(title), key=key, use_container_width=True,
+                   help=plain(f"opens on the {other.capitalize()} page")):
         # not from a callback: switching pages ends this run, and the other page reads ?c= first
         st.switch_page(PAGES[other], query_params={"c": c["id"]})
 
@@ -178,7 +177,7 @@ def conversation_sidebar(store: Store, targets: list[str], kind: str = "chat") -
         st.subheader("Conversations")
         if state.get(f"{kind}_flash"):
             st.info(sanitize(state.pop(f"{kind}_flash")))
-        st.button(NEW_LABELS[kind], key=f"{kind}_new", on_click=set_current, args=(store, None),
+        st.button(plain(NEW_LABELS[kind]), key=f"{kind}_new", on_click=set_current, args=(store, None),
                   kwargs={"kind": kind}, use_container_width=True)
         query = st.text_input("Search conversations", key=f"{kind}_search", placeholder="words in titles or messages")
         rows = store.search(query, 50) if query.strip() else store.list_conversations(50)

@@ -7,67 +7,69 @@ import streamlit as st
 from services.backends.base import TargetInfo
 from services.chat import DEFAULT_TARGET
 from services.targets import list_targets
+from services.types import Target
 from ui import session_keys
 from ui.safe_markdown import plain, sanitize
 from ui.widget_memory import remember
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _targets(session_fingerprint: str = "") -> list[dict]:
+def _targets(session_fingerprint: str = "") -> list[TargetInfo]:
     # cached briefly: listing asks servers for their models; keyed by a digest of this session's
     # typed keys so one session's keys never make targets look available to another
-    infos = [i.to_dict() for i in list_targets()]
+    infos = list(list_targets())
     # group by family, families in order of first appearance (the embedded model comes first)
     order: dict[str, int] = {}
     for i in infos:
-        order.setdefault(i["family"] or i["target"], len(order))
-    return sorted(infos, key=lambda i: order[i["family"] or i["target"]])
+        order.setdefault(i.family or i.target, len(order))
+    return sorted(infos, key=lambda i: order[i.family or i.target])
 
 
 def all_targets() -> list[TargetInfo]:
-    """Targets as TargetInfo-like dicts, grouped by family (cached 30 s)."""
+    """Every target, grouped by family (cached 30 s)."""
     session_keys.install()
     return _targets(session_keys.fingerprint())
 
 
-def label(info: dict) -> str:
+def label(info: TargetInfo) -> str:
     """How a target reads in a list."""
-    text = info["target"]
-    if info.get("family") and info["family"] not in text:
-        text = f"{info['family']} · {text}"
-    if not info["available"]:
-        text += f"  (unavailable: {info['reason']})"
+    text = info.target
+    if info.family and info.family not in text:
+        text = f"{info.family} · {text}"
+    if not info.available:
+        text += f"  (unavailable: {info.reason})"
     return text
 
 
 def pick_target(key: str, *, container=None, default: str = DEFAULT_TARGET,
-                help: str | None = None) -> dict:
-    """A selectbox over every target; returns the chosen target's dict."""
+                help: str | None = None) -> TargetInfo:
+    """A selectbox over every target; returns the chosen target."""
     where = container or st.sidebar
     infos = all_targets()
-    names = [i["target"] for i in infos]
+    by_name = {i.target: i for i in infos}
+    names = list(by_name)
     index = names.index(default) if default in names else 0
     # back from another page: the choice made here before, if that target still exists
     remember(key, lambda t: t in names)
     # once the session holds a choice (or the family switch set one), do not pass a default too
     start = {} if st.session_state.get(key) in names else {"index": index}
     chosen = where.selectbox("Target", names, key=key, **start,
-                             format_func=lambda t: label(next(i for i in infos if i["target"] == t)),
+                             format_func=lambda t: label(by_name[t]),
                              help=help or "backend:model. Unavailable targets say why.")
-    info = next(i for i in infos if i["target"] == chosen)
-    if not info["available"]:
-        where.warning(sanitize(f"{chosen} is unavailable: {info['reason']}"))
+    info = by_name[chosen]
+    if not info.available:
+        where.warning(sanitize(f"{chosen} is unavailable: {info.reason}"))
     _family_switch(where, key, info, infos)
     return info
 
 
-def _family_switch(where, key: str, info: dict, infos: list[dict]) -> None:
+def _family_switch(where, key: str, info: TargetInfo, infos: list[TargetInfo]) -> None:
     """One click to the same provider's other families (Phi-3-mini <-> Phi-3.5-mini)."""
-    backend = info["target"].split(":", 1)[0]
+    backend = Target.parse(info.target).backend
     siblings: dict[str, str] = {}
     for i in infos:
-        if i["target"].startswith(backend + ":") and i["family"] and i["family"] != info["family"]:
-            siblings.setdefault(i["family"], i["target"])
+        if Target.parse(i.target).backend == backend and i.family and i.family != info.family:
+            siblings.setdefault(i.family, i.target)
     if not siblings:
         return
     switch_key = f"{key}_family_switch"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from services.backends.base import TargetInfo
 from services.compare.run import MAX_TARGETS
 from services.types import Target
 
@@ -37,18 +38,18 @@ def _by_runtime(available: list[str], key_prefix: str) -> list[str]:
     """One available target per runtime for a catalog model, local runtimes first, one cloud at most."""
     picked: dict[str, str] = {}
     for t in available:
-        backend = t.split(":", 1)[0]
+        backend = Target.parse(t).backend
         key = _catalog_key(t)
         if key and key.startswith(key_prefix) and backend not in picked:
             picked[backend] = t
     ordered = [picked[b] for b in RUNTIME_ORDER if b in picked] + [t for b, t in picked.items() if b not in RUNTIME_ORDER]
-    clouds = [t for t in ordered if t.split(":", 1)[0] in CLOUD_BACKENDS]
+    clouds = [t for t in ordered if Target.parse(t).backend in CLOUD_BACKENDS]
     return [t for t in ordered if t not in clouds[1:]][:MAX_TARGETS]
 
 
-def presets(infos: Sequence[dict]) -> list[Preset]:
-    """The presets for the current set of targets (dicts as `targets --json` lists them)."""
-    available = [i["target"] for i in infos if i.get("available")]
+def presets(infos: Sequence[TargetInfo]) -> list[Preset]:
+    """The presets for the current set of targets (as the picker lists them)."""
+    available = [i.target for i in infos if i.available]
     out = []
     pair = [t for t in EMBEDDED_PAIR if t in available]
     out.append(Preset("One model, two runtimes: embedded SmolLM2 on ONNX vs transformers", EMBEDDED_PAIR,
@@ -60,14 +61,14 @@ def presets(infos: Sequence[dict]) -> list[Preset]:
     for key, label in (("phi-3.5-mini", "Phi-3.5-mini"), ("phi-3-mini", "Phi-3-mini")):
         runtimes = _by_runtime(available, key)
         if len(runtimes) >= 2:
-            names = " vs ".join(t.split(":", 1)[0] for t in runtimes)
+            names = " vs ".join(Target.parse(t).backend for t in runtimes)
             out.append(Preset(f"One model, two runtimes: {label} on {names}", tuple(runtimes), True))
     phi3 = _by_runtime(available, "phi-3-mini")
     phi35 = _by_runtime(available, "phi-3.5-mini")
     # the same provider on both sides keeps the comparison about the model, not the network
     # the same provider on both sides keeps the comparison about the model, not the network;
     # GitHub or NIM first: full-size Phi models answer there in seconds, on 2 local cores in minutes
-    backend = lambda t: t.split(":", 1)[0]  # noqa: E731
+    backend = lambda t: Target.parse(t).backend  # noqa: E731
     rank = {b: n for n, b in reversed(list(enumerate(("github", "nim") + RUNTIME_ORDER)))}
     pairs = sorted(((a, b) for a in phi3 for b in phi35 if backend(a) == backend(b)),
                    key=lambda p: rank.get(backend(p[0]), 99))

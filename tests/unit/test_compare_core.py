@@ -118,9 +118,10 @@ def test_cli_json_lists_every_target_in_order_even_when_all_fail(capsys):
 def test_presets_follow_what_is_available():
     from services.compare.presets import presets
 
+    from services.backends.base import TargetInfo
+
     def infos(*available, missing=()):
-        return [{"target": t, "available": True} for t in available] + \
-            [{"target": t, "available": False} for t in missing]
+        return [TargetInfo(t, True) for t in available] + [TargetInfo(t, False) for t in missing]
 
     only_embedded = {p.name: p for p in presets(infos(ONNX, HF))}
     pair = next(p for p in only_embedded.values() if p.name.startswith("One model, two runtimes: embedded"))
