@@ -9,6 +9,7 @@ from services.chat import MAX_PROMPT_CHARS
 from services.errors import PlaygroundError
 from services.evaluate.sources import from_chat
 from ui.chat_attachments import chat_input_with_images
+from ui.code_panel import code_panel
 from ui.conversation_list import CURRENT, conversation_sidebar, current_id, get_store
 from ui.metrics_card import metrics_caption
 from ui.params_panel import params_panel
@@ -20,13 +21,14 @@ state = st.session_state
 st.title("💬 Chat")
 store = get_store()
 # first, so a conversation resumed from the URL can fill the picker and params below
-current_id(store, [t.target for t in all_targets()])
+current_id(store, [t["target"] for t in all_targets()])
 
 with st.sidebar:
     info = pick_target("chat_target")
-    target = info.target
-    params, system = params_panel("chat", set(info.capabilities.ignored_params), local=info.capabilities.local)
-conv_id = conversation_sidebar(store, [t.target for t in all_targets()])
+    target = info["target"]
+    params, system = params_panel("chat", set(info["capabilities"]["ignored_params"]),
+                                  local=info["capabilities"].get("local", True))
+conv_id = conversation_sidebar(store, [t["target"] for t in all_targets()])
 
 
 def _switch(message_id: int) -> None:
@@ -106,6 +108,9 @@ elif action and action[0] == "edit":
     shown = turns[: ids.index(action[1])] if action[1] in ids else turns  # the edited branch replaces these
 for n, msg in enumerate(shown):
     render_turn(msg, last=n == len(turns) - 1)
+# the last request of this conversation in this session, as a script for its runtime
+last_request = state.get("chat_last_request")
+code_panel(last_request[1] if last_request and last_request[0] == conv_id else None, key="chat_code")
 
 if turns:
     try:
@@ -119,7 +124,7 @@ if turns:
                                    mime="application/yaml", key="chat_save_prompt_file",
                                    help="a .prompt.yml (GitHub Models format) to run on the Evaluate page")
 
-ready = info.available and params is not None
+ready = info["available"] and params is not None
 # images attached to the question: for vision targets the chat input takes them
 prompt, images = chat_input_with_images(info, ready, key="chat_input")
 
@@ -160,6 +165,7 @@ if action:
         try:
             with st.spinner("Loading the model…"):
                 reply = convs.answer(store, conv_id, user_id, target, params, system)
+                state.chat_last_request = (conv_id, reply.stream.request)  # for the Code panel
         except PlaygroundError:
             # the reason is stored beside the question and shown after the rerun
             st.rerun()

@@ -13,6 +13,7 @@ from services.compare.run import MAX_TARGETS, CompareSpec, start_compare
 from services.compare.presets import presets
 from services.errors import PlaygroundError
 from services.types import GenerationParams
+from ui.code_panel import compare_code
 from ui.compare_columns import column_name, stream_columns
 from ui.compare_results import last_run, leaderboard, run_file_loader
 from ui.params_panel import params_panel
@@ -116,6 +117,9 @@ def execute(spec: CompareSpec, is_blind: bool) -> None:
         if not ensure_embedded_ready(t):
             st.stop()
     run = start_compare(spec)
+    from services.codegen.requests import compare_requests
+
+    state.cmp_code = (compare_requests(run), is_blind)  # for the Code panels
     # in the session before streaming, so the run after a Stop click can find and show it
     live = state.cmp_live = {"run": run, "blind": is_blind, "lock": threading.Lock()}
     headers = [column_name(i, t, is_blind) for i, t in enumerate(spec.targets)]
@@ -167,5 +171,7 @@ if pending is not None:
 last = state.get("cmp_last")
 if last is not None:
     last_run(last, names)
+# each column's last request as a script for its runtime (hidden while blind)
+compare_code(*state.get("cmp_code", (None, False)))
 run_file_loader()
 leaderboard()

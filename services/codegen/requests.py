@@ -39,3 +39,10 @@ def chat_request(store, target: Target, params: GenerationParams, system: str, p
         before = branches.history(store, conversation, turns[-1]["id"], system) if turns else head
         messages = before + [Message("user", prompt)]
     return ChatRequest(target, tuple(messages), params)
+
+
+def compare_requests(run) -> list[ChatRequest]:
+    """The request each column of a compare run sends: the shared prompt, images only to vision targets."""
+    # CompareRun decides per target which messages a column gets; asking it keeps the two from drifting
+    return [ChatRequest(Target.parse(col.target), run._messages_for(col.target)[0], col.params)
+            for col in run.results]

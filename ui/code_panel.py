@@ -1,0 +1,46 @@
+"""The Code panel: the last request as a runnable script for its target's runtime, to copy or download."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from services.codegen import script_for
+from services.errors import PlaygroundError
+from ui.safe_markdown import sanitize
+
+NO_REQUEST = "No request yet: send one, and the script that reproduces it appears here."
+
+
+def code_panel(request, *, key: str, title: str = "🧾 Code", empty: str = NO_REQUEST) -> None:
+    """An expander with the script for `request` (a ChatRequest, or None before the first one)."""
+    with st.expander(title):
+        if request is None:
+            st.caption(empty)
+            return
+        try:
+            script = script_for(request)
+        except PlaygroundError as exc:
+            st.info(sanitize(exc.user_message()))
+            return
+        except Exception as exc:  # noqa: BLE001 - a script that cannot be written must not break the page
+            st.info(f"No script for this request ({type(exc).__name__}).")
+            return
+        extra = f" · reads {len(script.attachments)} image file(s) from its folder" if script.attachments else ""
+        st.caption(f"Runtime: {script.runtime} · pip install {' '.join(script.requirements)}{extra}")
+        # st.code has its own copy-to-clipboard button
+        st.code(script.text, language="python")
+        st.download_button(f"⬇ Download {script.download_name}", script.download_bytes(),
+                           file_name=script.download_name, mime=script.mime, key=f"{key}_download")
+
+
+def compare_code(requests, blind: bool = False, *, key: str = "cmp_code") -> None:
+    """One Code panel per column of the last comparison (None before the first run)."""
+    if not requests:
+        code_panel(None, key=key, empty="No comparison yet: run one, and each column's script appears here.")
+        return
+    if blind:
+        st.caption("🧾 Code is hidden in blind mode: each script names its target.")
+        return
+    for i, (col, request) in enumerate(zip(st.columns(len(requests)), requests, strict=True)):
+        with col:
+            code_panel(request, key=f"{key}_{i}", title=f"🧾 Code · column {i + 1}")
