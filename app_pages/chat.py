@@ -21,14 +21,13 @@ state = st.session_state
 st.title("💬 Chat")
 store = get_store()
 # first, so a conversation resumed from the URL can fill the picker and params below
-current_id(store, [t["target"] for t in all_targets()])
+current_id(store, [t.target for t in all_targets()])
 
 with st.sidebar:
     info = pick_target("chat_target")
-    target = info["target"]
-    params, system = params_panel("chat", set(info["capabilities"]["ignored_params"]),
-                                  local=info["capabilities"].get("local", True))
-conv_id = conversation_sidebar(store, [t["target"] for t in all_targets()])
+    target = info.target
+    params, system = params_panel("chat", set(info.capabilities.ignored_params), local=info.capabilities.local)
+conv_id = conversation_sidebar(store, [t.target for t in all_targets()])
 
 
 def _switch(message_id: int) -> None:
@@ -124,7 +123,7 @@ if turns:
                                    mime="application/yaml", key="chat_save_prompt_file",
                                    help="a .prompt.yml (GitHub Models format) to run on the Evaluate page")
 
-ready = info["available"] and params is not None
+ready = info.available and params is not None
 # images attached to the question: for vision targets the chat input takes them
 prompt, images = chat_input_with_images(info, ready, key="chat_input")
 

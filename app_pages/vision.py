@@ -15,6 +15,7 @@ from services.chat import MAX_PROMPT_CHARS, start_chat
 from services.errors import IncompleteGeneration, PlaygroundError
 from services.types import Message
 from ui.code_panel import code_panel
+from ui.code_panel import code_panel
 from ui.frame_strip import frame_strip, progress_reporter
 from ui.metrics_card import metrics_caption
 from ui.params_panel import params_panel
@@ -36,9 +37,9 @@ st.caption("Ask about several images and a video. You see exactly which frames t
 with st.sidebar:
     info = pick_target("vision_target", default=vision.OFFLINE_TARGET,
                        help="Targets that take images: the offline OCR one, ONNX Phi-3.5-vision, cloud vision models.")
-    target = info["target"]
-    caps = info["capabilities"]
-    params, system = params_panel("vision", set(caps["ignored_params"]), local=caps.get("local", True))
+    target = info.target
+    caps = info.capabilities
+    params, system = params_panel("vision", set(caps.ignored_params), local=caps.local)
     if st.button("New conversation", key="vision_clear", width="stretch"):
         state.vision_turns = []
         st.rerun()
@@ -46,7 +47,7 @@ with st.sidebar:
 if target.startswith("ocr:"):
     st.info("This offline target **reads the text** in each image or frame (RapidOCR) and a small local model "
             "answers from that text plus simple facts (size, main colours). It does not see pictures.")
-elif not caps["images"]:
+elif not caps.images:
     st.warning(sanitize(f"{target} reads text only. Pick a vision target (for example {vision.OFFLINE_TARGET})."))
 
 
@@ -157,9 +158,9 @@ if all_parts:
     est = vision.estimate_parts(all_parts, num_crops)
     crops_used = num_crops or vision.recommended_num_crops(len(all_parts))
     max_tokens = params.max_tokens if params else 0
-    problem = vision.budget_check(est, 0, max_tokens, caps["context_length"])
+    problem = vision.budget_check(est, 0, max_tokens, caps.context_length)
     line = (f"Image-token estimate (Phi-3.5-vision, num_crops={crops_used}): **{est:,}** tokens for "
-            f"{len(all_parts)} image(s), against a context of {caps['context_length']:,}.")
+            f"{len(all_parts)} image(s), against a context of {caps.context_length:,}.")
     if target.startswith("ocr:"):
         line += " The OCR target sends text instead, so its real prompt is far smaller."
         problem = None
@@ -195,8 +196,10 @@ for turn in state.vision_turns:
     render_turn(turn)
 # the last question asked in this session, as a script for its target's runtime
 code_panel(state.get("vision_last_request"), key="vision_code")
+# the last question asked in this session, as a script for its target's runtime
+code_panel(state.get("vision_last_request"), key="vision_code")
 
-ready = info["available"] and caps["images"] and params is not None and bool(all_parts)
+ready = info.available and caps.images and params is not None and bool(all_parts)
 hint = ("Ask about the images and frames…" if ready else
         "Add images or a video first" if not all_parts else "Pick an available vision target first")
 question = st.chat_input(hint, disabled=not ready, key="vision_input", max_chars=MAX_PROMPT_CHARS)
@@ -224,6 +227,7 @@ if question is not None:
         try:
             with st.spinner("Reading the images and loading the model…"):
                 stream = start_chat(target, history, params)
+                state.vision_last_request = stream.request  # for the Code panel
                 state.vision_last_request = stream.request  # for the Code panel
         except PlaygroundError as exc:
             st.error(sanitize(exc.user_message()))
