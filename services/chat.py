@@ -99,6 +99,8 @@ def start_chat(target: str | Target, messages: list[Message] | tuple[Message, ..
         raise BadRequest(f"{t} reads text only; remove the {n_images} image(s) or pick a vision target.")
     if n_images > caps.max_images and caps.images:
         raise BadRequest(f"{t} takes at most {caps.max_images} images; this request has {n_images}.")
+    if params.response_format.is_json and "response_format" in caps.ignored_params:
+        raise BadRequest(f"{t} cannot constrain answers to JSON; choose the text response format or another target.")
     load_s = 0.0
     if caps.local:
         # local runtimes count tokens with their own tokenizer, which needs the model loaded

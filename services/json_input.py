@@ -218,5 +218,8 @@ METRICS = {
         "completion_tokens": number(minimum=0, integer=True),
         # Ollama's eval_* figures, OpenAI's usage, prompt cache hits: numbers, as every backend reports them
         "server": {"type": ["object", "null"], "maxProperties": 32, "additionalProperties": number()},
+        # under a JSON response format: whether the answer validated, and the first problem
+        "schema_valid": {"type": ["boolean", "null"]},
+        "schema_error": {"type": ["string", "null"], "maxLength": 400},
     },
 }

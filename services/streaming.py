@@ -97,6 +97,12 @@ class MeasuredStream:
                 m.decode_tokens_per_s = round(decoded / (last - first), 2)
             if local:
                 m.peak_rss_mb = round(peak_rss_mb(), 1)
+            fmt = self.request.params.response_format
+            if fmt.is_json:  # every answer under a JSON format is checked, whichever runtime constrained it
+                from services.structured.answers import check_answer
+
+                check = check_answer(self.text, fmt)
+                m.schema_valid, m.schema_error = check.valid, check.error
 
     def __iter__(self):
         return self._events

@@ -350,6 +350,10 @@ class Metrics:
     load_s: float = 0.0
     peak_rss_mb: float | None = None
     server: dict = field(default_factory=dict)
+    # under a JSON response format: whether the answer validated (None: no JSON asked, or not checkable)
+    schema_valid: bool | None = None
+    # the first problem found, in words ("" when valid or not checked)
+    schema_error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON output and storage."""

@@ -183,6 +183,9 @@ class LlamaCppBackend(ResidentModels):
         tokens, template_stops = self.prompt_tokens(loaded, request.messages)
         if len(tokens) >= llm.n_ctx():
             raise BadRequest(f"The prompt is {len(tokens)} tokens; this model's context is {llm.n_ctx()}.")
+        from services.structured import gbnf
+
+        grammar = gbnf.grammar_for(llm, p.response_format)  # None for free text
         limits.acquire(loaded.lock)
         parts = None
         try:
@@ -203,7 +206,7 @@ class LlamaCppBackend(ResidentModels):
                 prompt=tokens, max_tokens=min(p.max_tokens, llm.n_ctx() - len(tokens)),
                 **{**sampling_kwargs(p), "stop": list(p.stop) + template_stops},
                 # llama-cpp-python reuses one fixed seed unless told otherwise
-                seed=p.seed if p.seed is not None else random.randrange(2**31), stream=True)
+                seed=p.seed if p.seed is not None else random.randrange(2**31), stream=True, grammar=grammar)
             produced, finish = 0, None
             for chunk in parts:
                 choice = chunk["choices"][0]

@@ -21,6 +21,7 @@ from services.errors import (
     PlaygroundError,
 )
 from services.providers import CONNECT_TIMEOUT_S, DISCOVERY_TIMEOUT_S, READ_TIMEOUT_S, Health
+from services.structured.wire import ollama_format
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -181,8 +182,10 @@ class OllamaBackend(HoldsNoModels):
         parts = None
         try:
             try:
+                # format: "json" or the schema (the server constrains decoding); None sends nothing
                 parts = client.chat(model=model, messages=self.messages(request.messages),
-                                    stream=True, options=self.options(request))
+                                    stream=True, options=self.options(request),
+                                    format=ollama_format(request.params.response_format))
                 for part in parts:
                     piece = part.message.content if part.message else ""
                     if piece:

@@ -17,6 +17,7 @@ from services.backends import openai_errors
 from services.errors import BackendTimeout, BackendUnavailable, ContentFiltered, IncompleteGeneration, PlaygroundError
 from services.providers import DISCOVERY_TIMEOUT_S, PROVIDERS, Connection, Health, Provider, connection
 from services.ratelimit import is_quota, retry_after_s
+from services.structured.wire import openai_response_format
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
 
 # wait before retrying a 5xx or a refused connection: 0.25 s, then 0.5 s
@@ -55,6 +56,9 @@ def chat_kwargs(request: ChatRequest, provider: Provider, headers: dict | None =
         kw["seed"] = p.seed
     if p.stop:
         kw["stop"] = list(p.stop[:4])  # the OpenAI API takes at most 4; the rest are cut here
+    response_format = openai_response_format(p.response_format)  # None for free text: not sent
+    if response_format is not None:
+        kw["response_format"] = response_format
     extra = {}
     if "top_k" not in provider.ignored_params and p.top_k:
         extra["top_k"] = p.top_k

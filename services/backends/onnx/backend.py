@@ -17,7 +17,11 @@ from services.backends.memory import ResidentModels, folder_bytes, room
 from services.backends.onnx import vision as onnx_vision
 from services.backends.onnx.options import search_options  # noqa: F401
 from services.errors import BackendUnavailable, BadRequest
+from services.structured.guidance import check_grammar, grammar_schema
 from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Target, Token, Usage
+
+# how refusals of a schema name this runtime
+RUNTIME = "ONNX Runtime GenAI"
 
 
 @dataclass
@@ -124,7 +128,8 @@ class OnnxBackend(ResidentModels):
         except (OSError, ValueError, KeyError, TypeError):
             pass
         if onnx_vision.is_vision(model):
-            return onnx_vision.capabilities(ctx, self.ignored_params)
+            # the vision loop takes no grammar yet: JSON answers are not constrained there
+            return onnx_vision.capabilities(ctx, self.ignored_params | {"response_format"})
         return Capabilities(text=True, context_length=ctx, ignored_params=self.ignored_params)
 
     def load(self, model: str, progress=None) -> LoadedModel:
@@ -195,15 +200,20 @@ class OnnxBackend(ResidentModels):
         need = min(len(ids) + p.max_tokens, loaded.context_length)
         max_new = need - len(ids)
         options = search_options(p)
+        # the runtime's own llguidance compiles the schema; checked here so a refusal is one sentence
+        guidance = json.dumps(grammar_schema(p.response_format)) if p.response_format.is_json else None
+        if guidance:
+            check_grammar(p.response_format, RUNTIME)
         limits.acquire(loaded.lock)
         live, processed = None, []
         try:
             # chat mode: a prompt that continues the last conversation only feeds its new tokens
-            live, start = self._live_generator(og, loaded, ids, options, need, p)
+            live, start = self._live_generator(og, loaded, ids, options, need, p, guidance)
             generator = live.state
             # only prompt tokens are kept: the runtime computes one-token decode steps with other
             # kernels than a prompt, so reusing them could change a later greedy answer
-            processed = list(ids)
+            # a guided state holds the grammar's progress too: it is never reused
+            processed = [] if guidance else list(ids)
             decoder = loaded.tokenizer.create_stream()
             stops = StopMatcher(p.stop)
             produced = 0
@@ -235,10 +245,11 @@ class OnnxBackend(ResidentModels):
                 loaded.live = live if processed else None
             loaded.lock.release()
 
-    def _live_generator(self, og, loaded: LoadedModel, ids: list[int], options: dict, need: int, p):
+    def _live_generator(self, og, loaded: LoadedModel, ids: list[int], options: dict, need: int, p,
+                        guidance: str | None = None):
         """The kept generator rewound to the shared prefix, or a fresh one, with the prompt appended."""
         # a seeded sampling request must start from a fresh random state to be repeatable
-        key = tuple(sorted(options.items())) if (p.greedy or p.seed is None) else None
+        key = tuple(sorted(options.items())) if (p.greedy or p.seed is None) and not guidance else None
         live = loaded.live
         loaded.live = None
         start = live.reusable(ids, key, need) if (live is not None and key is not None) else 0
@@ -253,6 +264,14 @@ class OnnxBackend(ResidentModels):
         capacity = kv_reuse.capacity_for(need, loaded.context_length)
         params = og.GeneratorParams(loaded.model)
         params.set_search_options(max_length=capacity, **options)
-        generator = og.Generator(loaded.model, params)
+        if guidance:
+            # forced tokens stay off: get_next_tokens() returns one token per step and would drop them
+            params.set_guidance("json_schema", guidance, False)
+        try:
+            generator = og.Generator(loaded.model, params)
+        except RuntimeError as exc:
+            if guidance and "grammar" in str(exc).lower():
+                raise BadRequest(f"{RUNTIME} cannot use this schema: {str(exc)[:200]}.") from None
+            raise
         generator.append_tokens(ids)
         return kv_reuse.LiveState(generator, key, capacity), 0

@@ -14,7 +14,8 @@ from services.backends.base import Resident, StopMatcher, TargetInfo, messages_a
 from services.backends.memory import ResidentModels, room, weights_bytes
 from services.backends.transformers import vision as transformers_vision
 from services.backends.transformers import fast as transformers_fast
-from services.backends.transformers.worker import JOIN_TIMEOUT_S, STREAM_TIMEOUT_S, consume_worker  # noqa: F401
+from services.backends.transformers import guided as transformers_guided
+from services.backends.transformers.worker import eos_ids, generate_in_worker
 from services.backends import limits
 from services.errors import BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
@@ -137,7 +138,8 @@ class TransformersBackend(ResidentModels):
 
     def capabilities(self, model: str) -> Capabilities:
         """Text generation; the context length comes from the loaded config when known."""
-        vision_caps = transformers_vision.capabilities(model, self.ignored_params)
+        # the vision path takes no grammar yet: JSON answers are not constrained there
+        vision_caps = transformers_vision.capabilities(model, self.ignored_params | {"response_format"})
         if vision_caps is not None:
             return vision_caps
         loaded = self._models.get(model)
@@ -195,15 +197,7 @@ class TransformersBackend(ResidentModels):
         mdl.eval()
         cfg = mdl.config
         ctx = int(getattr(cfg, "max_position_embeddings", 4096) or 4096)
-        eos = mdl.generation_config.eos_token_id
-        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-        # Phi-3 configs sometimes list only <|endoftext|>; always stop on <|end|> too
-        end_id = tok.convert_tokens_to_ids("<|end|>") if "<|end|>" in tok.get_vocab() else None
-        if end_id is not None and end_id not in eos_ids:
-            eos_ids.append(end_id)
-        if tok.eos_token_id is not None and tok.eos_token_id not in eos_ids:
-            eos_ids.append(tok.eos_token_id)
-        loaded = TextModel(model, mdl, tok, ctx, eos_ids)
+        loaded = TextModel(model, mdl, tok, ctx, eos_ids(mdl, tok))
         self._models[model] = loaded
         self._mark_used(model, sum(t.numel() * t.element_size() for t in (*mdl.parameters(), *mdl.buffers())))
         return loaded
@@ -247,7 +241,7 @@ class TransformersBackend(ResidentModels):
             yield from transformers_vision.stream(self, request)
             return
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import LogitsProcessorList
 
         loaded = self.load(request.target.model)
         p = request.params
@@ -262,47 +256,22 @@ class TransformersBackend(ResidentModels):
             finally:
                 loaded.lock.release()
             return
-        stop_event = threading.Event()
-
-        class StopOnEvent(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):
-                return stop_event.is_set()
-
-        streamer = TextIteratorStreamer(
-            loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=STREAM_TIMEOUT_S
-        )
         kwargs = self.generation_kwargs(loaded, p)
+        json_mask = transformers_guided.logits_processor(loaded, p.response_format)  # None for text
+        if json_mask is not None:
+            kwargs["logits_processor"] = LogitsProcessorList([json_mask])
         # MoE routing: services/reasoning/routing.py hooks the routers for this run only
         recorder = routing.recorder_for(loaded.model, loaded.tokenizer, request.routing)
         kwargs.update(recorder.generate_kwargs() if recorder else {})
-        result: dict = {}
 
-        def work():
-            try:
-                if p.seed is not None:
-                    torch.manual_seed(p.seed)
-                with torch.inference_mode(), routing.hooked(recorder):
-                    result["ids"] = loaded.model.generate(
-                        input_ids=input_ids,
-                        attention_mask=torch.ones_like(input_ids),
-                        streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([StopOnEvent()]),
-                        tokenizer=loaded.tokenizer,
-                        **kwargs,
-                    )
-                    routing.finish(recorder, result["ids"], kwargs)  # MoE routing: last token
-            except BaseException as exc:  # surfaced in the consumer, never lost in the thread
-                result["error"] = exc
-                streamer.end()
+        def generate(streamer, stopping_criteria):
+            return loaded.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                         streamer=streamer, stopping_criteria=stopping_criteria,
+                                         tokenizer=loaded.tokenizer, **kwargs)
 
-        limits.acquire(loaded.lock)
-        worker = threading.Thread(target=work, name="transformers-generate", daemon=True)
-        try:
-            worker.start()
-            yield from consume_worker(streamer, worker, stop_event, result, n_prompt, p,
-                                      between=lambda: routing.drain(recorder))
-        finally:
-            stop_event.set()
-            worker.join(JOIN_TIMEOUT_S)
-            routing.release(recorder)  # MoE routing: never leave hooks behind
-            loaded.lock.release()
+        yield from generate_in_worker(
+            loaded.lock, loaded.tokenizer, generate, n_prompt, p, thread_name="transformers-generate",
+            hooked=lambda: routing.hooked(recorder),
+            after=lambda ids: routing.finish(recorder, ids, kwargs),  # MoE routing: last token
+            between=lambda: routing.drain(recorder),
+            release=lambda: routing.release(recorder))  # MoE routing: never leave hooks behind

@@ -10,9 +10,9 @@ from services.types import ChatRequest, Done, ServerMetrics, Token, Usage
 
 
 def eligible(request: ChatRequest) -> bool:
-    """Greedy text requests with no penalty and no routing trace; everything else uses generate()."""
+    """Greedy text requests with no penalty, routing trace or JSON grammar; everything else uses generate()."""
     p = request.params
-    return p.greedy and p.penalty(local=True) == 1.0 and not request.routing
+    return p.greedy and p.penalty(local=True) == 1.0 and not request.routing and not p.response_format.is_json
 
 
 class TextTail:

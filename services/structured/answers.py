@@ -1,0 +1,95 @@
+"""Check an answer against its response format: parses as JSON, and validates against the schema."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import regex
+import referencing
+import referencing.exceptions
+from jsonschema import exceptions, validators
+
+from services.types import ResponseFormat
+
+# a schema's `pattern` is a person's regex run on model output: the `regex` module stops it after this
+PATTERN_TIMEOUT_S = 0.2
+# the longest first-error message kept (it is shown in a badge and stored with the answer)
+MAX_ERROR_CHARS = 240
+
+
+@dataclass(frozen=True)
+class SchemaCheck:
+    """valid is None when no JSON was asked for; error is the first problem, in words."""
+
+    valid: bool | None
+    error: str = ""
+
+
+def _search(pattern: str, text: str) -> bool:
+    try:
+        return regex.search(pattern, text, timeout=PATTERN_TIMEOUT_S) is not None
+    except TimeoutError:
+        raise exceptions.ValidationError(f"the pattern {pattern[:60]!r} took too long to check") from None
+    except regex.error as err:
+        raise exceptions.ValidationError(f"the pattern {pattern[:60]!r} is not a usable regex ({err})") from None
+
+
+def _pattern(validator, patrn, instance, schema):
+    if validator.is_type(instance, "string") and not _search(patrn, instance):
+        yield exceptions.ValidationError(f"{instance[:60]!r} does not match {patrn[:60]!r}")
+
+
+def _pattern_properties(validator, pattern_properties, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in pattern_properties.items():
+        for k, v in instance.items():
+            if _search(pattern, k):
+                yield from validator.descend(v, subschema, path=k, schema_path=pattern)
+
+
+def _no_fetch(uri: str):
+    # a schema may name other documents; checking an answer never goes to the network for them
+    raise referencing.exceptions.NoSuchResource(ref=uri)
+
+
+_REGISTRY = referencing.Registry(retrieve=_no_fetch)
+
+
+def _where(path) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
+
+
+def check_answer(text: str, fmt: ResponseFormat) -> SchemaCheck:
+    """SchemaCheck(None) for text answers; otherwise whether the answer is JSON of the right shape."""
+    if not fmt.is_json:
+        return SchemaCheck(None)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        what = "The answer is empty" if not text.strip() else "The answer is not JSON"
+        return SchemaCheck(False, f"{what}: {err.msg} (line {err.lineno}, column {err.colno})."
+                           if text.strip() else f"{what}.")
+    except RecursionError:
+        return SchemaCheck(False, "The answer nests too deeply to read.")
+    if fmt.kind == "json_object":
+        if isinstance(value, dict):
+            return SchemaCheck(True)
+        return SchemaCheck(False, f"The answer is JSON but not an object (it is {type(value).__name__}).")
+    base = validators.validator_for(fmt.schema)
+    checker = validators.extend(base, {"pattern": _pattern, "patternProperties": _pattern_properties})
+    try:
+        error = exceptions.best_match(checker(fmt.schema, registry=_REGISTRY).iter_errors(value))
+    except exceptions.ValidationError as err:  # a pattern that could not be run
+        return SchemaCheck(False, f"The answer could not be checked: {err.message}."[:MAX_ERROR_CHARS])
+    except (referencing.exceptions.Unresolvable, exceptions._WrappedReferencingError) as err:
+        ref = str(getattr(err, "ref", "") or "")[:80] or "another document"
+        return SchemaCheck(None, f"The answer could not be checked: the schema refers to {ref}, which is not fetched.")
+    except RecursionError:
+        return SchemaCheck(None, "The answer could not be checked: the schema refers to itself without end.")
+    if error is None:
+        return SchemaCheck(True)
+    where = _where(error.absolute_path)
+    message = f"{where}: {error.message}" if where else error.message
+    return SchemaCheck(False, message[:MAX_ERROR_CHARS])

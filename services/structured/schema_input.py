@@ -1,0 +1,49 @@
+"""A JSON schema pasted or uploaded by a person, read into a ResponseFormat with one-sentence errors."""
+
+from __future__ import annotations
+
+import json
+
+from services.errors import BadRequest
+from services.types import SCHEMA_MAX_BYTES, ResponseFormat
+
+# pasted text may be indented generously: the compact schema is still held to SCHEMA_MAX_BYTES
+MAX_SCHEMA_TEXT_BYTES = 4 * SCHEMA_MAX_BYTES
+
+
+def parse_schema_text(text: str | bytes, what: str = "The schema") -> ResponseFormat:
+    """A json_schema ResponseFormat from JSON text; BadRequest naming the problem otherwise."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_SCHEMA_TEXT_BYTES:
+            raise BadRequest(f"{what} is larger than {MAX_SCHEMA_TEXT_BYTES // 1024} KiB; shorten it.")
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise BadRequest(f"{what} is not UTF-8 text; save it as a .json file in UTF-8.") from None
+    if not isinstance(text, str):
+        raise BadRequest(f"{what} must be JSON text.")
+    if not text.strip():
+        raise BadRequest(f"{what} is empty; paste a JSON schema such as "
+                         '{"type": "object", "properties": {"city": {"type": "string"}}}.')
+    if len(text.encode("utf-8")) > MAX_SCHEMA_TEXT_BYTES:
+        raise BadRequest(f"{what} is larger than {MAX_SCHEMA_TEXT_BYTES // 1024} KiB; shorten it.")
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BadRequest(f"{what} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno}).") from None
+    except RecursionError:
+        raise BadRequest(f"{what} nests too deeply to read; flatten it.") from None
+    if not isinstance(schema, dict):
+        raise BadRequest(f"{what} must be a JSON object such as {{\"type\": \"object\"}}, "
+                         f"not {type(schema).__name__ if schema is not None else 'null'}.")
+    return ResponseFormat("json_schema", schema)
+
+
+def response_format_from(kind: str | None, schema_text: str | bytes | None = None) -> ResponseFormat:
+    """The pair a form or a command line holds (a kind, and schema text for json_schema)."""
+    kind = (kind or "text").strip().lower().replace("-", "_")
+    if kind == "json_schema":
+        if schema_text is None:
+            raise BadRequest("response format json_schema needs a schema: paste one or give --schema FILE.")
+        return parse_schema_text(schema_text)
+    return ResponseFormat(kind)

@@ -1,0 +1,49 @@
+"""A response format in the shapes servers take: OpenAI's response_format and Ollama's format."""
+
+from __future__ import annotations
+
+from services.types import ResponseFormat
+
+# OpenAI: json_schema.name is a-z, A-Z, 0-9, _ and -, at most 64 characters
+_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def _name(schema: dict) -> str:
+    title = schema.get("title") if isinstance(schema.get("title"), str) else ""
+    name = "".join(c if c in _NAME_OK else "_" for c in title.strip())[:64].strip("_")
+    return name or "response"
+
+
+def _strict_ok(schema: dict) -> bool:
+    """True when OpenAI's strict mode accepts the schema: every object closed, every property required."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            props = node.get("properties")
+            if isinstance(props, dict):
+                if node.get("additionalProperties") is not False or set(node.get("required") or ()) != set(props):
+                    return False
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
+
+
+def openai_response_format(fmt: ResponseFormat) -> dict | None:
+    """The response_format argument of chat.completions.create; None for free text (not sent)."""
+    if fmt.kind == "json_object":
+        return {"type": "json_object"}
+    if fmt.kind == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": _name(fmt.schema), "schema": fmt.schema,
+                                                       "strict": _strict_ok(fmt.schema)}}
+    return None
+
+
+def ollama_format(fmt: ResponseFormat) -> str | dict | None:
+    """Ollama's format: "json" for any JSON, the schema itself for structured outputs; None for text."""
+    if fmt.kind == "json_object":
+        return "json"
+    if fmt.kind == "json_schema":
+        return fmt.schema
+    return None
