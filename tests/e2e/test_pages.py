@@ -69,6 +69,39 @@ def test_vision_two_images_and_a_video_get_a_frame_strip_and_an_answer(page, app
     screenshot(page, "vision")
 
 
+def test_a_vision_conversation_is_listed_and_reopens_with_its_image(page, app):
+    open_app(page, app)
+    go_to(page, "Vision")
+    open_params(page)
+    set_number(page, "Max tokens", 16)
+    uploader(page, "Images").set_input_files([
+        {"name": "exit-sign.png", "mimeType": "image/png", "buffer": text_image("EXIT", bg=(0, 120, 0))}])
+    wait_idle(page)
+    chat(page, "Which word is on the sign?")
+    page.wait_for_function(
+        """() => { const m = document.querySelectorAll("[data-testid='stChatMessage']");
+                   return m.length >= 2 && m[m.length - 1].innerText.includes('total '); }""",
+        timeout=240_000)
+    wait_idle(page)
+    sidebar = page.get_by_test_id("stSidebar")
+    assert "🖼️ Which word is on the sign?" in sidebar.inner_text()
+    # listed on the Chat page too; a click there opens it on the Vision page with its image and turns
+    go_to(page, "Chat")
+    sidebar.get_by_role("button", name="🖼️ Which word is on the sign?").click()
+    page.get_by_text("Images (1)").wait_for(timeout=60_000)
+    wait_idle(page)
+    assert "/vision" in page.url and "c=" in page.url
+    # the strip (and, for the OCR target, what it read) show the stored image
+    captions = page.get_by_test_id("stImageCaption").all_inner_texts()
+    assert any(c.startswith("#1 · exit-sign.png") for c in captions), captions
+    messages = page.get_by_test_id("stChatMessage").all_inner_texts()
+    assert len(messages) == 2 and "Which word is on the sign?" in messages[0] and "total " in messages[1]
+    # a follow-up asks about the same image without uploading it again
+    assert page.get_by_test_id("stChatInput").locator("textarea").is_enabled()
+    assert_no_traceback(page)
+    screenshot(page, "vision-reopened")
+
+
 def test_compare_two_targets_show_two_metrics_cards(page, app):
     open_app(page, app)
     go_to(page, "Compare")

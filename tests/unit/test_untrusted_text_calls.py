@@ -43,7 +43,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("app_pages/compare.py", "text"): "a vote button's label from the literal VOTES dict",
     ("app_pages/models.py", "name"): "setting names from the literal TYPABLE tuple (also the field's aria-label, "
                                       "which must read OPENAI_API_KEY, not OPENAI\\_API\\_KEY)",
-    ("app_pages/vision.py", "STRATEGY_LABELS.get"): "radio options from the literal STRATEGY_LABELS dict",
+    ("ui/vision_media.py", "STRATEGY_LABELS.get"): "radio options from the literal STRATEGY_LABELS dict",
     ("ui/compare_columns.py", 'diff_markdown(ta, tb) or "_(both empty)_"'):
         "writes :red-background/:green-background directives around words escaped by plain()",
     ("ui/frame_strip.py", "caption(part, k)"): "a number, a timestamp and plain(label)",
