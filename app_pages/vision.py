@@ -9,6 +9,7 @@ from services.conversations import vision as vconv
 from services.errors import PlaygroundError
 from services.media import vision
 from ui import vision_media as view
+from ui.code_panel import code_panel
 from ui.conversation_list import conversation_sidebar, current_id, current_key, get_store, set_current
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
@@ -52,6 +53,9 @@ view.token_estimate(info, parts, uploaded.num_crops, params.max_tokens if params
 
 for n, msg in enumerate(turns):
     view.turn(msg, first=n == 0)
+# the last question of this conversation in this session, as a script for its target's runtime
+last_request = state.get("vision_last_request")
+code_panel(last_request[1] if last_request and last_request[0] == conv_id else None, key="vision_code")
 
 ready = info.available and caps.images and params is not None and bool(parts)
 hint = ("Ask about the images and frames…" if ready else
@@ -78,6 +82,7 @@ if question is not None:
         try:
             with st.spinner("Reading the images and loading the model…"):
                 reply = vconv.answer(store, conv_id, user_id, target, params, system)
+                state.vision_last_request = (conv_id, reply.stream.request)  # for the Code panel
         except PlaygroundError:
             st.rerun()  # the reason is stored beside the question and shown after the rerun
         if reply.notice:
