@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from services import config, credentials
 from services.backends import get_backend
+from services.backends.base import TargetInfo
 from services.errors import PlaygroundError
 from services.providers import PROVIDERS, credential
 
@@ -39,11 +40,11 @@ class ProviderStatus:
     base_url: str = ""
     reachable: bool | None = None
     last_error: str = ""
-    targets: list[dict] = field(default_factory=list)
+    targets: list[TargetInfo] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Plain dict for JSON (masked values only)."""
-        return asdict(self)
+        return {**asdict(self), "targets": [t.to_dict() for t in self.targets]}
 
 
 def _setting(name: str) -> Setting:
@@ -89,7 +90,7 @@ def status(name: str, *, check: bool = False) -> ProviderStatus:
     if check and out.configured:
         out.reachable, out.last_error = _check(name, backend)
     infos = backend.list_targets()
-    out.targets = [i.to_dict() for i in infos]
+    out.targets = list(infos)
     health = backend.health()
     if health is not None and out.reachable is None:
         out.reachable, out.last_error = health.reachable, health.last_error

@@ -12,8 +12,6 @@ from services.types import ImagePart, Target
 from services.media.vision import max_side_for
 from ui.safe_markdown import sanitize
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
-
 
 def prepare_files(files, max_images: int, max_side: int = media.DEFAULT_MAX_SIDE) -> tuple[tuple[ImagePart, ...], list[str]]:
     """Checked, re-encoded images and one message per file that cannot be used."""
@@ -41,7 +39,7 @@ def chat_input_with_images(info: TargetInfo, ready: bool, *, key: str = "chat_in
         return text, ()
     value = st.chat_input("Ask anything, or attach images…" if ready else "Pick an available target first",
                           disabled=not ready, key=f"{key}_with_images", accept_file="multiple", max_chars=MAX_PROMPT_CHARS,
-                          file_type=IMAGE_TYPES, max_upload_size=media.MAX_IMAGE_BYTES // media.MB)
+                          file_type=list(media.IMAGE_EXTENSIONS), max_upload_size=media.MAX_IMAGE_BYTES // media.MB)
     if value is None:
         return None, ()
     text = value.text or ""

@@ -7,6 +7,7 @@ import streamlit as st
 from services.conversations.import_export import export_json_text, export_markdown, import_json
 from services.errors import PlaygroundError
 from services.conversations.store import Store, StoreError, open_store
+from ui.params_panel import RANGES
 from ui.safe_markdown import plain, sanitize
 
 CURRENT = "chat_conversation"
@@ -80,15 +81,10 @@ def set_current(store: Store, conv_id: str | None, *, targets: list[str] = (), k
         state["chat_system"] = ""
 
 
-# the params panel's widgets and the range each accepts (a value outside it is left as it is)
-_PARAM_WIDGETS = {"temperature": (0.0, 2.0), "top_p": (0.01, 1.0), "top_k": (0, 1000),
-                  "max_tokens": (1, 32768), "repetition_penalty": (0.5, 2.0)}
-
-
 def _restore_params(params: dict, kind: str = "chat") -> None:
     """Put a resumed conversation's sampling settings back into the params panel."""
     state = st.session_state
-    for name, (lo, hi) in _PARAM_WIDGETS.items():
+    for name, (lo, hi) in RANGES.items():
         value = params.get(name)
         if isinstance(value, (int, float)) and lo <= value <= hi:
             state[f"{kind}_{name}"] = float(value) if isinstance(lo, float) else int(value)

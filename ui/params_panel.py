@@ -11,6 +11,9 @@ from ui.safe_markdown import plain, sanitize
 from ui.widget_memory import remember
 
 DEFAULTS = GenerationParams()
+# each control's range; a resumed conversation's value outside it is left as the control has it
+RANGES = {"temperature": (0.0, 2.0), "top_p": (0.01, 1.0), "top_k": (0, 1000),
+          "max_tokens": (1, GenerationParams.MAX_TOKENS_CAP), "repetition_penalty": (0.5, 2.0)}
 
 
 def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, container=None,
@@ -36,16 +39,16 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
         def tip(name: str, text: str) -> str:
             return f"{text} (ignored by this backend)" if name in ignored else text
 
-        temperature = st.slider("Temperature", 0.0, 2.0, DEFAULTS.temperature, 0.05, key=f"{key}_temperature",
+        temperature = st.slider("Temperature", *RANGES["temperature"], DEFAULTS.temperature, 0.05, key=f"{key}_temperature",
                                 disabled="temperature" in ignored, help=plain(tip("temperature", "0 = greedy")))
-        top_p = st.slider("Top p", 0.01, 1.0, DEFAULTS.top_p, 0.01, key=f"{key}_top_p",
+        top_p = st.slider("Top p", *RANGES["top_p"], DEFAULTS.top_p, 0.01, key=f"{key}_top_p",
                           disabled="top_p" in ignored, help=plain(tip("top_p", "nucleus sampling mass")))
-        top_k = st.number_input("Top k", 0, 1000, DEFAULTS.top_k, key=f"{key}_top_k",
+        top_k = st.number_input("Top k", *RANGES["top_k"], DEFAULTS.top_k, key=f"{key}_top_k",
                                 disabled="top_k" in ignored, help=plain(tip("top_k", "0 = off")))
-        max_tokens = st.number_input("Max tokens", 1, GenerationParams.MAX_TOKENS_CAP, DEFAULTS.max_tokens,
+        max_tokens = st.number_input("Max tokens", *RANGES["max_tokens"], DEFAULTS.max_tokens,
                                      key=f"{key}_max_tokens", disabled="max_tokens" in ignored,
                                      help=plain(tip("max_tokens", "most new tokens in the answer")))
-        repetition_penalty = st.slider("Repetition penalty", 0.5, 2.0, DEFAULTS.penalty(local), 0.05,
+        repetition_penalty = st.slider("Repetition penalty", *RANGES["repetition_penalty"], DEFAULTS.penalty(local), 0.05,
                                        key=f"{key}_repetition_penalty", disabled="repetition_penalty" in ignored,
                                        help=plain(tip("repetition_penalty",
                                                       f"1.0 = none; local runtimes default to "

@@ -21,7 +21,7 @@ def _state_line(s: ProviderStatus) -> tuple[str, str]:
 def render(s: ProviderStatus, *, on_check) -> None:
     """Draw the card; on_check(name) runs when its Test connection button is clicked."""
     icon, words = _state_line(s)
-    available = [t for t in s.targets if t["available"]]
+    available = [t for t in s.targets if t.available]
     with st.expander(plain(f"{icon} {s.title} — {words} · {len(available)}/{len(s.targets)} targets"),
                      expanded=s.configured):
         if s.needs:
@@ -40,9 +40,8 @@ def render(s: ProviderStatus, *, on_check) -> None:
             st.warning(sanitize(f"Last error: {s.last_error}"))
         if s.configured and s.name != "llamacpp":
             st.button("Test connection", key=f"models_check_{s.name}", on_click=on_check, args=(s.name,))
-        rows = [{"target": t["target"], "family": t["family"],
-                 "available": "yes" if t["available"] else "no", "why not": t["reason"],
-                 "context": t["capabilities"]["context_length"],
-                 "images": "yes" if t["capabilities"]["images"] else ""} for t in s.targets]
+        rows = [{"target": t.target, "family": t.family, "available": "yes" if t.available else "no",
+                 "why not": t.reason, "context": t.capabilities.context_length,
+                 "images": "yes" if t.capabilities.images else ""} for t in s.targets]
         if rows:
             st.dataframe(rows, hide_index=True, width="stretch")

@@ -18,8 +18,6 @@ from ui.frame_strip import frame_strip, progress_reporter
 from ui.metrics_card import metrics_caption
 from ui.safe_markdown import plain, sanitize, show
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
-VIDEO_TYPES = ["mp4", "mov", "m4v", "webm", "mkv", "avi"]
 STRATEGY_LABELS = {"uniform": "Uniform (N frames)", "fps": "Fixed rate", "scene": "Scene changes"}
 # decoded images and sampled videos kept per session, so a widget click does not redo them
 CACHE_ENTRIES = 24
@@ -76,10 +74,10 @@ def _light(result: video.SampleResult, name: str) -> dict:
 def uploads(target: str) -> Uploads:
     """The two uploaders and the sampling settings; every file is checked by content, errors shown."""
     up1, up2 = st.columns(2)
-    images = up1.file_uploader("Images", type=IMAGE_TYPES, accept_multiple_files=True, key="vision_images",
+    images = up1.file_uploader("Images", type=list(media.IMAGE_EXTENSIONS), accept_multiple_files=True, key="vision_images",
                                max_upload_size=media.MAX_IMAGE_BYTES // media.MB,
                                help="PNG, JPEG, WebP, BMP or GIF (first frame). Checked by content, not by name.")
-    clip = up2.file_uploader("Video", type=VIDEO_TYPES, key="vision_video", max_upload_size=media.MAX_VIDEO_BYTES // media.MB,
+    clip = up2.file_uploader("Video", type=list(media.VIDEO_EXTENSIONS), key="vision_video", max_upload_size=media.MAX_VIDEO_BYTES // media.MB,
                              help="MP4, MOV, WebM, MKV or AVI. Frames are sampled; nothing else is sent.")
     with st.expander("Frame sampling and image tokens", expanded=clip is not None):
         c1, c2, c3 = st.columns(3)

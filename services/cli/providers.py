@@ -40,6 +40,6 @@ def run(args) -> int:
             print(f"  url: {s.base_url}")
         if s.last_error:
             print(f"  last error: {s.last_error}")
-        ok = sum(1 for t in s.targets if t["available"])
+        ok = sum(1 for t in s.targets if t.available)
         print(f"  targets: {ok} available of {len(s.targets)}")
     return 0

@@ -17,6 +17,9 @@ MB = 1024 * 1024
 SERVER_MAX_UPLOAD_MB = 50
 MAX_IMAGE_BYTES = 20 * MB
 MAX_VIDEO_BYTES = 50 * MB
+# the name endings the uploaders offer; the bytes decide what a file is, never its name
+IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "gif")
+VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "webm", "mkv", "avi")
 # refuse before decoding: 40 MP is below Pillow's own 89 MP warning and far above any photo
 MAX_PIXELS = 40_000_000
 # formats we read, by content (Pillow's format names); GIF and WebP give their first frame
