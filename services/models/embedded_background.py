@@ -19,6 +19,7 @@ from pathlib import Path
 
 from services.models import embedded
 from services.errors import BackendUnavailable
+from services.types import Target
 
 ROOT = Path(__file__).resolve().parents[2]
 # the build runs at a lower priority, so the answer llama.cpp is giving meanwhile keeps its cores
@@ -107,7 +108,7 @@ def must_build_first(target: str) -> bool:
     llama.cpp reads the GGUF as shipped; the default ONNX target is answered by llama.cpp while its
     copy builds in the background; transformers (and the rest) need the converted copy first.
     """
-    backend, _, model = target.partition(":")
+    backend, model = _parts(target)
     if model != embedded.EMBEDDED_MODEL or backend == "llamacpp":
         return False
     if backend in ("onnx", "ocr"):  # the OCR target answers through the ONNX backend
@@ -117,9 +118,15 @@ def must_build_first(target: str) -> bool:
     return not embedded.is_provisioned()
 
 
+def _parts(target: str) -> tuple[str, str]:
+    # callers pass whole targets (a bare model name arrives as "any:NAME")
+    t = Target.parse(target)
+    return t.backend, t.model
+
+
 def note(target: str) -> str:
     """One sentence for the page while the default is answered by llama.cpp; empty otherwise."""
-    backend, _, model = target.partition(":")
+    backend, model = _parts(target)
     if backend not in ("onnx", "ocr") or model != embedded.EMBEDDED_MODEL:
         return ""
     state = status()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.errors import BadRequest
+from services.types import Target
 
 # what marks a folder (or file) as a model for each runtime
 MARKERS = {"onnx": "genai_config.json", "transformers": "config.json"}
@@ -340,8 +341,8 @@ def resolve_installed(ref: str) -> LocalModel:
     """An installed model from a target (onnx:NAME), kind/NAME, or a NAME that is unique."""
     models = all_installed()
     if ":" in ref:
-        backend, name = ref.split(":", 1)
-        rows = [m for m in models if m.kind == KIND_OF_BACKEND.get(backend) and m.name == name]
+        target = Target.parse(ref)
+        rows = [m for m in models if m.kind == KIND_OF_BACKEND.get(target.backend) and m.name == target.model]
     elif "/" in ref and ref.split("/", 1)[0] in KINDS:
         kind, name = ref.split("/", 1)
         rows = [m for m in models if m.kind == kind and m.name == name]
