@@ -91,12 +91,6 @@ if question is not None:
         st.button("⏹ Stop", key=f"vision_stop_{reply.message_id}")
         # re-rendered at most every 0.1 s: parsing the whole answer per token would be quadratic
         live = LiveMarkdown(st)
-        chunks = reply.chunks()
-        try:
-            for _piece in chunks:
-                live.update(reply.text)
-        except PlaygroundError:
-            pass  # stored on the answer (marked incomplete) and shown after the rerun
-        finally:
-            chunks.close()
+        # an error is stored on the answer (marked incomplete) and shown after the rerun
+        reply.finish(on_text=lambda _piece: live.update(reply.text))
     st.rerun()
