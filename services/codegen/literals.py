@@ -40,7 +40,7 @@ def _check_plain(value) -> None:
 
 def json_literal(value) -> str:
     """JSON text as a Python string literal (for APIs that take a schema as text)."""
-    return literal(json.dumps(value, ensure_ascii=False))
+    return literal(json.dumps(value))  # as the app writes it: same text, same grammar
 
 
 def attachment_name(part: ImagePart, number: int) -> str:

@@ -9,6 +9,17 @@ from services.codegen.script import MAIN, Script, assign, header
 from services.types import ChatRequest
 
 REQUIREMENTS = ("llama-cpp-python",)
+JSON_GRAMMAR = '''
+
+def json_grammar():
+    """llama.cpp's JSON grammar for any object, or the one converted from the schema."""
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+
+    if RESPONSE_FORMAT["kind"] == "json_object":
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    return LlamaGrammar.from_string(json_schema_to_gbnf(json.dumps(RESPONSE_FORMAT["schema"])), verbose=False)
+'''
 
 
 def model_path(model: str) -> str:
@@ -24,6 +35,8 @@ def script(request: ChatRequest) -> Script:
     p = request.params
     sampling = llamacpp.sampling_kwargs(p)
     out = [header("llama-cpp-python", "chat_llamacpp.py", REQUIREMENTS)]
+    fmt = p.response_format
+    out.append("import json\n" if fmt.is_json else "")
     out.append("import random\n\nfrom llama_cpp import Llama\nfrom llama_cpp.llama_chat_format import Jinja2ChatFormatter\n\n")
     out.append(assign("TARGET", str(request.target)))
     out.append(assign("MODEL_PATH", model_path(request.target.model)))
@@ -35,7 +48,11 @@ def script(request: ChatRequest) -> Script:
     out.append(assign("SAMPLING", sampling))
     out.append("# no fixed seed: a fresh one per answer, as the app does\n" if p.seed is None else "")
     out.append(assign("SEED", p.seed))
-    out.append('''
+    if fmt.is_json:
+        out.append("# the answer is held to JSON by a grammar, as the app does (services/structured/gbnf.py)\n")
+        out.append(assign("RESPONSE_FORMAT", fmt.to_dict()))
+        out.append(JSON_GRAMMAR)
+    body = '''
 
 def main() -> None:
     llm = Llama(MODEL_PATH, n_ctx=N_CTX, verbose=False)
@@ -58,6 +75,9 @@ def main() -> None:
                                        stream=True, **sampling):
         text += chunk["choices"][0]["text"]
     print(text)
-''')
+'''
+    if fmt.is_json:
+        body = body.replace("stream=True, **sampling)", "stream=True, grammar=json_grammar(), **sampling)")
+    out.append(body)
     out.append(MAIN)
     return Script("chat_llamacpp.py", "".join(out), "llama.cpp (llama-cpp-python)", {}, REQUIREMENTS)

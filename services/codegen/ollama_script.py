@@ -6,6 +6,7 @@ from services.backends import get_backend
 from services.codegen.literals import Concat, attachments, expr, literal
 from services.codegen.script import MAIN, READ_FILE, Script, assign, header
 from services.media import vision
+from services.structured.wire import ollama_format
 from services.types import ChatRequest
 
 REQUIREMENTS = ("ollama",)
@@ -39,6 +40,8 @@ def script(request: ChatRequest) -> Script:
     out.append(f"HOST = os.environ.get('OLLAMA_HOST') or {literal(host)}\n")
     out.append(assign("MODEL", request.target.model))
     out.append(assign("OPTIONS", options))
+    out.append("# None: free text; \"json\": any JSON; a JSON schema: structured output\n")
+    out.append(assign("FORMAT", ollama_format(request.params.response_format)))
     if files:
         out.append(READ_FILE)
         out.append("\n\n")
@@ -48,7 +51,8 @@ def script(request: ChatRequest) -> Script:
 def main() -> None:
     client = ollama.Client(host=HOST)
     text = ""
-    for part in client.chat(model=MODEL, messages=MESSAGES, stream=True, options=OPTIONS):
+    for part in client.chat(model=MODEL, messages=MESSAGES, stream=True, options=OPTIONS,
+                             format=FORMAT):
         if part.message and part.message.content:
             text += part.message.content
     print(text)

@@ -7,7 +7,7 @@ from pathlib import Path
 from services.backends.base import messages_as_dicts
 from services.backends.kv_reuse import RESERVE_TOKENS
 from services.backends.onnx.options import search_options
-from services.codegen.literals import literal
+from services.codegen.literals import json_literal, literal
 from services.codegen.script import CUT_AT_STOP, MAIN, Script, assign, header
 from services.models import embedded
 from services.types import ChatRequest
@@ -41,8 +41,14 @@ def script(request: ChatRequest) -> Script:
     out.append(assign("STOP", list(p.stop)))
     out.append("# the app sizes the KV buffer for this answer plus a few more turns\n")
     out.append(assign("RESERVE_TOKENS", RESERVE_TOKENS))
+    fmt = p.response_format
+    if fmt.is_json:
+        from services.structured.guidance import grammar_schema
+
+        out.append("# the answer is held to JSON by the runtime's own llguidance, as the app does\n")
+        out.append(f"GUIDANCE = {json_literal(grammar_schema(fmt))}\n")
     out.append(CUT_AT_STOP)
-    out.append('''
+    body = '''
 
 def main() -> None:
     model = og.Model(MODEL_DIR)
@@ -53,6 +59,7 @@ def main() -> None:
     need = min(len(ids) + MAX_TOKENS, context)
     params = og.GeneratorParams(model)
     params.set_search_options(max_length=min(context, need + RESERVE_TOKENS), **SEARCH_OPTIONS)
+    # guidance
     generator = og.Generator(model, params)
     generator.append_tokens(ids)
     decoder = tokenizer.create_stream()
@@ -64,6 +71,9 @@ def main() -> None:
         if stopped:
             break
     print(text)
-''')
+'''
+    # forced tokens stay off: get_next_tokens() returns one token per step and would drop them
+    guided = '    params.set_guidance("json_schema", GUIDANCE, False)\n' if fmt.is_json else ""
+    out.append(body.replace("    # guidance\n", guided))
     out.append(MAIN)
     return Script("chat_onnx.py", "".join(out), "ONNX Runtime GenAI", {}, REQUIREMENTS)

@@ -7,12 +7,44 @@ from pathlib import Path
 
 from services.backends.base import messages_as_dicts
 from services.backends.transformers.backend import generation_values
-from services.codegen.literals import literal
+from services.codegen.literals import json_literal, literal
 from services.codegen.script import CUT_AT_STOP, MAIN, Script, assign, header
 from services.models import embedded
 from services.types import ChatRequest
 
 REQUIREMENTS = ("torch", "transformers")
+# the app's llguidance mask (services/structured/guidance.py TokenMask) as a generate() logits processor
+JSON_MASK = '''
+
+class JsonMask(LogitsProcessor):
+    """Allow only the tokens the JSON grammar allows next (batch 1; a fresh one per answer)."""
+
+    def __init__(self, tokenizer, eos: int):
+        self.tok = llguidance.hf.from_tokenizer(tokenizer, eos_token=eos)
+        self.matcher = llguidance.LLMatcher(self.tok, llguidance.LLMatcher.grammar_from_json_schema(GUIDANCE),
+                                            log_level=0)
+        self.prompt_len = None
+
+    def allowed(self, n_logits: int) -> torch.Tensor:
+        out = np.zeros(n_logits, dtype=bool)
+        if self.matcher.is_stopped():
+            out[self.tok.eos_token] = True  # the JSON is complete: only the end may follow
+            return torch.from_numpy(out)
+        bits = np.frombuffer(self.matcher.compute_bitmask(), dtype=np.uint8)
+        allowed = np.unpackbits(bits, bitorder="little")[: self.tok.vocab_size].astype(bool)
+        n = min(len(allowed), n_logits)
+        out[:n] = allowed[:n]
+        return torch.from_numpy(out)
+
+    def __call__(self, input_ids, scores):
+        if self.prompt_len is None:
+            self.prompt_len = int(input_ids.shape[1])
+        elif not self.matcher.consume_token(int(input_ids[0, -1])):
+            allowed = torch.zeros(scores.shape[-1], dtype=torch.bool)
+            allowed[self.tok.eos_token] = True  # the grammar refused: end the answer here
+            return scores.masked_fill(~allowed, float("-inf"))
+        return scores.masked_fill(~self.allowed(scores.shape[-1]), float("-inf"))
+'''
 
 
 def model_source(model: str) -> str:
@@ -38,7 +70,11 @@ def script(request: ChatRequest) -> Script:
     """Same template, eos ids, GenerationConfig and stop cut as TransformersBackend.stream."""
     p = request.params
     out = [header("transformers", "chat_transformers.py", REQUIREMENTS)]
-    out.append("import torch\nfrom transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig\n\n")
+    fmt = p.response_format
+    if fmt.is_json:
+        out.append("import llguidance\nimport llguidance.hf\nimport numpy as np\n")
+    out.append("import torch\nfrom transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig\n")
+    out.append("from transformers import LogitsProcessor, LogitsProcessorList\n\n" if fmt.is_json else "\n")
     out.append(assign("TARGET", str(request.target)))
     out.append(assign("MODEL", model_source(request.target.model)))
     out.append(assign("DTYPE", dtype_name()))
@@ -46,8 +82,14 @@ def script(request: ChatRequest) -> Script:
     out.append(assign("GENERATION", generation_values(p)))
     out.append(assign("STOP", list(p.stop)))
     out.append(assign("SEED", p.seed))
+    if fmt.is_json:
+        from services.structured.guidance import grammar_schema
+
+        out.append("# the answer is held to JSON by llguidance, as the app does\n")
+        out.append(f"GUIDANCE = {json_literal(grammar_schema(fmt))}\n")
+        out.append(JSON_MASK)
     out.append(CUT_AT_STOP)
-    out.append('''
+    body = '''
 
 def eos_ids(model, tokenizer) -> list[int]:
     """The model's end tokens, plus <|end|> (Phi-3) and the tokenizer's own eos, as the app stops."""
@@ -73,9 +115,11 @@ def main() -> None:
         torch.manual_seed(SEED)
     with torch.inference_mode():
         out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                             generation_config=config, tokenizer=tokenizer)
+                             generation_config=config, tokenizer=tokenizer{mask})
     text = tokenizer.decode(out[0, input_ids.shape[-1]:], skip_special_tokens=True)
     print(cut_at_stop(text, STOP)[0])
-''')
+'''
+    mask = ",\n                             logits_processor=LogitsProcessorList([JsonMask(tokenizer, ends[0])])"
+    out.append(body.replace("{mask}", mask if fmt.is_json else ""))
     out.append(MAIN)
     return Script("chat_transformers.py", "".join(out), "Hugging Face transformers", {}, REQUIREMENTS)

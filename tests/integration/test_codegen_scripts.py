@@ -33,6 +33,9 @@ PARAMS = {
     "plain-greedy-stop": GenerationParams(temperature=0, max_tokens=24, repetition_penalty=1.0, stop=("Paris",)),
 }
 KEY = "test-key-not-in-scripts"
+CITY = {"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+        "required": ["city", "country"]}
+JSON_QUESTION = [MESSAGES[0], Message("user", "What is the capital of France? Answer as JSON with city and country.")]
 
 
 def run_script(script, tmp_path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -55,11 +58,24 @@ def test_local_script_gives_the_apps_greedy_answer(backend, params, embedded_pat
     assert out.stdout == stream.text + "\n"
 
 
+@pytest.mark.parametrize("fmt", [{"kind": "json_schema", "schema": CITY}, {"kind": "json_object"}],
+                         ids=["schema", "object"])
+@pytest.mark.parametrize("backend", ["onnx", "llamacpp", "transformers"])
+def test_local_script_gives_the_apps_json_answer(backend, fmt, embedded_paths, tmp_path):
+    # each runtime's grammar (llama.cpp GBNF, the runtime's llguidance, an llguidance mask) in the script too
+    params = GenerationParams(temperature=0, max_tokens=40, response_format=fmt)
+    stream = start_chat(f"{backend}:{EMBEDDED}", JSON_QUESTION, params).run()
+    assert stream.text.startswith("{")
+    out = run_script(script_for(stream.request), tmp_path)
+    assert out.stdout == stream.text + "\n"
+
+
 def image_request(target: str, **params) -> ChatRequest:
     image = ImagePart(plain_image(), "image/png", "red.png")
     messages = (Message("system", 'Say """what""" you {see}.'),
                 Message("user", "Describe it.\nBriefly.", images=(image,)))
-    p = GenerationParams(temperature=0, max_tokens=24, seed=11, stop=("END", "\n\n"), **params)
+    p = GenerationParams(temperature=0, max_tokens=24, seed=11, stop=("END", "\n\n"),
+                         response_format={"kind": "json_schema", "schema": CITY}, **params)
     return ChatRequest(Target.parse(target), messages, p)
 
 

@@ -160,3 +160,34 @@ def test_cli_show_code_prints_the_script_and_runs_nothing(tmp_path):
                              capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0, listing.stderr
     assert json.loads(listing.stdout) == {"conversations": []}  # nothing was stored
+
+
+CITY = {"type": "object", "title": 'City """{x}', "properties": {"city": {"type": "string", "description": HOSTILE}},
+        "required": ["city"]}
+
+
+@pytest.mark.parametrize("backend", sorted(RUNTIMES))
+@pytest.mark.parametrize("fmt", [{"kind": "json_schema", "schema": CITY}, {"kind": "json_object"}],
+                         ids=["schema", "object"])
+def test_response_format_goes_into_every_script(backend, fmt):
+    from services.structured.guidance import grammar_schema
+    from services.structured.wire import ollama_format, openai_response_format
+
+    req = request(backend, response_format=fmt)
+    script = script_for(req)
+    compile(script.text, script.filename, "exec")
+    rf = req.params.response_format
+    if backend in ("onnx", "transformers"):
+        assert json.loads(assigned(script.text, "GUIDANCE")) == grammar_schema(rf)
+    elif backend == "llamacpp":
+        assert assigned(script.text, "RESPONSE_FORMAT") == rf.to_dict() and "grammar=json_grammar()" in script.text
+    elif backend == "ollama":
+        assert assigned(script.text, "FORMAT") == ollama_format(rf)
+    else:
+        assert assigned(script.text, "ARGUMENTS")["response_format"] == openai_response_format(rf)
+
+
+@pytest.mark.parametrize("backend", sorted(RUNTIMES))
+def test_free_text_scripts_carry_no_grammar(backend):
+    text = script_for(request(backend)).text
+    assert "GUIDANCE" not in text and "json_grammar" not in text and "response_format" not in text
