@@ -10,7 +10,7 @@ from services.cli.common import print_json
 from services.errors import BadRequest
 from services.conversations.store import open_store
 
-HEADER_KEYS = ("id", "title", "created", "updated", "target", "n_messages")
+HEADER_KEYS = ("id", "kind", "title", "created", "updated", "target", "n_messages")
 
 
 def register(sub) -> None:
@@ -43,7 +43,8 @@ def _list(store, args) -> int:
         print("no conversations" + (f" match {args.search!r}" if args.search.strip() else " yet"), file=sys.stderr)
     for c in rows:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["updated"]))
-        print(f"{c['id']}  {when}  {c['n_messages']:3d} msgs  {c['title'] or '(untitled)'}")
+        kind = "" if c["kind"] == "chat" else f"[{c['kind']}] "
+        print(f"{c['id']}  {when}  {c['n_messages']:3d} msgs  {kind}{c['title'] or '(untitled)'}")
     return 0
 
 
@@ -52,7 +53,7 @@ def _show(store, args) -> int:
     turns = convs.path(store, args.id)
     if args.json:
         keys = ("id", "parent_id", "role", "content", "target", "finish_reason", "metrics", "siblings", "index")
-        print_json({"conversation": {k: conv[k] for k in ("id", "title", "target", "system", "params")},
+        print_json({"conversation": {k: conv[k] for k in ("id", "kind", "title", "target", "system", "params")},
                     "messages": [{k: m[k] for k in keys} for m in turns]})
         return 0
     print(f"# {conv['title'] or '(untitled)'}  [{conv['id']}]")
