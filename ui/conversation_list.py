@@ -179,6 +179,8 @@ def conversation_sidebar(store: Store, targets: list[str], kind: str = "chat") -
         rows = store.search(query, 50) if query.strip() else store.list_conversations(50)
         if query.strip() and not rows:
             st.caption("No conversation matches.")
+        elif not rows:
+            st.caption("No conversations yet: each question you ask is kept here.")
         with st.container(height=260 if len(rows) > 7 else "content", border=False):
             for c in rows:
                 _row(c, conv_id, kind, store, targets)
