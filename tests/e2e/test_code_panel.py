@@ -1,0 +1,44 @@
+"""The Code panel in a real browser: empty before the first question, then the script for it, downloadable."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e._app import assert_no_traceback, chat, open_app, open_params, set_number, slider_to_min, wait_answer
+
+pytestmark = pytest.mark.e2e
+
+QUESTION = 'What is the capital of France? Say """Paris""" {now}.'
+
+
+def code_expander(page):
+    exp = page.get_by_test_id("stMainBlockContainer").get_by_test_id("stExpander").filter(has_text="Code").first
+    if exp.locator("details").get_attribute("open") is None:
+        exp.locator("summary").click()
+        page.wait_for_timeout(200)
+    return exp
+
+
+def test_code_panel_shows_and_downloads_the_last_request(page, app, canaries):
+    open_app(page, app)
+    assert "No request yet" in code_expander(page).inner_text()
+    open_params(page)
+    set_number(page, "Max tokens", 16)
+    slider_to_min(page, "Temperature")
+    chat(page, QUESTION)
+    wait_answer(page)
+    panel = code_expander(page)
+    panel.get_by_text("import onnxruntime_genai as og").wait_for()
+    shown = panel.inner_text()
+    assert "Runtime: ONNX Runtime GenAI" in shown
+    assert "What is the capital of France?" in shown
+    with page.expect_download() as dl:
+        panel.get_by_role("button", name="Download chat_onnx.py").click()
+    assert dl.value.suggested_filename == "chat_onnx.py"
+    script = open(dl.value.path(), encoding="utf-8").read()
+    compile(script, "chat_onnx.py", "exec")
+    assert repr(QUESTION) in script  # the question as a Python literal, quotes and braces intact
+    assert "'temperature'" not in script or "'do_sample': False" in script  # greedy, as asked
+    for key in canaries.values():
+        assert key not in script and key not in page.content()
+    assert_no_traceback(page)
