@@ -6,16 +6,16 @@ import streamlit as st
 
 from services.codegen import script_for
 from services.errors import PlaygroundError
-from ui.safe_markdown import sanitize
+from ui.safe_markdown import plain, sanitize
 
 NO_REQUEST = "No request yet: send one, and the script that reproduces it appears here."
 
 
 def code_panel(request, *, key: str, title: str = "🧾 Code", empty: str = NO_REQUEST) -> None:
     """An expander with the script for `request` (a ChatRequest, or None before the first one)."""
-    with st.expander(title):
+    with st.expander(plain(title)):
         if request is None:
-            st.caption(empty)
+            st.caption(plain(empty))
             return
         try:
             script = script_for(request)
@@ -23,13 +23,13 @@ def code_panel(request, *, key: str, title: str = "🧾 Code", empty: str = NO_R
             st.info(sanitize(exc.user_message()))
             return
         except Exception as exc:  # noqa: BLE001 - a script that cannot be written must not break the page
-            st.info(f"No script for this request ({type(exc).__name__}).")
+            st.info(f"No script for this request ({plain(type(exc).__name__)}).")
             return
-        extra = f" · reads {len(script.attachments)} image file(s) from its folder" if script.attachments else ""
-        st.caption(f"Runtime: {script.runtime} · pip install {' '.join(script.requirements)}{extra}")
+        files = f" · reads {len(script.attachments)} image file(s) from its folder" if script.attachments else ""
+        st.caption(plain(f"Runtime: {script.runtime} · pip install {' '.join(script.requirements)}{files}"))
         # st.code has its own copy-to-clipboard button
         st.code(script.text, language="python")
-        st.download_button(f"⬇ Download {script.download_name}", script.download_bytes(),
+        st.download_button(f"⬇ Download {plain(script.download_name)}", script.download_bytes(),
                            file_name=script.download_name, mime=script.mime, key=f"{key}_download")
 
 
