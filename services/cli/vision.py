@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--target", default=vision.OFFLINE_TARGET)
     add_generation_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.add_argument("--show-code", action="store_true",
+                   help="print a Python script (images inside it, as base64) that sends this request, instead of running it")
     p.set_defaults(func=run)
 
 
@@ -46,6 +48,15 @@ def _read(path: str, cap: int) -> bytes:
 
 def _progress(fraction: float, message: str) -> None:
     print(f"\r[video {fraction:4.0%}] {message:<60}", end="", file=sys.stderr, flush=True)
+
+
+def show_code(target, params, messages) -> int:
+    """Print the script for this request (one file: the images go inside it); nothing is generated."""
+    from services.codegen import script_for
+    from services.types import ChatRequest
+
+    sys.stdout.write(script_for(ChatRequest(target, tuple(messages), params), inline_images=True).text)
+    return 0
 
 
 def run(args) -> int:
@@ -70,8 +81,10 @@ def run(args) -> int:
     frames = sampled.parts() if sampled else []
     message = vision.question_message(args.question, [i.part for i in images], frames)
     estimate = vision.estimate_parts(message.images, args.num_crops)
-    ensure_embedded(target)
     messages = ([Message("system", args.system)] if args.system else []) + [message]
+    if args.show_code:
+        return show_code(target, params, messages)
+    ensure_embedded(target)
     stream = start_chat(target, messages, params)
     if args.json:
         stream.run()

@@ -25,8 +25,12 @@ RUNTIMES: dict[str, str] = {
 TEXT_ONLY_SCRIPTS = ("onnx", "transformers", "llamacpp")
 
 
-def script_for(request: ChatRequest) -> Script:
-    """The script for this request; BadRequest says in one sentence when a runtime has none."""
+def script_for(request: ChatRequest, *, inline_images: bool = False) -> Script:
+    """The script for this request; BadRequest says in one sentence when a runtime has none.
+
+    Images go beside the script as files, or with inline_images into the script itself as base64
+    (one file to print or paste, larger).
+    """
     backend = request.target.backend
     if backend == "ocr":
         raise BadRequest("The offline image reader (OCR, then the embedded model) is the playground's own "
@@ -37,4 +41,7 @@ def script_for(request: ChatRequest) -> Script:
     if backend in TEXT_ONLY_SCRIPTS and any(m.images for m in request.messages):
         raise BadRequest(f"Scripts for {backend} cover text requests; this one carries images. "
                          "Ollama and the OpenAI-compatible targets write scripts with images.")
-    return importlib.import_module(RUNTIMES[backend]).script(request)
+    module = importlib.import_module(RUNTIMES[backend])
+    if inline_images and any(m.images for m in request.messages):
+        return module.script(request, inline_images=True)
+    return module.script(request)

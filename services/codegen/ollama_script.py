@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from services.backends import get_backend
 from services.codegen.literals import Concat, attachments, expr, literal
 from services.codegen.script import MAIN, READ_FILE, Script, assign, header
@@ -12,7 +14,7 @@ from services.types import ChatRequest
 REQUIREMENTS = ("ollama",)
 
 
-def script(request: ChatRequest) -> Script:
+def script(request: ChatRequest, *, inline_images: bool = False) -> Script:
     """client.chat(stream=True) with the same options the app sends (services/backends/ollama_backend.py)."""
     backend = get_backend("ollama")
     options = backend.options(request)
@@ -25,8 +27,12 @@ def script(request: ChatRequest) -> Script:
             continue
         calls = []
         for part in m.images:
-            files[names[id(part)]] = bytes(part.data)
             # the app sends the bytes; a string would be read by the client as a file path
+            if inline_images:
+                encoded = base64.b64encode(bytes(part.data)).decode("ascii")
+                calls.append(Concat([("call", f"base64.b64decode({literal(encoded)})")]))
+                continue
+            files[names[id(part)]] = bytes(part.data)
             calls.append(Concat([("call", f"read_file({literal(names[id(part)])})")]))
         messages.append({"role": m.role, "content": vision.ollama_text(m), "images": calls})
     try:
@@ -35,7 +41,7 @@ def script(request: ChatRequest) -> Script:
         host = "http://127.0.0.1:11434"
     notes = ("OLLAMA_HOST and OLLAMA_API_KEY are read from the environment when set.",)
     out = [header("the ollama client", "chat_ollama.py", REQUIREMENTS, notes)]
-    out.append("import os\nfrom pathlib import Path\n\nimport ollama\n\n")
+    out.append("import base64\nimport os\nfrom pathlib import Path\n\nimport ollama\n\n")
     out.append(assign("TARGET", str(request.target)))
     out.append(f"HOST = os.environ.get('OLLAMA_HOST') or {literal(host)}\n")
     out.append(assign("MODEL", request.target.model))

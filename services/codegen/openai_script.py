@@ -31,7 +31,7 @@ def base_and_query(provider: providers.Provider) -> tuple[str, dict]:
     return address.rstrip("/"), dict(provider.default_query)
 
 
-def script(request: ChatRequest) -> Script:
+def script(request: ChatRequest, *, inline_images: bool = False) -> Script:
     """chat.completions.create with the app's exact arguments; the key is read from its environment variable."""
     provider = providers.PROVIDERS[request.target.backend]
     kw = chat_kwargs(request, provider)
@@ -43,6 +43,8 @@ def script(request: ChatRequest) -> Script:
     for m in request.messages:
         for part in m.images:
             name = names[id(part)]
+            if inline_images:
+                continue  # the data URIs stay in the messages, base64 and all
             files[name] = bytes(part.data)
             uris[vision.data_uri(part)] = f"data_uri({literal(name)}, {literal(part.mime)})"
     messages = with_placeholders(messages, uris)

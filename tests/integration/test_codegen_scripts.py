@@ -81,8 +81,9 @@ def image_request(target: str, **params) -> ChatRequest:
 
 @pytest.mark.parametrize("provider,key_env", [("github", "GITHUB_TOKEN"), ("azure", "AZURE_AI_API_KEY"),
                                               ("nim", "NVIDIA_API_KEY"), ("openai", "OPENAI_API_KEY")])
-@pytest.mark.parametrize("with_image", [False, True], ids=["text", "image"])
-def test_cloud_script_sends_the_apps_request(provider, key_env, with_image, tmp_path, monkeypatch):
+@pytest.mark.parametrize("with_image,inline", [(False, False), (True, False), (True, True)],
+                         ids=["text", "image-file", "image-inline"])
+def test_cloud_script_sends_the_apps_request(provider, key_env, with_image, inline, tmp_path, monkeypatch):
     for name in ("GITHUB_TOKEN", "AZURE_AI_API_KEY", "NVIDIA_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL",
                  "AZURE_AI_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
@@ -93,8 +94,9 @@ def test_cloud_script_sends_the_apps_request(provider, key_env, with_image, tmp_
                               GenerationParams(temperature=0, max_tokens=24, stop=("a", "b", "c", "d", "e")))
     with OpenAIStandIn(default=Reply.text("The capital of France is Paris.", usage=(9, 7))) as srv:
         app = MeasuredStream(OpenAICompatBackend(provider, base_url=srv.url, api_key=KEY), request).run()
-        script = script_for(request)
+        script = script_for(request, inline_images=inline)
         assert KEY not in script.text
+        assert bool(script.attachments) == (with_image and not inline)
         out = run_script(script, tmp_path, {"OPENAI_BASE_URL": srv.url, key_env: KEY})
         sent, replayed = srv.chat_requests
     assert sent.json and replayed.json == sent.json  # field for field, images included
@@ -102,12 +104,13 @@ def test_cloud_script_sends_the_apps_request(provider, key_env, with_image, tmp_
     assert out.stdout == app.text + "\n"
 
 
-def test_ollama_script_sends_the_apps_request(tmp_path):
+@pytest.mark.parametrize("inline", [False, True], ids=["image-file", "image-inline"])
+def test_ollama_script_sends_the_apps_request(inline, tmp_path):
     request = image_request("ollama:phi3.5", top_k=7)
     with OllamaStandIn(models=("phi3.5:latest",), reply=("Paris", " is", " the", " capital", ".")) as srv:
         app = MeasuredStream(OllamaBackend(srv.root), request).run()
-        script = script_for(request)
-        assert list(script.attachments) == ["image_1.png"]
+        script = script_for(request, inline_images=inline)
+        assert list(script.attachments) == ([] if inline else ["image_1.png"])
         out = run_script(script, tmp_path, {"OLLAMA_HOST": srv.root})
         sent, replayed = srv.chat_requests
     assert sent.json and replayed.json == sent.json  # options, messages and the image bytes

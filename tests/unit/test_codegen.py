@@ -191,3 +191,29 @@ def test_response_format_goes_into_every_script(backend, fmt):
 def test_free_text_scripts_carry_no_grammar(backend):
     text = script_for(request(backend)).text
     assert "GUIDANCE" not in text and "json_grammar" not in text and "response_format" not in text
+
+
+def test_inline_images_make_one_file():
+    for backend in ("ollama", "github"):
+        script = script_for(request(backend, images=(ImagePart(PNG, "image/png"),)), inline_images=True)
+        compile(script.text, script.filename, "exec")
+        assert script.attachments == {} and script.download_name == script.filename
+        assert base64.b64encode(PNG).decode() in script.text
+
+
+def test_cli_vision_show_code_puts_the_image_in_the_script(tmp_path):
+    image = tmp_path / "red.png"
+    from tests.fixtures.media_files import plain_image
+
+    image.write_bytes(plain_image())
+    env = {"PATH": "/usr/bin:/bin", "PHI_PLAYGROUND_DATA": str(tmp_path), "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "services", "vision", 'What """colour""" {is} it?', "--image", str(image),
+                          "--target", "ollama:llava-phi3", "--temperature", "0", "--show-code"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    compile(out.stdout, "chat_ollama.py", "exec")
+    assert "base64.b64decode(" in out.stdout and "read_file(" not in out.stdout
+    ocr = subprocess.run([sys.executable, "-m", "services", "vision", "q", "--image", str(image), "--target",
+                          "ocr:smollm2-135m-instruct", "--show-code"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert ocr.returncode != 0 and "no script" in ocr.stderr and not ocr.stdout
