@@ -66,12 +66,10 @@ def show_code(store, target, params, system, args) -> int:
     from services.codegen import script_for
     from services.codegen.requests import chat_request
 
-    script = script_for(chat_request(store, target, params, system, args.prompt, conversation=args.conversation,
-                                     regenerate=args.regenerate, edit=args.edit))
-    sys.stdout.write(script.text)
-    if script.attachments:
-        print(f"note: the script reads {', '.join(script.attachments)} from its own folder "
-              "(the conversation's images; export them from the Chat page's Code panel).", file=sys.stderr)
+    request = chat_request(store, target, params, system, args.prompt, conversation=args.conversation,
+                           regenerate=args.regenerate, edit=args.edit)
+    # one file on stdout: a conversation's images go inside it
+    sys.stdout.write(script_for(request, inline_images=True).text)
     return 0
 
 
