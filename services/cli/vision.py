@@ -1,4 +1,4 @@
-"""`vision`: a question about images and/or a video's sampled frames, streamed or printed as JSON."""
+"""`vision`: a question about images and/or a video's sampled frames (or a follow-up), stored, streamed or printed as JSON."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from services.media import images as media
 from services.media import video
 
 from services.media import vision
-from services.chat import resolve_target, start_chat
+from services.chat import resolve_target
 from services.cli.chat import ensure_embedded
 from services.cli.common import add_generation_flags, params_from_args, print_json
-from services.errors import IncompleteGeneration, MediaError
+from services.conversations import vision as vconv
+from services.conversations.store import open_store
+from services.errors import BadRequest, IncompleteGeneration, MediaError
 from services.types import Message
 
 
@@ -29,7 +31,11 @@ def register(sub) -> None:
                    help="scene change threshold (0-1) for --sampling scene")
     p.add_argument("--max-frames", type=int, default=32, help="cap for fps and scene sampling")
     p.add_argument("--num-crops", type=int, default=None, help="for the image-token estimate (4 many, 16 one)")
-    p.add_argument("--target", default=vision.OFFLINE_TARGET)
+    p.add_argument("--target", default=None,
+                   help=f"default: the conversation's target, else {vision.OFFLINE_TARGET}")
+    p.add_argument("--conversation", metavar="ID",
+                   help="a follow-up in this stored vision conversation, about its images and frames "
+                        "(every question is stored; `conversations` lists them)")
     add_generation_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--show-code", action="store_true",
@@ -59,9 +65,13 @@ def show_code(target, params, messages) -> int:
     return 0
 
 
-def run(args) -> int:
-    target = resolve_target(args.target)
-    params = params_from_args(args)
+def _print(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def _media(args, target) -> tuple[list, object]:
+    """The checked images (--image) and the sampled video (--video, or None)."""
     if not args.image and not args.video:
         raise MediaError("Give at least one --image or a --video.")
     side = vision.max_side_for(str(target))
@@ -78,21 +88,55 @@ def run(args) -> int:
             print(file=sys.stderr)
             for note in sampled.notes:
                 print(f"note: {note}", file=sys.stderr)
-    frames = sampled.parts() if sampled else []
-    message = vision.question_message(args.question, [i.part for i in images], frames)
+    return images, sampled
+
+
+def run(args) -> int:
+    store = open_store()
+    if store.notice:
+        print(f"note: {store.notice}", file=sys.stderr)
+    conv = vconv.require(store, args.conversation) if args.conversation else None
+    # a follow-up keeps the conversation's target, parameters and system prompt unless a flag says otherwise
+    target = resolve_target(args.target or (conv and conv["target"]) or vision.OFFLINE_TARGET)
+    params = params_from_args(args, **(conv["params"] if conv else {}))
+    system = args.system if args.system is not None else (conv["system"] if conv else "")
+    if conv is not None:
+        if args.image or args.video:
+            raise BadRequest("A follow-up asks about the conversation's stored images and frames: leave out --image "
+                             "and --video (new media starts a new conversation without --conversation).")
+        images, sampled = [], None
+        stored = vconv.media(store, conv["id"])
+        photos, frames = [p for p in stored if p.timestamp_s is None], [p for p in stored if p.timestamp_s is not None]
+    else:
+        images, sampled = _media(args, target)
+        photos, frames = [i.part for i in images], sampled.parts() if sampled else []
+    message = vision.question_message(args.question, photos, frames)
     estimate = vision.estimate_parts(message.images, args.num_crops)
-    messages = ([Message("system", args.system)] if args.system else []) + [message]
     if args.show_code:
+        if conv is not None:  # the stored turns (media on the first question), then this follow-up
+            last = vconv.turns(store, conv["id"])[-1]["id"]
+            messages = vconv.history(store, conv["id"], last, system) + [Message("user", message.content)]
+        else:
+            messages = ([Message("system", system)] if system else []) + [message]
         return show_code(target, params, messages)
     ensure_embedded(target)
-    stream = start_chat(target, messages, params)
+    note = ""
+    if sampled is not None:
+        i = sampled.info
+        note = (f"{Path(args.video).name}: {vision.format_timestamp(i.duration_s)} long, {i.fps:g} fps, "
+                f"about {i.frame_count} frames, {i.width}x{i.height}, {i.codec} · {sampled.method}")
+    # the question (with its media, when new) is stored before generation starts, the answer as it streams
+    reply = vconv.send(store, args.conversation, args.question, str(target), params, system,
+                       images=photos, frames=frames, note=note)
     if args.json:
-        stream.run()
-        m = stream.metrics
+        outcome = reply.finish()
+        if outcome.error is not None:
+            raise outcome.error
+        m = outcome.metrics
         # what the OCR target read from each image and frame (empty for targets that see them)
         read = vision.ocr_readings(str(target), message.images, with_png=False)
         print_json({
-            "target": str(target), "text": stream.text, "finish_reason": stream.finish_reason,
+            "target": str(target), "text": outcome.text, "finish_reason": outcome.finish_reason,
             "metrics": {k: getattr(m, k) for k in ("ttft_s", "decode_tokens_per_s", "prompt_tokens",
                                                     "completion_tokens", "total_s", "load_s")},
             "images": [{"name": i.part.label, "width": i.width, "height": i.height} for i in images],
@@ -100,23 +144,23 @@ def run(args) -> int:
             "video": {**sampled.info.__dict__, "method": sampled.method, "notes": sampled.notes} if sampled else None,
             "image_tokens_estimate": estimate,
             "read": read,
+            "conversation_id": reply.conv_id,
         })
         return 0
     for entry in vision.ocr_readings(str(target), message.images, with_png=False):
         print(f"{entry['label']} read: " + "; ".join(ln["text"] for ln in entry["lines"]) if entry["lines"]
               else f"{entry['label']} read: (no text found)", file=sys.stderr)
-    print(f"{len(images)} image(s), {len(frames)} frame(s) "
+    print(f"{len(photos)} image(s), {len(frames)} frame(s) "
           + (f"at {', '.join(vision.format_timestamp(p.timestamp_s) for p in frames)} " if frames else "")
           + f"(~{estimate} Phi-3.5-vision image tokens)", file=sys.stderr)
-    try:
-        for piece in stream.text_chunks():
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-    except IncompleteGeneration:
+    outcome = reply.finish(on_text=_print)
+    if isinstance(outcome.error, IncompleteGeneration):
         sys.stdout.write("\n[incomplete]\n")
-        raise
+    if outcome.error is not None:
+        raise outcome.error
     sys.stdout.write("\n")
-    m = stream.metrics
-    print(f"[{stream.finish_reason}] ttft {m.ttft_s}s, {m.decode_tokens_per_s} tok/s, "
-          f"{m.prompt_tokens} in / {m.completion_tokens} out, load {m.load_s}s", file=sys.stderr)
+    m = outcome.metrics
+    print(f"[{outcome.finish_reason}] ttft {m.ttft_s}s, {m.decode_tokens_per_s} tok/s, "
+          f"{m.prompt_tokens} in / {m.completion_tokens} out, load {m.load_s}s · conversation {reply.conv_id}",
+          file=sys.stderr)
     return 0
