@@ -12,6 +12,7 @@ from services.cli.common import add_generation_flags, params_from_args, print_js
 from services.conversations.branches import edit, regenerate, send
 from services.errors import BadRequest, IncompleteGeneration
 from services.conversations.store import open_store
+from services.streaming import StreamOutcome
 
 
 def register(sub) -> None:
@@ -41,6 +42,22 @@ def ensure_embedded(target) -> None:
         print(waiting, file=sys.stderr)
 
 
+def print_piece(piece: str) -> None:
+    """Show a piece of the answer the moment it arrives."""
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def end_printed(outcome: StreamOutcome) -> StreamOutcome:
+    """End the printed answer's line; a failure is raised (marked [incomplete] after some text)."""
+    if isinstance(outcome.error, IncompleteGeneration):
+        sys.stdout.write("\n[incomplete]\n")
+    if outcome.error is not None:
+        raise outcome.error
+    sys.stdout.write("\n")
+    return outcome
+
+
 def result_json(target, stream) -> dict:
     """The documented --json shape."""
     m = stream.metrics
@@ -58,6 +75,9 @@ def result_json(target, stream) -> dict:
         },
         # the runtime that really answered, when it was not the target's own (default still building)
         **({"answered_by": m.server["answered_by"]} if m.server.get("answered_by") else {}),
+        # under --response-format json_object/json_schema: did the answer validate (null for text)
+        "schema_valid": m.schema_valid,
+        **({"schema_error": m.schema_error} if m.schema_error else {}),
     }
 
 
@@ -96,21 +116,14 @@ def run(args) -> int:
         reply = send(store, args.conversation, args.prompt or "", str(target), params, system or "")
     stream = reply.stream
     if args.json:
-        reply.run()
+        reply.run()  # the outcome, stored; a failure raised
         print_json({**result_json(target, stream), "conversation_id": reply.conv_id})
         return 0
     for notice in stream.notices:
         print(f"note: {notice}", file=sys.stderr)
-    try:
-        for piece in reply.chunks():
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-    except IncompleteGeneration:
-        sys.stdout.write("\n[incomplete]\n")
-        raise
-    sys.stdout.write("\n")
-    m = stream.metrics
-    print(f"[{stream.finish_reason}] ttft {m.ttft_s}s, {m.decode_tokens_per_s} tok/s, "
+    outcome = end_printed(reply.finish(on_text=print_piece))
+    m = outcome.metrics
+    print(f"[{outcome.finish_reason}] ttft {m.ttft_s}s, {m.decode_tokens_per_s} tok/s, "
           f"{m.prompt_tokens} in / {m.completion_tokens} out, load {m.load_s}s · conversation {reply.conv_id}",
           file=sys.stderr)
     return 0

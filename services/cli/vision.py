@@ -11,11 +11,11 @@ from services.media import video
 
 from services.media import vision
 from services.chat import resolve_target
-from services.cli.chat import ensure_embedded
+from services.cli.chat import end_printed, ensure_embedded, print_piece
 from services.cli.common import add_generation_flags, params_from_args, print_json
 from services.conversations import vision as vconv
 from services.conversations.store import open_store
-from services.errors import BadRequest, IncompleteGeneration, MediaError
+from services.errors import BadRequest, MediaError
 from services.types import Message
 
 
@@ -63,11 +63,6 @@ def show_code(target, params, messages) -> int:
 
     sys.stdout.write(script_for(ChatRequest(target, tuple(messages), params), inline_images=True).text)
     return 0
-
-
-def _print(piece: str) -> None:
-    sys.stdout.write(piece)
-    sys.stdout.flush()
 
 
 def _media(args, target) -> tuple[list, object]:
@@ -153,12 +148,7 @@ def run(args) -> int:
     print(f"{len(photos)} image(s), {len(frames)} frame(s) "
           + (f"at {', '.join(vision.format_timestamp(p.timestamp_s) for p in frames)} " if frames else "")
           + f"(~{estimate} Phi-3.5-vision image tokens)", file=sys.stderr)
-    outcome = reply.finish(on_text=_print)
-    if isinstance(outcome.error, IncompleteGeneration):
-        sys.stdout.write("\n[incomplete]\n")
-    if outcome.error is not None:
-        raise outcome.error
-    sys.stdout.write("\n")
+    outcome = end_printed(reply.finish(on_text=print_piece))
     m = outcome.metrics
     print(f"[{outcome.finish_reason}] ttft {m.ttft_s}s, {m.decode_tokens_per_s} tok/s, "
           f"{m.prompt_tokens} in / {m.completion_tokens} out, load {m.load_s}s · conversation {reply.conv_id}",

@@ -10,7 +10,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from services.chat import check_length
-from services.errors import BadRequest, IncompleteGeneration, PlaygroundError
+from services.errors import BadRequest, PlaygroundError
+from services.streaming import StreamOutcome, read_outcome
 from services.types import GenerationParams, ImagePart, Message, Target
 
 MIN_TARGETS, MAX_TARGETS = 2, 4
@@ -87,7 +88,9 @@ class ColumnResult:
         """The CLI shape: {target, text, metrics} or {target, error}."""
         if self.error is not None:
             return {"target": self.target, "error": self.error}
-        return {"target": self.target, "text": self.text, "metrics": self.metrics}
+        # under a JSON response format: whether the answer validated (null otherwise)
+        return {"target": self.target, "text": self.text, "metrics": self.metrics,
+                "schema_valid": (self.metrics or {}).get("schema_valid")}
 
     def to_dict(self) -> dict:
         """Everything, for run files and the page."""
@@ -204,29 +207,32 @@ class CompareRun:
             return
         col.status = "running"
         self._queue.put(ColumnEvent(i, "start"))
-        stream = None
+        stream = outcome = None
+
+        def token(piece: str) -> None:
+            col.text += piece
+            self._queue.put(ColumnEvent(i, "token", piece))
+
         try:
             messages, notices = self._messages_for(col.target)
             stream = start_chat(col.target, messages, col.params)
             col.notices = notices + tuple(stream.notices)
-            for piece in stream.text_chunks():
-                col.text += piece
-                self._queue.put(ColumnEvent(i, "token", piece))
-                if self._cancel.is_set():
-                    break
-        except IncompleteGeneration as exc:
-            col.text = exc.partial_text or col.text
-            self._fail(col, exc.user_message(), exc)
+            # a cancelled run stops the column at its next token and keeps the partial text
+            outcome = read_outcome(stream, on_text=token, stop=self._cancel.is_set)
+            if outcome.error is not None:
+                self._fail(col, outcome.error_message, outcome.error)
         except PlaygroundError as exc:
             self._fail(col, exc.user_message(), exc)
         except Exception as exc:  # a bug in one backend becomes that column's error, not a crash
             self._fail(col, f"{col.target} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}).", exc)
         finally:
             if stream is not None:
-                stream.close()
-                col.metrics = stream.metrics.to_dict()
-                col.finish_reason = stream.finish_reason or "cancelled"
-                col.text = stream.text or col.text
+                if outcome is None:  # a bug before or while reading: take what the closed stream kept
+                    stream.close()
+                    outcome = StreamOutcome.of(stream)
+                col.metrics = outcome.metrics.to_dict()
+                col.finish_reason = outcome.finish_reason or "cancelled"
+                col.text = outcome.text or col.text
             if col.error is None:
                 col.status = "done"
             self._queue.put(ColumnEvent(i, "error" if col.error else "done", col.error or ""))

@@ -26,6 +26,7 @@ from services.evaluate.evaluators import Context, case_status, evaluate
 from services.evaluate.promptfile import PromptFile
 from services.evaluate.targets import target_for_model
 from services.evaluate.templating import render
+from services.streaming import StreamOutcome, read_outcome
 from services.types import GenerationParams, Message, Target
 
 MAX_TARGETS = 4
@@ -228,30 +229,32 @@ class EvalRun:
         from services.chat import start_chat
 
         params = self._params(tr.repeat)
+
+        def grow(piece: str) -> None:
+            tr.response += piece
+
         for attempt in range(RATE_RETRIES + 1):
-            stream = None
+            stream = out = None
             try:
                 with self._slot(tr.target):
                     stream = start_chat(tr.target, messages, params)
-                    for piece in stream.text_chunks():
-                        tr.response += piece
-                        if self._cancel.is_set():
-                            tr.status = "cancelled"
-                            break
-                return
-            except RateLimited as exc:
-                wait = exc.retry_after
-                if attempt < RATE_RETRIES and wait is not None and wait <= MAX_RATE_WAIT_S and not self._cancel.is_set():
-                    tr.response = ""
-                    self._cancel.wait(wait)
-                    continue
-                raise
+                    out = read_outcome(stream, on_text=grow, stop=self._cancel.is_set)
             finally:
-                if stream is not None:
-                    stream.close()
-                    tr.metrics = stream.metrics.to_dict()
-                    tr.finish_reason = stream.finish_reason
-                    tr.response = stream.text or tr.response
+                if stream is not None:  # after a bug mid-stream too: keep what the stream measured
+                    out = out or StreamOutcome.of(stream)
+                    tr.metrics, tr.finish_reason = out.metrics.to_dict(), out.finish_reason
+                    tr.response = out.text or tr.response
+            if out.cancelled:
+                tr.status = "cancelled"
+            exc = out.error
+            if exc is None:
+                return
+            wait = exc.retry_after if isinstance(exc, RateLimited) else None
+            if attempt < RATE_RETRIES and wait is not None and wait <= MAX_RATE_WAIT_S and not self._cancel.is_set():
+                tr.response = ""
+                self._cancel.wait(wait)
+                continue
+            raise exc
 
     def _ask_judge(self, target: str, messages: tuple[Message, ...]) -> str:
         from services.evaluate.pairwise import ask_target

@@ -274,7 +274,7 @@ def self_consistency(target: str, question: str, *, preset: str = "math", k: int
                      on_sample: Callable[[int, Sample], None] | None = None) -> Consistency:
     """Ask k times, extract each answer, and vote; routing (first sample) when asked for."""
     from services.chat import start_chat
-    from services.errors import PlaygroundError
+    from services.streaming import read_outcome
 
     if not isinstance(k, int) or not 1 <= k <= 20:
         raise BadRequest(f"samples must be between 1 and 20, not {k!r}.")
@@ -283,21 +283,14 @@ def self_consistency(target: str, question: str, *, preset: str = "math", k: int
     result = Consistency(str(target), question)
     for i in range(k):
         p = sample_params(params, k, temperature, i)
-        stream = start_chat(target, messages, p, routing=routing and i == 0)
-        try:
-            stream.run()
-            error = ""
-        except PlaygroundError as exc:
-            if i == 0 and not stream.text:
-                raise  # the target itself is failing: say so instead of k empty samples
-            error = exc.user_message()
-        finally:
-            stream.close()
-        found = extract_answer(stream.text)
-        sample = Sample(stream.text, found.answer, found.method, stream.metrics.total_s,
-                        stream.metrics.completion_tokens, stream.finish_reason, error)
+        out = read_outcome(start_chat(target, messages, p, routing=routing and i == 0))
+        if out.error is not None and i == 0 and not out.text:
+            raise out.error  # the target itself is failing: say so instead of k empty samples
+        found = extract_answer(out.text)
+        sample = Sample(out.text, found.answer, found.method, out.metrics.total_s,
+                        out.metrics.completion_tokens, out.finish_reason, out.error_message)
         if routing and i == 0:
-            result.routing = list(stream.routing)
+            result.routing = list(out.routing)
         result.samples.append(sample)
         if on_sample:
             on_sample(i, sample)

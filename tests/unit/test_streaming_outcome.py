@@ -46,6 +46,19 @@ class ScriptedBackend:
     def count_tokens(self, model: str, messages: tuple[Message, ...]) -> int | None:
         return None
 
+    # it holds no model and keeps no state
+    def loaded(self) -> list:
+        return []
+
+    def unload(self, key: str) -> bool:
+        return True
+
+    def reset_cache(self) -> None:
+        return None
+
+    def health(self):
+        return None
+
 
 def measured(script, **kw) -> tuple[MeasuredStream, ScriptedBackend]:
     backend = ScriptedBackend(script, **kw)
