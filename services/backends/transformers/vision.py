@@ -20,9 +20,8 @@ from services.media import images as media
 
 from services.media import vision
 from services.backends.memory import ResidentModels, room, weights_bytes
-from services.backends import limits
 from services.errors import BackendUnavailable, BadRequest
-from services.backends.transformers.worker import JOIN_TIMEOUT_S, STREAM_TIMEOUT_S
+from services.backends.transformers.worker import eos_ids, generate_in_worker
 from services.types import Capabilities, ChatRequest, Message
 
 MAX_IMAGES = 16
@@ -154,12 +153,7 @@ def load(model: str) -> VisionModel:
             tok = processor.tokenizer
             text_cfg = getattr(mdl.config, "text_config", mdl.config)
             ctx = int(getattr(text_cfg, "max_position_embeddings", 4096) or 4096)
-            eos = mdl.generation_config.eos_token_id
-            eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-            for extra in (tok.eos_token_id, tok.convert_tokens_to_ids("<|end|>") if "<|end|>" in tok.get_vocab() else None):
-                if extra is not None and extra not in eos_ids:
-                    eos_ids.append(extra)
-            vm = VisionModel(model, mdl, processor, tok, ctx, eos_ids)
+            vm = VisionModel(model, mdl, processor, tok, ctx, eos_ids(mdl, tok))
             resident.keep(model, vm, sum(t.numel() * t.element_size() for t in (*mdl.parameters(), *mdl.buffers())))
             return vm
 
@@ -197,48 +191,20 @@ def count_tokens(model: str, messages: tuple[Message, ...]) -> int:
 
 def stream(backend, request: ChatRequest) -> Iterator:
     """Generate in a worker thread; closing the iterator stops it within one token."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
-
-    from services.backends.transformers.worker import consume_worker
-
     vm = load(request.target.model)
     p = request.params
     batch = inputs(vm, request.messages)
     n_prompt = int(batch["input_ids"].shape[-1])
     if n_prompt >= vm.context_length:
         raise BadRequest(f"The prompt with its images is {n_prompt} tokens; this model's context is {vm.context_length}.")
-    stop_event = threading.Event()
-
-    class StopOnEvent(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
-            return stop_event.is_set()
-
-    streamer = TextIteratorStreamer(vm.tokenizer, skip_prompt=True, skip_special_tokens=True,
-                                    timeout=STREAM_TIMEOUT_S)
     kwargs = backend.generation_kwargs(vm, p)
-    result: dict = {}
 
-    def work():
-        try:
-            if p.seed is not None:
-                torch.manual_seed(p.seed)
-            with torch.inference_mode():
-                result["ids"] = vm.model.generate(**batch, streamer=streamer, tokenizer=vm.tokenizer,
-                                                  stopping_criteria=StoppingCriteriaList([StopOnEvent()]), **kwargs)
-        except BaseException as exc:  # surfaced in the consumer, never lost in the thread
-            result["error"] = exc
-            streamer.end()
+    def generate(streamer, stopping_criteria):
+        return vm.model.generate(**batch, streamer=streamer, tokenizer=vm.tokenizer,
+                                 stopping_criteria=stopping_criteria, **kwargs)
 
-    limits.acquire(vm.lock)
-    worker = threading.Thread(target=work, name="transformers-vision-generate", daemon=True)
-    try:
-        worker.start()
-        yield from consume_worker(streamer, worker, stop_event, result, n_prompt, p)
-    finally:
-        stop_event.set()
-        worker.join(JOIN_TIMEOUT_S)
-        vm.lock.release()
+    yield from generate_in_worker(vm.lock, vm.tokenizer, generate, n_prompt, p,
+                                  thread_name="transformers-vision-generate")
 
 
 def handles(model: str) -> bool:
