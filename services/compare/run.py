@@ -85,7 +85,7 @@ class ColumnResult:
         return self.status == "done" and self.error is None
 
     def to_json(self) -> dict:
-        """The CLI shape: {target, text, metrics} or {target, error}."""
+        """The CLI shape: {target, text, metrics, schema_valid} or {target, error}."""
         if self.error is not None:
             return {"target": self.target, "error": self.error}
         # under a JSON response format: whether the answer validated (null otherwise)

@@ -42,7 +42,7 @@ def test_unavailable_target_is_an_error_entry_and_the_others_complete(finished):
     assert broken.status == "error" and broken.text == ""
     assert "/nonexistent/folder" in broken.error and "Traceback" not in broken.error
     assert [r.to_json().keys() for r in finished.results] == [
-        {"target", "text", "metrics"}, {"target", "error"}, {"target", "text", "metrics"}]
+        {"target", "text", "metrics", "schema_valid"}, {"target", "error"}, {"target", "text", "metrics", "schema_valid"}]
 
 
 def test_export_then_rerun_reproduces_the_run(finished, tmp_path):

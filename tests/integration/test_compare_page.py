@@ -36,15 +36,16 @@ def test_page_runs_both_embedded_targets(embedded_paths):
     assert any("ran on its own" in c.value for c in at.caption)
     assert any("Fastest:" in c.value for c in at.caption)
     assert at.get("download_button")
-    last = at.session_state["cmp_last"]["run"]
+    last = at.session_state["cmp_last"].run
     assert [r["target"] for r in last["results"]] == [ONNX, HF]
     assert last["id"]  # saved in the store
 
 
-def _fake_finished_run(blind: bool) -> dict:
+def _fake_finished_run(blind: bool):
     """A finished run as the page keeps it (what an earlier Compare click leaves in the session)."""
     from services.compare.run import ColumnResult, CompareSpec
     from services.compare.runfile import build_run
+    from services.compare.saved import Saved
     from services.types import GenerationParams
 
     spec = CompareSpec.build("Name a colour.", ["onnx:model-x", "onnx:model-y"])
@@ -52,7 +53,7 @@ def _fake_finished_run(blind: bool) -> dict:
                             metrics={"decode_tokens_per_s": 50.0, "ttft_s": 0.1, "total_s": 0.5}, finish_reason="stop"),
                ColumnResult(1, "onnx:model-y", GenerationParams(), status="done", text="Red, like a rose.",
                             metrics={"decode_tokens_per_s": 25.0, "ttft_s": 0.2, "total_s": 1.0}, finish_reason="stop")]
-    return {"run": build_run(spec, results, wall_s=1.5), "blind": blind, "voted": None}
+    return Saved(build_run(spec, results, wall_s=1.5), blind)
 
 
 def test_blind_vote_hides_names_then_reveals_and_updates_the_leaderboard():
@@ -75,7 +76,7 @@ def test_blind_vote_hides_names_then_reveals_and_updates_the_leaderboard():
     assert (votes[-1]["target_a"], votes[-1]["target_b"], votes[-1]["outcome"]) == ("onnx:model-x", "onnx:model-y", "b")
     board = at.dataframe[0].value
     assert set(board["target"]) >= {"onnx:model-x", "onnx:model-y"}
-    assert at.session_state["cmp_last"]["run"]["votes"][0]["outcome"] == "b"
+    assert at.session_state["cmp_last"].run["votes"][0]["outcome"] == "b"
 
 
 def test_word_diff_between_two_columns():
@@ -113,7 +114,7 @@ def test_load_a_run_file_show_it_and_rerun_it():
     from services.compare import runfile
     from tests.standins.openai_sse import OpenAIStandIn
 
-    shared = runfile.dumps(_fake_finished_run(blind=False)["run"]).encode()
+    shared = runfile.dumps(_fake_finished_run(blind=False).run).encode()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.switch_page("app_pages/compare.py").run()
     at.file_uploader(key="cmp_upload").set_value([("run.json", b"{not json", "application/json")]).run()
@@ -134,7 +135,7 @@ def test_load_a_run_file_show_it_and_rerun_it():
         at.button(key="cmp_rerun").click().run()
         assert not at.exception
         assert sorted(r.json["model"] for r in srv.chat_requests) == ["m-a", "m-b"]
-    last = at.session_state["cmp_last"]["run"]
+    last = at.session_state["cmp_last"].run
     assert [r["target"] for r in last["results"]] == ["openai:m-a", "openai:m-b"]
     assert all(r["text"] == "Hello from the stand-in." for r in last["results"])
     assert len(at.metric) == 6
