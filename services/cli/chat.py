@@ -8,7 +8,7 @@ from services.models import embedded
 
 from services.models import embedded_background
 from services.chat import DEFAULT_SYSTEM_PROMPT, DEFAULT_TARGET, resolve_target
-from services.cli.common import add_generation_flags, params_from_args, print_json, stderr_progress
+from services.cli.common import add_generation_flags, params_from_args, print_json, schema_line, stderr_progress
 from services.conversations.branches import edit, regenerate, send
 from services.errors import BadRequest, IncompleteGeneration
 from services.conversations.store import open_store
@@ -126,4 +126,6 @@ def run(args) -> int:
     print(f"[{outcome.finish_reason}] ttft {m.ttft_s}s, {m.decode_tokens_per_s} tok/s, "
           f"{m.prompt_tokens} in / {m.completion_tokens} out, load {m.load_s}s · conversation {reply.conv_id}",
           file=sys.stderr)
+    if m.schema_valid is not None or m.schema_error:
+        print(schema_line(m.schema_valid, m.schema_error), file=sys.stderr)
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.compare import runfile
 from services.cli.chat import ensure_embedded
-from services.cli.common import add_generation_flags, params_from_args, print_json
+from services.cli.common import add_generation_flags, params_from_args, print_json, schema_line
 from services.compare.run import MAX_TARGETS, CompareSpec, run_compare, speed_summary
 from services.errors import BadRequest, PlaygroundError
 from services.types import Target
@@ -47,6 +47,10 @@ def spec_from_args(args) -> CompareSpec:
     if args.rerun:
         if args.prompt or args.target or args.image or args.video:
             raise BadRequest("--rerun repeats a saved run; leave out the prompt, --target, --image and --video.")
+        if args.response_format or args.schema:
+            # a run file carries each target's response format; a flag here would be silently dropped
+            raise BadRequest("--rerun repeats a saved run with its own response format; "
+                             "leave out --response-format and --schema.")
         try:
             with open(args.rerun, "rb") as fh:
                 # one byte past the cap: an oversized file is refused without reading all of it
@@ -68,11 +72,21 @@ def spec_from_args(args) -> CompareSpec:
                              images=images, concurrent_local=args.concurrent)
 
 
+def result_json(r) -> dict:
+    """One column's --json entry: schema_valid (null for text), and the first error when it is false."""
+    out = r.to_json()
+    error = (r.metrics or {}).get("schema_error") if "error" not in out else ""
+    return {**out, "schema_error": error} if error else out
+
+
 def print_table(compare) -> None:
     """Each answer, then one speed line per target."""
     for r in compare.results:
         print(f"=== {r.target} ===")
         print(r.error and f"[error] {r.error}" or r.text)
+        metrics = r.metrics or {}
+        if not r.error and (metrics.get("schema_valid") is not None or metrics.get("schema_error")):
+            print(schema_line(metrics.get("schema_valid"), metrics.get("schema_error") or ""))
         print()
     rows = {row["index"]: row for row in speed_summary(compare.results)}
     print(f"{'target':45s} {'TTFT s':>8s} {'tok/s':>8s} {'total s':>8s} {'vs best':>8s}  mode")
@@ -127,7 +141,7 @@ def run(args) -> int:
         except OSError as exc:
             raise BadRequest(f"Cannot write {args.export}: {exc.strerror or exc}.") from None
     if args.json:
-        print_json({"results": [r.to_json() for r in compare.results], "wall_s": compare.wall_s})
+        print_json({"results": [result_json(r) for r in compare.results], "wall_s": compare.wall_s})
     else:
         print_table(compare)
         if args.export:
