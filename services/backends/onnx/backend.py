@@ -15,10 +15,11 @@ from services.backends import get_backend, kv_reuse, limits
 from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
 from services.backends.memory import ResidentModels, folder_bytes, room
 from services.backends.onnx import vision as onnx_vision
+from services.backends.onnx.decode import decode_tokens
 from services.backends.onnx.options import search_options  # noqa: F401
 from services.errors import BackendUnavailable, BadRequest
 from services.structured.guidance import check_grammar, grammar_schema
-from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Target, Token, Usage
+from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Target, Usage
 
 # how refusals of a schema name this runtime
 RUNTIME = "ONNX Runtime GenAI"
@@ -214,21 +215,8 @@ class OnnxBackend(ResidentModels):
             # kernels than a prompt, so reusing them could change a later greedy answer
             # a guided state holds the grammar's progress too: it is never reused
             processed = [] if guidance else list(ids)
-            decoder = loaded.tokenizer.create_stream()
             stops = StopMatcher(p.stop)
-            produced = 0
-            while produced < max_new and not generator.is_done():
-                generator.generate_next_token()
-                token = generator.get_next_tokens()[0]
-                produced += 1
-                piece = stops.feed(decoder.decode(token))
-                if piece:
-                    yield Token(piece)
-                if stops.stopped:
-                    break
-            tail = stops.flush()
-            if tail:
-                yield Token(tail)
+            produced = yield from decode_tokens(generator, loaded.tokenizer.create_stream().decode, stops, max_new)
             yield Usage(len(ids), produced)
             yield ServerMetrics({"prompt_cache_tokens": start})
             hit_length = not stops.stopped and produced >= max_new

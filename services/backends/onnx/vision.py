@@ -16,8 +16,9 @@ from services.models import embedded
 from services.media import vision
 from services.backends import limits
 from services.backends.base import StopMatcher
+from services.backends.onnx.decode import decode_tokens
 from services.errors import BadRequest, MediaError
-from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
+from services.types import Capabilities, ChatRequest, Done, Message, Usage
 
 MAX_IMAGES = 32
 VISION_TYPES = ("phi3v",)
@@ -97,20 +98,8 @@ def stream(backend, request: ChatRequest) -> Iterator:
         params.set_search_options(**options)
         generator = og.Generator(loaded.model, params)
         generator.set_inputs(batch)
-        decoder = processor.create_stream()
         stops = StopMatcher(p.stop)
-        produced = 0
-        while not generator.is_done():
-            generator.generate_next_token()
-            produced += 1
-            piece = stops.feed(decoder.decode(generator.get_next_tokens()[0]))
-            if piece:
-                yield Token(piece)
-            if stops.stopped:
-                break
-        tail = stops.flush()
-        if tail:
-            yield Token(tail)
+        produced = yield from decode_tokens(generator, processor.create_stream().decode, stops)
         yield Usage(n_prompt, produced)
         yield Done("length" if not stops.stopped and n_prompt + produced >= max_length else "stop")
     finally:
