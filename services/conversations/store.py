@@ -23,6 +23,10 @@ KINDS = ("chat", "vision")
 _LEAF = object()
 
 
+# what a person can do when the database's place cannot be used
+WHERE_HINT = "Set PHI_PLAYGROUND_DB to a file in a folder you can write."
+
+
 class StoreError(PlaygroundError):
     """The database cannot be used as it is (made by a newer version, unreadable, read-only)."""
 
@@ -87,19 +91,27 @@ class Store(RunsAndVotes):
         self.notice = ""
         self._lock = threading.RLock()
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # e.g. a file where the folder should be, or no permission
+                raise StoreError(f"The conversation database cannot go in {self.path.parent}: "
+                                 f"{exc.strerror or exc}. {WHERE_HINT}") from None
             if self.path.exists() and self.path.stat().st_size > 0:
                 try:
                     _probe(self.path)
                 except sqlite3.DatabaseError as exc:
                     if not _is_corrupt(exc):
-                        raise StoreError(f"The conversation database {self.path} cannot be opened: {exc}.") from None
+                        raise StoreError(f"The conversation database {self.path} cannot be opened: {exc}. "
+                                         f"{WHERE_HINT}") from None
                     kept = _set_aside(self.path)
                     self.notice = (f"The conversation database could not be read ({exc}). It was kept as "
                                    f"{kept.name} and a fresh database was started beside it.")
         target = str(self.path) if self.path is not None else ":memory:"
         # autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so writers queue instead of deadlocking
-        self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=30)
+        except sqlite3.OperationalError as exc:  # a folder at the file's path, or no permission
+            raise StoreError(f"The conversation database {self.path} cannot be opened: {exc}. {WHERE_HINT}") from None
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._conn.execute("PRAGMA busy_timeout = 30000")

@@ -283,3 +283,20 @@ def test_cli_names_a_newer_database_and_leaves_it(tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert "newer version of Phi Playground" in err and "Traceback" not in err
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("where", ["file_as_folder", "folder_as_file"])
+def test_an_unusable_location_is_one_sentence(tmp_path, where):
+    """A file where the folder should be, or a folder at the database's own path: StoreError, not OSError."""
+    from services.conversations.store import Store, StoreError
+
+    if where == "file_as_folder":
+        (tmp_path / "taken").write_text("not a folder")
+        path = tmp_path / "taken" / "playground.db"
+    else:
+        path = tmp_path / "playground.db"
+        path.mkdir()
+    with pytest.raises(StoreError) as err:
+        Store(path)
+    message = err.value.user_message()
+    assert "PHI_PLAYGROUND_DB" in message and "Traceback" not in message
