@@ -138,7 +138,7 @@ def _import_shared_sdks(targets: Sequence[str]) -> None:
     listed targets (which imports transformers) the other failed with "cannot import name
     'AutoModelForCausalLM'", reported as "transformers or torch is not installed".
     """
-    if not any(t.split(":", 1)[0] == "transformers" for t in targets):
+    if not any(Target.parse(t).backend == "transformers" for t in targets):  # spec targets parse
         return
     try:
         import transformers

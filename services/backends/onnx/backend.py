@@ -157,7 +157,7 @@ class OnnxBackend(ResidentModels):
         other = embedded_background.stand_in(model)
         if other is not None:
             # the default's ONNX copy is still building: the runtime answering meanwhile loads instead
-            get_backend(other.split(":", 1)[0]).prepare(model)
+            get_backend(Target.parse(other).backend).prepare(model)
             return
         self.load(model)
 
@@ -171,7 +171,7 @@ class OnnxBackend(ResidentModels):
         """Prompt tokens after templating."""
         other = embedded_background.stand_in(model)
         if other is not None:
-            return get_backend(other.split(":", 1)[0]).count_tokens(model, messages)
+            return get_backend(Target.parse(other).backend).count_tokens(model, messages)
         if any(m.images for m in messages):
             return onnx_vision.count_tokens(self.load(model), messages)
         loaded = self.load(model)
@@ -188,7 +188,8 @@ class OnnxBackend(ResidentModels):
             # in the background; the default switches once that copy is complete and valid
             # said first, so even an answer stopped early records which runtime gave it
             yield ServerMetrics({"answered_by": other, "default_building": True})
-            yield from get_backend(other.split(":", 1)[0]).stream(replace(request, target=Target.parse(other)))
+            stand_in = Target.parse(other)
+            yield from get_backend(stand_in.backend).stream(replace(request, target=stand_in))
             return
         og = _og()
         loaded = self.load(request.target.model)
