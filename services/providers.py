@@ -93,7 +93,7 @@ class Connection:
         return f"Connection({self.provider.name}, {self.credential!r})"
 
 
-def _azure_base(endpoint: str) -> tuple[str, dict]:
+def azure_base(endpoint: str) -> tuple[str, dict]:
     """Azure endpoints come in two forms: the model-inference `/models` one and the `/openai/v1` one."""
     base = endpoint.rstrip("/")
     version = config.value("AZURE_AI_API_VERSION", AZURE_API_VERSION)
@@ -142,7 +142,7 @@ def connection(provider: Provider, *, base_url: str | None = None,
         )
     query = dict(provider.default_query)
     if provider.name == "azure":
-        base, query = _azure_base(base)
+        base, query = azure_base(base)
     return Connection(provider, cred, base.rstrip("/"), query)
 
 

@@ -7,6 +7,7 @@ import streamlit as st
 from services.models import manager as model_manager
 from services.errors import PlaygroundError
 from services.models.local import human
+from ui import target_picker
 from ui.safe_markdown import plain, sanitize
 
 state = st.session_state
@@ -14,12 +15,7 @@ state = st.session_state
 
 def _targets_changed() -> None:
     """New or deleted models are targets at once: drop the picker's short cache."""
-    try:
-        from ui import target_picker
-
-        target_picker._targets.clear()
-    except (ImportError, AttributeError):
-        pass
+    target_picker.forget_targets()
 
 
 def _flash(kind: str, text: str) -> None:

@@ -25,6 +25,11 @@ def _targets(session_fingerprint: str = "") -> list[TargetInfo]:
     return sorted(infos, key=lambda i: order[i.family or i.target])
 
 
+def forget_targets() -> None:
+    """Drop the short cache, so models just added or deleted show at once."""
+    _targets.clear()
+
+
 def all_targets() -> list[TargetInfo]:
     """Every target, grouped by family (cached 30 s)."""
     session_keys.install()

@@ -27,7 +27,7 @@ def base_and_query(provider: providers.Provider) -> tuple[str, dict]:
         return PLACEHOLDER_BASE.get(provider.name, "http://127.0.0.1:8000/v1"), (
             {"api-version": providers.AZURE_API_VERSION} if provider.name == "azure" else {})
     if provider.name == "azure":
-        return providers._azure_base(address)
+        return providers.azure_base(address)
     return address.rstrip("/"), dict(provider.default_query)
 
 

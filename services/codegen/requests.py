@@ -44,5 +44,5 @@ def chat_request(store, target: Target, params: GenerationParams, system: str, p
 def compare_requests(run) -> list[ChatRequest]:
     """The request each column of a compare run sends: the shared prompt, images only to vision targets."""
     # CompareRun decides per target which messages a column gets; asking it keeps the two from drifting
-    return [ChatRequest(Target.parse(col.target), run._messages_for(col.target)[0], col.params)
+    return [ChatRequest(Target.parse(col.target), run.messages_for(col.target)[0], col.params)
             for col in run.results]

@@ -214,7 +214,7 @@ class CompareRun:
             self._queue.put(ColumnEvent(i, "token", piece))
 
         try:
-            messages, notices = self._messages_for(col.target)
+            messages, notices = self.messages_for(col.target)
             stream = start_chat(col.target, messages, col.params)
             col.notices = notices + tuple(stream.notices)
             # a cancelled run stops the column at its next token and keeps the partial text
@@ -237,7 +237,7 @@ class CompareRun:
                 col.status = "done"
             self._queue.put(ColumnEvent(i, "error" if col.error else "done", col.error or ""))
 
-    def _messages_for(self, target: str) -> tuple[tuple[Message, ...], tuple[str, ...]]:
+    def messages_for(self, target: str) -> tuple[tuple[Message, ...], tuple[str, ...]]:
         """The shared messages; a text-only target gets them without the images, and says so."""
         messages = self.spec.messages()
         if not self.spec.images or _accepts_images(target):

@@ -36,7 +36,7 @@ MARKER = ".complete.json"
 Progress = Callable[[str, float, str], None]
 
 
-def _quiet(stage: str, fraction: float, message: str) -> None:
+def quiet(stage: str, fraction: float, message: str) -> None:
     """Default progress callback: say nothing."""
 
 
@@ -142,7 +142,7 @@ def _disk_error(exc: OSError, what: str) -> BackendUnavailable:
     return BackendUnavailable(f"Could not write the {what} under {cache_root()}: {exc.strerror}.")
 
 
-def ensure_hf(progress: Progress = _quiet) -> Path:
+def ensure_hf(progress: Progress = quiet) -> Path:
     """Dequantize the GGUF into a safetensors folder, once."""
     final = hf_dir()
     if is_valid(final, HF_REQUIRED):
@@ -184,7 +184,7 @@ def ensure_hf(progress: Progress = _quiet) -> Path:
         return final
 
 
-def ensure_onnx(progress: Progress = _quiet) -> Path:
+def ensure_onnx(progress: Progress = quiet) -> Path:
     """Build the ONNX Runtime GenAI model (ONNX_RECIPE) from the safetensors folder, once."""
     final = onnx_dir()
     if is_valid(final, ONNX_REQUIRED):
@@ -220,7 +220,7 @@ def ensure_onnx(progress: Progress = _quiet) -> Path:
         return final
 
 
-def provision(progress: Progress = _quiet) -> dict[str, Path]:
+def provision(progress: Progress = quiet) -> dict[str, Path]:
     """Make every embedded cache valid; cheap when they already are."""
     return {"gguf": gguf_path(), "hf": ensure_hf(progress), "onnx": ensure_onnx(progress)}
 

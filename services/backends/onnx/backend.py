@@ -51,7 +51,7 @@ def _og():
 def resolve_folder(model: str, progress=None) -> Path:
     """Map a model name to a folder holding genai_config.json (building the embedded one if needed)."""
     if model == embedded.EMBEDDED_MODEL:
-        return embedded.ensure_onnx(progress or embedded._quiet)
+        return embedded.ensure_onnx(progress or embedded.quiet)
     path = Path(model).expanduser()
     if path.is_dir() and (path / "genai_config.json").is_file():
         return path

@@ -65,7 +65,7 @@ def generation_values(params) -> dict:
 def _resolve(model: str, progress=None) -> tuple[str, dict]:
     """Map a model name to what from_pretrained takes (a folder, or a cached hub id)."""
     if model == embedded.EMBEDDED_MODEL:
-        return str(embedded.ensure_hf(progress or embedded._quiet)), {}
+        return str(embedded.ensure_hf(progress or embedded.quiet)), {}
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
