@@ -10,6 +10,7 @@ import streamlit as st
 
 from services.errors import PlaygroundError
 from services.evaluate import results, sources, storage
+from services.evaluate.formats import refusal
 from services.evaluate.promptfile import MAX_ROWS, dumps, loads, with_rows
 from services.evaluate.runner import DEFAULT_JUDGE, MAX_REPEAT, MAX_TARGETS, EvalSpec, start_eval
 from services.evaluate.targets import target_for_model
@@ -83,9 +84,14 @@ if pf is not None:
                      hide_index=True, width="stretch")
         st.download_button("⬇ This prompt file (.prompt.yml)", dumps(pf), file_name=source_name or "prompt.prompt.yml",
                            mime="application/yaml", key="ev_save_file")
-    if pf.response_format in ("json_object", "json_schema"):
-        st.info("responseFormat is kept in the file and the JSON evaluators check the answers, but constrained "
-                "decoding is not applied yet: each model is asked in plain text.")
+    fmt = pf.params().response_format
+    if fmt.is_json:
+        st.caption(plain(f"responseFormat {fmt.kind}: every case is asked under constrained decoding, and each "
+                         "answer is checked against it."))
+        for t in targets:
+            sentence = refusal(t, by_name[t].capabilities, fmt)
+            if sentence:
+                st.warning(plain(sentence))
     if repeat > 1 and pf.params().temperature == 0:
         st.caption("Temperature is 0: repeats of a greedy local model give the same answer every time.")
 
@@ -161,6 +167,8 @@ if rec:
     note = " · stopped early: only finished answers count" if rec["stopped"] else ""
     st.caption(plain(f"{rec['name'] or rec['source']} · {rec['cases']} case(s) x {rec['repeat']} · "
                         f"{rec['created']}{note}" + (f" · saved as run {rec['id']}" if rec.get("id") else "")))
+    for sentence in (rec.get("refused") or {}).values():
+        st.warning(plain(sentence))
     summary_table(rec)
     st.caption("Pass rate counts graded answers (every evaluator decided); errors and unscored answers (a judge "
                "reply that matched no choice) are shown apart, never counted as failures.")

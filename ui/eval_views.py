@@ -24,6 +24,9 @@ def summary_table(rec: dict) -> None:
                "95% interval": "–" if s["passRateLow"] is None else f"{s['passRateLow']:.0%} – {s['passRateHigh']:.0%}",
                "passed / graded": f"{s['passed']} / {s['graded']}", "errors": s["errors"], "unscored": s["unscored"],
                "s per case": s["meanLatencyS"], "tokens out per case": s["meanCompletionTokens"]}
+        if any(x.get("schemaChecked") for x in rec["summaries"].values()):
+            # only runs under a JSON response format get the column
+            row["valid JSON"] = f"{s.get('schemaValid', 0)} / {s.get('schemaChecked', 0)}"
         for name, e in s["evaluators"].items():
             row[f"{name} (mean)"] = e["mean"]
         rows.append(row)
@@ -97,6 +100,10 @@ def cell_detail(rec: dict, case: int, target: str) -> None:
             show(t["modelResponse"] or "(no answer)")
             if t["error"]:
                 st.error(plain(t["error"]))
+            if t.get("schemaValid") is True:
+                st.caption("✓ valid under the response format")
+            elif t.get("schemaValid") is False:
+                st.caption(plain(f"✗ not valid under the response format: {t.get('schemaError') or 'no detail'}"))
             if t["metrics"]:
                 st.caption(plain(metrics_line(t["metrics"], t.get("finishReason"))))
             if t["evaluationResults"]:

@@ -13,10 +13,6 @@ from services.evaluate.promptfile import with_rows
 from services.evaluate.runner import DEFAULT_JUDGE, MAX_REPEAT, MAX_TARGETS, EvalSpec, run_eval
 from services.evaluate.targets import target_for_model
 
-NOTE = ("note: responseFormat/jsonSchema are kept and checked by the JSON evaluators, but constrained "
-        "decoding is not applied yet: models are asked in plain text.")
-
-
 def register(sub) -> None:
     p = sub.add_parser("eval", help="run a .prompt.yml (test data + evaluators) on 1 to 4 targets")
     p.add_argument("file", nargs="?", help="a .prompt.yml file (GitHub Models format); 'list' shows bundled examples")
@@ -64,6 +60,7 @@ def _spec(args) -> EvalSpec:
 
 def table(rec: dict) -> list[str]:
     """The per-target table: pass rate with its 95% interval, counts, scores, latency and tokens."""
+    kind = ((rec.get("params") or {}).get("response_format") or {}).get("kind", "text")
     lines = [f"{'target':44s} {'pass rate':>9s} {'95% CI':>13s} {'pass/graded':>11s} {'err':>4s} {'unsc':>4s} "
              f"{'s/case':>7s} {'tok/case':>8s}"]
     for t, s in rec["summaries"].items():
@@ -73,6 +70,8 @@ def table(rec: dict) -> list[str]:
         tok = f"{s['meanCompletionTokens']:.0f}" if s["meanCompletionTokens"] is not None else "–"
         lines.append(f"{t:44s} {rate:>9s} {ci:>13s} {s['passed']:>5d}/{s['graded']:<5d} {s['errors']:>4d} "
                      f"{s['unscored']:>4d} {lat:>7s} {tok:>8s}")
+        if s.get("schemaChecked"):
+            lines.append(f"    valid under responseFormat {kind}: {s['schemaValid']} of {s['schemaChecked']} answers")
         for name, e in s["evaluators"].items():
             mean = f"{e['mean']:.2f}" if e["mean"] is not None else "–"
             extra = f", {e['unscored']} unscored" if e["unscored"] else ""
@@ -97,19 +96,31 @@ def run(args) -> int:
         print(f"{len(flips)} case(s) flipped.", file=sys.stderr)
         return 0
     spec = _spec(args)
-    if spec.prompt.response_format in ("json_object", "json_schema"):
-        print(NOTE, file=sys.stderr)
+    fmt = spec.params.response_format
+    if fmt.is_json:
+        print(f"every case is asked under responseFormat {fmt.kind} (constrained decoding)", file=sys.stderr)
     from services.cli.chat import ensure_embedded
     from services.types import Target
 
     for t in set(spec.targets) | set(spec.judges().values()):
         ensure_embedded(Target.parse(t))
 
+    told: set[str] = set()
+
     def progress(done, total, tr):
         mark = {"pass": "ok  ", "fail": "FAIL", "unscored": "?   ", "error": "ERR ", "cancelled": "stop"}[tr.status]
+        valid = ""
+        if tr.schema_valid is not None:
+            what = "schema" if fmt.kind == "json_schema" else "JSON object"
+            valid = f" ({what} {'valid' if tr.schema_valid else 'invalid'})"
+        error = tr.error
+        if tr.error_type == "FormatUnsupported":
+            # the target's sentence once; its other cases just say they were not sent
+            error = "not sent (see above)" if tr.target in told else tr.error
+            told.add(tr.target)
         print(f"[{done}/{total}] {mark} {tr.target} case {tr.case + 1}"
-              + (f" repeat {tr.repeat + 1}" if spec.repeat > 1 else "")
-              + (f": {tr.error}" if tr.error else ""), file=sys.stderr, flush=True)
+              + (f" repeat {tr.repeat + 1}" if spec.repeat > 1 else "") + valid
+              + (f": {error}" if error else ""), file=sys.stderr, flush=True)
 
     run_ = run_eval(spec, progress)
     rec = results.record(run_)

@@ -11,7 +11,7 @@ from services.errors import BadRequest
 from services.evaluate.evaluator_spec import EvaluatorSpec, parse_evaluator
 from services.evaluate.judges import BUILTIN_NEEDS
 from services.evaluate.templating import missing
-from services.types import ROLES, GenerationParams
+from services.types import ROLES, GenerationParams, ResponseFormat
 
 # bounds: a file, its rows, its messages and evaluators; a bigger file gets a sentence, not a run
 MAX_FILE_BYTES = 2_000_000
@@ -19,6 +19,8 @@ MAX_ROWS = 1000
 MAX_MESSAGES = 50
 MAX_EVALUATORS = 20
 MAX_CELL_CHARS = 20_000
+# jsonSchema's text may be indented; the compact schema is then held to the request bound (64 KiB)
+MAX_SCHEMA_TEXT_BYTES = 256 * 1024
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 KNOWN = ("name", "description", "model", "modelParameters", "responseFormat", "jsonSchema", "messages",
          "testData", "evaluators")
@@ -50,12 +52,24 @@ class PromptFile:
         parsed = json.loads(self.json_schema)
         return parsed.get("schema", parsed) if isinstance(parsed, dict) else None
 
+    @property
+    def request_format(self) -> ResponseFormat | None:
+        """The ResponseFormat every case is asked under; None when the file sets no responseFormat."""
+        if self.response_format is None:
+            return None
+        if self.response_format == "json_schema":
+            return ResponseFormat("json_schema", self.schema)
+        return ResponseFormat(self.response_format)
+
     def params(self, base: GenerationParams | None = None) -> GenerationParams:
-        """GenerationParams from modelParameters, over the given (or default) ones."""
+        """GenerationParams from modelParameters and responseFormat, over the given (or default) ones."""
         values = (base or GenerationParams()).to_dict()
         for key, target in PARAM_KEYS.items():
             if key in self.model_parameters:
                 values[target] = self.model_parameters[key]
+        fmt = self.request_format
+        if fmt is not None:
+            values["response_format"] = fmt
         return GenerationParams.from_dict(values)
 
     def rows(self) -> list[dict]:
@@ -121,19 +135,34 @@ def _schema(raw, fmt: str | None) -> str | None:
         text = raw
     else:
         raise BadRequest("jsonSchema must be a string holding JSON.")
+    if len(text.encode("utf-8")) > MAX_SCHEMA_TEXT_BYTES:
+        raise BadRequest(f"jsonSchema is larger than {MAX_SCHEMA_TEXT_BYTES // 1024} KiB; shorten it.")
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"jsonSchema is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).") from None
+    except RecursionError:
+        raise BadRequest("jsonSchema nests too deeply to read; flatten it.") from None
     if not isinstance(parsed, dict):
         raise BadRequest("jsonSchema must be a JSON object with name and schema.")
     if fmt == "json_schema":
         for key in ("name", "schema"):
             if key not in parsed:
                 raise BadRequest(f"jsonSchema must contain a {key!r} field (responseFormat is json_schema).")
+        if not isinstance(parsed["schema"], dict):
+            raise BadRequest("jsonSchema's schema must be a JSON object such as {\"type\": \"object\"} "
+                             "(responseFormat is json_schema).")
+    schema = parsed.get("schema", parsed)
+    if isinstance(schema, dict):
+        # the bounds a request's schema is held to (depth and size first: both are walked without recursion)
+        try:
+            ResponseFormat("json_schema", schema)
+        except BadRequest as exc:
+            message = exc.user_message()
+            raise BadRequest(f"jsonSchema cannot be used: {message[:1].lower()}{message[1:]}") from None
     from services.evaluate.checks import check_schema
 
-    check_schema(parsed.get("schema", parsed), "jsonSchema")
+    check_schema(schema, "jsonSchema")
     return text
 
 
@@ -250,7 +279,12 @@ def loads(text: str | bytes, source: str = "The prompt file") -> PromptFile:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "it cannot be parsed"
         raise BadRequest(f"{source} is not valid YAML{where}: {problem}.") from None
-    return from_dict(data, source)
+    except RecursionError:
+        raise BadRequest(f"{source} nests too deeply to read; flatten it.") from None
+    try:
+        return from_dict(data, source)
+    except RecursionError:  # values nested hundreds deep, under the YAML reader's own limit
+        raise BadRequest(f"{source} nests too deeply to check; flatten it.") from None
 
 
 def with_rows(pf: PromptFile, rows: list[dict]) -> PromptFile:

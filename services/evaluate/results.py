@@ -26,7 +26,7 @@ def record(run) -> dict:
         "targets": list(spec.targets), "repeat": spec.repeat, "judge": spec.judge, "judges": run.judges,
         "params": spec.params.to_dict(), "cases": len(run.rows), "evaluators": names,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
-        "wallS": run.wall_s, "stopped": run.stopped,
+        "wallS": run.wall_s, "stopped": run.stopped, "refused": dict(run.refused),
         "summaries": {t: summarize([x for x in trials if x["target"] == t], names) for t in spec.targets},
         "testResults": trials,
     }
@@ -47,11 +47,12 @@ def gh_json(rec: dict) -> dict:
                       "passRate": round(100.0 * passed / len(answered), 2) if answered else 0.0}
     for k in ("targets", "repeat", "judges", "params", "summaries", "created", "wallS", "stopped", "format"):
         out[k] = rec[k]
+    out["refused"] = rec.get("refused", {})  # runs stored before formats were applied have none
     return out
 
 
-CSV_COLUMNS = ["target", "case", "repeat", "status", "testCase", "modelResponse", "error", "total_s", "ttft_s",
-               "prompt_tokens", "completion_tokens"]
+CSV_COLUMNS = ["target", "case", "repeat", "status", "testCase", "modelResponse", "error", "schema_valid",
+               "schema_error", "total_s", "ttft_s", "prompt_tokens", "completion_tokens"]
 
 
 def to_csv(rec: dict) -> str:
@@ -64,7 +65,8 @@ def to_csv(rec: dict) -> str:
     for t in rec["testResults"]:
         row = {"target": t["target"], "case": t["case"] + 1, "repeat": t["repeat"] + 1, "status": t["status"],
                "testCase": json.dumps(t["testCase"], ensure_ascii=False), "modelResponse": t["modelResponse"],
-               "error": t["error"] or ""}
+               "error": t["error"] or "", "schema_valid": t.get("schemaValid"),
+               "schema_error": t.get("schemaError") or ""}
         for k in ("total_s", "ttft_s", "prompt_tokens", "completion_tokens"):
             row[k] = t["metrics"].get(k)
         for r in t["evaluationResults"]:
@@ -89,8 +91,11 @@ def spec_from_record(rec: dict):
 
     rec = check_record(rec)
     prompt = loads(rec["promptFile"], "The stored run's prompt file")
+    values = dict(rec["params"])
+    if "response_format" not in values and prompt.request_format is not None:
+        values["response_format"] = prompt.request_format  # a run stored before parameters carried it
     return EvalSpec.build(prompt, rec["targets"], repeat=rec["repeat"], judge=rec.get("judge"),
-                          params=GenerationParams.from_dict(rec["params"]), source=rec.get("source", ""))
+                          params=GenerationParams.from_dict(values), source=rec.get("source", ""))
 
 
 def cell_outcomes(rec: dict) -> dict[tuple[int, str], tuple[int, int]]:

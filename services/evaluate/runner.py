@@ -23,6 +23,7 @@ from services.errors import (
 )
 from services.evaluate.checks import Verdict
 from services.evaluate.evaluators import Context, case_status, evaluate
+from services.evaluate.formats import refusals
 from services.evaluate.promptfile import PromptFile
 from services.evaluate.targets import target_for_model
 from services.evaluate.templating import render
@@ -110,6 +111,11 @@ class Trial:
     results: list[dict] = field(default_factory=list)
 
     @property
+    def schema_valid(self) -> bool | None:
+        """Whether the answer validated under the run's JSON format (None: text asked, or not checked)."""
+        return self.metrics.get("schema_valid")
+
+    @property
     def finished(self) -> bool:
         return self.status not in ("pending", "running")
 
@@ -118,7 +124,8 @@ class Trial:
         return {"testCase": row, "modelResponse": self.response, "evaluationResults": self.results,
                 "target": self.target, "case": self.case, "repeat": self.repeat, "status": self.status,
                 "metrics": self.metrics, "finishReason": self.finish_reason, "error": self.error,
-                "errorType": self.error_type}
+                "errorType": self.error_type, "schemaValid": self.schema_valid,
+                "schemaError": self.metrics.get("schema_error") or None}
 
 
 class _Pace:
@@ -153,6 +160,9 @@ class EvalRun:
         self._paces: dict[str, _Pace] = {}
         self._down: dict[str, str] = {}
         self._fails: dict[str, int] = {}
+        # targets that cannot constrain answers to the run's JSON format, each with its sentence
+        self.refused: dict[str, str] = {}
+        self._format_checked: set[str] = set()
         self._state = threading.Lock()
         self._queue: queue.Queue[int] = queue.Queue()
         self._cancel = threading.Event()
@@ -271,9 +281,23 @@ class EvalRun:
                 if self._fails[target] >= DOWN_AFTER:
                     self._down.setdefault(target, exc.user_message())
 
+    def _refusal(self, target: str) -> str | None:
+        """Asked once per target, in its own lane: a remote backend may read its model list for this."""
+        if target not in self._format_checked:
+            found = refusals([target], self.spec.params.response_format).get(target)
+            with self._state:
+                self._format_checked.add(target)
+                if found:
+                    self.refused[target] = found
+        return self.refused.get(target)
+
     def _run_trial(self, tr: Trial) -> None:
         if self._cancel.is_set():
             tr.status = "cancelled"
+            return
+        refused = self._refusal(tr.target)
+        if refused:
+            tr.status, tr.error, tr.error_type = "error", refused, "FormatUnsupported"
             return
         down = self._down.get(tr.target)
         if down:

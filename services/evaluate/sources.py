@@ -110,9 +110,14 @@ def from_chat(messages: list[tuple[str, str]], *, system: str = "", params=None,
         msgs.pop()
     if not msgs or msgs[-1]["role"] != "user":
         raise BadRequest("There is no question to save yet: the chat needs at least one message.")
-    model_parameters = {}
+    model_parameters, fmt, schema = {}, None, None
     if params is not None:
         model_parameters = {"maxTokens": params.max_tokens, "temperature": params.temperature, "topP": params.top_p}
+        if params.response_format.is_json:
+            fmt = params.response_format.kind
+            if fmt == "json_schema":
+                # GitHub's shape: a name beside the schema, as JSON text
+                schema = json.dumps({"name": "response", "schema": params.response_format.schema}, ensure_ascii=False)
     pf = PromptFile(name=name or "Chat prompt", model=model_for_target(target) if target else "",
-                    model_parameters=model_parameters, messages=msgs)
+                    model_parameters=model_parameters, response_format=fmt, json_schema=schema, messages=msgs)
     return dumps(pf)

@@ -45,6 +45,8 @@ def summarize(trials: list[dict], evaluator_names: list[str]) -> dict:
         unscored = sum(1 for t in answered for r in t["evaluationResults"]
                        if r["evaluatorName"] == name and r["score"] is None)
         scores[name] = {"mean": _mean(vals), "n": len(vals), "unscored": unscored}
+    # answers checked against a JSON response format (None on text runs and on runs stored before)
+    checked = [t.get("schemaValid") for t in answered if t.get("schemaValid") is not None]
     metric = lambda key: _mean(t["metrics"].get(key) for t in answered)  # noqa: E731
     return {
         "trials": len(trials), "passed": counts["pass"], "failed": counts["fail"], "unscored": counts["unscored"],
@@ -53,6 +55,7 @@ def summarize(trials: list[dict], evaluator_names: list[str]) -> dict:
         "passRateLow": round(low, 4) if low is not None else None,
         "passRateHigh": round(high, 4) if high is not None else None,
         "evaluators": scores,
+        "schemaChecked": len(checked), "schemaValid": sum(1 for v in checked if v),
         "meanLatencyS": metric("total_s"), "meanTtftS": metric("ttft_s"),
         "meanPromptTokens": metric("prompt_tokens"), "meanCompletionTokens": metric("completion_tokens"),
     }
