@@ -15,6 +15,7 @@ from ui.metrics_card import metrics_caption
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
 from ui.safe_markdown import LiveMarkdown, plain, sanitize, show
+from ui.schema_badge import schema_badge
 from ui.target_picker import all_targets, pick_target
 
 state = st.session_state
@@ -26,7 +27,8 @@ current_id(store, [t.target for t in all_targets()])
 with st.sidebar:
     info = pick_target("chat_target")
     target = info.target
-    params, system = params_panel("chat", set(info.capabilities.ignored_params), local=info.capabilities.local)
+    params, system = params_panel("chat", set(info.capabilities.ignored_params), local=info.capabilities.local,
+                                  formats=True)
 conv_id = conversation_sidebar(store, [t.target for t in all_targets()])
 
 
@@ -81,6 +83,7 @@ def render_turn(msg: dict, last: bool) -> None:
             st.error(sanitize(msg["error"]))
         if msg["role"] == "assistant" and msg["metrics"]:
             metrics_caption(msg["metrics"], msg["finish_reason"])
+            schema_badge(msg["metrics"], msg["params"])
             st.caption(sanitize(msg["target"] or ""))
         # one row of actions under the message
         with st.container(horizontal=True, vertical_alignment="center", gap="small"):
@@ -131,6 +134,10 @@ if prompt is not None:
     action = ("send", prompt)
 if action and not ready:
     st.warning("Pick an available target (and valid parameters) first.")
+    if action[0] != "regenerate" and action[-1].strip():
+        # nothing was stored: keep what was typed, to copy and send once the settings are fixed
+        st.caption("Your message was not sent; here it is to copy:")
+        st.code(action[-1], language=None, wrap_lines=True)
     st.stop()
 if action:
     if action[0] == "send" and not (action[1].strip() or images):

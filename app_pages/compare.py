@@ -64,7 +64,7 @@ with st.sidebar:
     ignored = [set(by_name[t].capabilities.ignored_params) for t in targets] or [set()]
     params_list: list[GenerationParams | None]
     if sync:
-        shared, system = params_panel("cmp", set.intersection(*ignored))
+        shared, system = params_panel("cmp", set.intersection(*ignored), formats=True)
         params_list = [shared] * len(targets)
     else:
         st.session_state.setdefault("cmp_system_only", DEFAULT_SYSTEM_PROMPT)
@@ -73,7 +73,7 @@ with st.sidebar:
         params_list = []
         for i, t in enumerate(targets):
             st.caption(f"Column {i + 1:d}: {plain(t)}")
-            params_list.append(params_panel(f"cmp_col{i}", ignored[i], show_system=False)[0])
+            params_list.append(params_panel(f"cmp_col{i}", ignored[i], show_system=False, formats=True)[0])
 
 prompt = st.text_area("Prompt", key="cmp_prompt", placeholder="Ask every target the same question…",
                       max_chars=MAX_PROMPT_CHARS)

@@ -9,6 +9,7 @@ import streamlit as st
 from services.compare.word_diff import diff_stats, similarity, word_diff
 from ui.metrics_card import metrics_card
 from ui.safe_markdown import LiveMarkdown, plain, sanitize, show
+from ui.schema_badge import schema_badge
 
 LETTERS = "ABCD"
 # redraw a streaming column at most this often; faster only floods the browser with deltas
@@ -76,6 +77,8 @@ def result_columns(results: list[dict], headers: list[str], *, show_metrics: boo
             col.warning("Stopped before the end: this answer is incomplete.")
         if show_metrics:
             metrics_card(r.get("metrics") or {}, r.get("finish_reason"), container=col, note=mode_note(r))
+        # also in blind mode: validity is about the answer, like its text, and names no target
+        schema_badge(r.get("metrics"), r.get("params"), container=col)
 
 
 def speed_chart(results: list[dict], headers: list[str]) -> None:

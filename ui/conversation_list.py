@@ -7,7 +7,7 @@ import streamlit as st
 from services.conversations.import_export import export_json_text, export_markdown, import_json
 from services.errors import PlaygroundError
 from services.conversations.store import Store, StoreError, open_store
-from ui.params_panel import RANGES
+from ui.params_panel import RANGES, restore_format
 from ui.safe_markdown import plain, sanitize
 
 CURRENT = "chat_conversation"
@@ -92,6 +92,7 @@ def _restore_params(params: dict, kind: str = "chat") -> None:
         state[f"{kind}_seed"] = "" if params["seed"] is None else str(params["seed"])
     if "stop" in params and all("," not in s for s in params["stop"] or []):
         state[f"{kind}_stop_strings"] = ", ".join(params["stop"] or [])
+    restore_format(params, kind)
 
 
 def _delete(store: Store, conv_id: str, kind: str) -> None:

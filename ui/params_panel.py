@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from services.chat import DEFAULT_SYSTEM_PROMPT, MAX_PROMPT_CHARS
 from services.errors import BadRequest
-from services.types import LOCAL_REPETITION_PENALTY, GenerationParams
+from services.structured.schema_input import MAX_SCHEMA_TEXT_BYTES, parse_schema_text, response_format_from
+from services.types import LOCAL_REPETITION_PENALTY, GenerationParams, ResponseFormat
 from ui.safe_markdown import plain, sanitize
 from ui.widget_memory import remember
 
@@ -14,21 +17,26 @@ DEFAULTS = GenerationParams()
 # each control's range; a resumed conversation's value outside it is left as the control has it
 RANGES = {"temperature": (0.0, 2.0), "top_p": (0.01, 1.0), "top_k": (0, 1000),
           "max_tokens": (1, GenerationParams.MAX_TOKENS_CAP), "repetition_penalty": (0.5, 2.0)}
+FORMAT_LABELS = {"text": "Text", "json_object": "JSON object", "json_schema": "JSON schema"}
+SCHEMA_EXAMPLE = '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}'
 
 
 def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, container=None,
-                 show_system: bool = True, local: bool = True) -> tuple[GenerationParams | None, str]:
+                 show_system: bool = True, local: bool = True,
+                 formats: bool = False) -> tuple[GenerationParams | None, str]:
     """Render the controls; return (validated params or None after showing the error, system prompt).
 
     `local`: the target runs on this machine, so the repetition penalty starts at the local runtimes'
     default (the value in force when nothing is set) rather than at none.
+    `formats`: offer the response format (text, JSON object, JSON schema) on pages that show its badge.
     """
     where = container or st.sidebar
     system = ""
     # back from another page: the values set here before, not the defaults
     for name in ("system", "temperature", "top_p", "top_k", "max_tokens", "repetition_penalty", "seed",
-                 "stop_strings"):
+                 "stop_strings", "schema"):
         remember(f"{key}_{name}")
+    remember(f"{key}_response_format", lambda v: v in FORMAT_LABELS)
     with where.expander("Parameters", expanded=False):
         if show_system:
             # a new conversation shows the default system prompt in force; a resumed one sets its own first
@@ -57,6 +65,7 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
                                   help=plain(tip("seed", "blank = random")))
         stop_text = st.text_input("Stop strings", key=f"{key}_stop_strings", disabled="stop" in ignored,
                                   help=plain(tip("stop", "comma-separated")))
+        kind, schema_text = _format_controls(key, ignored) if formats else ("text", None)
     try:
         seed = int(seed_text) if seed_text.strip() else None
     except ValueError:
@@ -64,10 +73,69 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
         return None, system
     stop = tuple(s.strip() for s in stop_text.split(",") if s.strip())
     try:
+        # a backend that cannot constrain its answers gets free text: the greyed choice is not applied
+        fmt = ResponseFormat() if "response_format" in ignored else response_format_from(kind, schema_text)
         params = GenerationParams(temperature=float(temperature), top_p=float(top_p), top_k=int(top_k),
                                   max_tokens=int(max_tokens), repetition_penalty=float(repetition_penalty),
-                                  seed=seed, stop=stop)
+                                  seed=seed, stop=stop, response_format=fmt)
     except BadRequest as exc:
         where.error(sanitize(exc.user_message()))
         return None, system
     return params, system
+
+
+def _format_controls(key: str, ignored) -> tuple[str, str | None]:
+    """The response format choice and, for a JSON schema, the schema box and its file loader."""
+    state = st.session_state
+    off = "response_format" in ignored
+    kind = st.radio("Response format", list(FORMAT_LABELS), format_func=lambda k: plain(FORMAT_LABELS[k]),
+                    key=f"{key}_response_format", horizontal=True, disabled=off,
+                    help=plain("JSON object: any JSON object; JSON schema: JSON that matches your schema. "
+                               "The runtime constrains decoding and every answer is checked"
+                               + (" (ignored by this backend)" if off else "")))
+    if kind != "json_schema":
+        return kind, None
+    # the box is drawn only for a schema: a first visit starts it empty, and remember() keeps what was typed
+    text = st.text_area("Schema", key=f"{key}_schema", disabled=off, height=140, placeholder=SCHEMA_EXAMPLE,
+                        help=plain("a JSON Schema the answer must match (checked before anything is sent)"
+                                   + (" (ignored by this backend)" if off else "")))
+    st.file_uploader("Or load a schema file (.json)", type=["json"], key=f"{key}_schema_file", disabled=off,
+                     on_change=_load_schema_file, args=(key,), max_upload_size=1)  # MB; the reader holds it lower
+    problem = state.pop(f"{key}_schema_file_problem", None)
+    if problem:
+        st.error(sanitize(problem))
+    return kind, text or ""
+
+
+def _load_schema_file(key: str) -> None:
+    """Put an uploaded schema file's text into the box (a callback, so the box shows it on this run)."""
+    state = st.session_state
+    upload = state.get(f"{key}_schema_file")
+    if upload is None:
+        return
+    raw = upload.getvalue()
+    try:
+        text = raw.decode("utf-8-sig") if len(raw) <= MAX_SCHEMA_TEXT_BYTES else None
+    except UnicodeDecodeError:
+        text = None
+    if text is None:
+        # too large or not UTF-8: the reader's own sentence; the box keeps what it held
+        try:
+            parse_schema_text(raw, what="The schema file")
+        except BadRequest as exc:
+            state[f"{key}_schema_file_problem"] = exc.user_message()
+        return
+    # checked like pasted text when the panel reads the box
+    state[f"{key}_schema"] = text
+
+
+def restore_format(params: dict, key: str) -> None:
+    """Put a stored response format (a resumed conversation's) back into the panel."""
+    try:
+        fmt = ResponseFormat.coerce(params.get("response_format"))
+    except BadRequest:
+        return  # a stored value this version cannot read: the panel keeps its own choice
+    # stored before response formats existed: the answers were free text
+    st.session_state[f"{key}_response_format"] = fmt.kind
+    if fmt.schema is not None:
+        st.session_state[f"{key}_schema"] = json.dumps(fmt.schema, indent=2, ensure_ascii=False)
