@@ -131,7 +131,7 @@ def _accepts_images(target: str) -> bool:
         return True
 
 
-def _import_shared_sdks(targets: Sequence[str]) -> None:
+def import_shared_sdks(targets: Sequence[str]) -> None:
     """Finish importing transformers in this thread before the workers start.
 
     Its lazy top-level module is not safe to import from two threads at once: while one column
@@ -178,7 +178,7 @@ class CompareRun:
             # what the metrics card says: did this local column have the CPU to itself?
             col.mode = "concurrent" if (shared_cpu and flag) or not flag else "sequential"
             col.local = flag
-        _import_shared_sdks(spec.targets)
+        import_shared_sdks(spec.targets)
         self._queue: queue.Queue[ColumnEvent] = queue.Queue()
         self._cancel = threading.Event()
         self._pending = len(self.results)

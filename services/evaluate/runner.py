@@ -171,9 +171,9 @@ class EvalRun:
         self.started = time.time()
         self.wall_s: float | None = None
         self.stopped = False
-        from services.compare.run import _import_shared_sdks
+        from services.compare.run import import_shared_sdks
 
-        _import_shared_sdks(list(self.local))
+        import_shared_sdks(list(self.local))
         self._threads = []
         local_work = [i for i, tr in enumerate(self.trials) if self.local[tr.target]]
         if local_work:

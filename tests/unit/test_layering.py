@@ -85,3 +85,46 @@ def test_sys_path_check_sees_an_edit(tmp_path):
 def test_the_app_never_imports_the_tools(path):
     # bench/ and tests/ build on the app; an edge the other way would tie the app to its tools
     assert not imported_roots(path) & {"bench", "tests"}
+
+
+PROJECT_ROOTS = ("services", "ui", "app_pages", "web")
+
+
+def reaches_into_modules(source: str) -> list[str]:
+    """Where this source imports another project module's private name, or reads one off an imported module."""
+    tree = ast.parse(source)
+    modules: set[str] = set()  # local names bound to project modules
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
+                and node.module.split(".")[0] in PROJECT_ROOTS:
+            for alias in node.names:
+                if alias.name.startswith("_"):
+                    found.append(f"{node.lineno}: from {node.module} import {alias.name}")
+                modules.add(alias.asname or alias.name)  # may be a module or a name; only modules have privates read
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in PROJECT_ROOTS:
+                    modules.add(alias.asname or alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            owner = node.value
+            while isinstance(owner, ast.Attribute):
+                owner = owner.value
+            if isinstance(owner, ast.Name) and owner.id in modules:
+                found.append(f"{node.lineno}: {owner.id}...{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("path", py_files(*PROJECT_ROOTS) + [ROOT / "app.py"], ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_reads_another_modules_private_names(path):
+    # a private name may change without notice; what other modules need is given a public name
+    assert reaches_into_modules(path.read_text()) == []
+
+
+def test_private_reach_check_sees_each_form():
+    bad = ("from services import providers\nfrom ui.target_picker import _targets\nimport services.chat\n"
+           "providers._azure_base('x')\nservices.chat._check()\n")
+    assert len(reaches_into_modules(bad)) == 3
+    good = "from services import providers\nproviders.azure_base('x')\nself._x = 1\n"
+    assert reaches_into_modules(good) == []

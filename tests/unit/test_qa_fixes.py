@@ -110,10 +110,10 @@ def test_compare_finishes_importing_transformers_before_workers_start():
     from tests.conftest import ROOT
 
     code = ("import sys\n"
-            "from services.compare.run import _import_shared_sdks\n"
-            "_import_shared_sdks(['onnx:m', 'a:b'])\n"
+            "from services.compare.run import import_shared_sdks\n"
+            "import_shared_sdks(['onnx:m', 'a:b'])\n"
             "assert 'transformers' not in sys.modules\n"  # only when a transformers target is in the run
-            "_import_shared_sdks(['a:b', 'transformers:smollm2-135m-instruct'])\n"
+            "import_shared_sdks(['a:b', 'transformers:smollm2-135m-instruct'])\n"
             "assert 'transformers.models.auto.modeling_auto' in sys.modules\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
