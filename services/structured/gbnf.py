@@ -31,6 +31,9 @@ def gbnf_text(fmt: ResponseFormat) -> str:
     except (AssertionError, ValueError, KeyError, TypeError, IndexError) as err:
         # the converter's refusals are AssertionErrors such as "Unrecognized schema: {'not': ...}"
         why = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        if why.startswith("Fetching remote schemas"):
+            # the converter's own wording names a command-line flag of llama.cpp's, not a way out here
+            why = "it refers to another document by URL, which is never fetched; put that part inside the schema"
         raise BadRequest(f"{RUNTIME} cannot use this schema: {why}.") from None
 
 

@@ -64,7 +64,11 @@ def check_grammar(fmt: ResponseFormat, runtime: str) -> str:
     try:
         return _compiled(json.dumps(grammar_schema(fmt)))
     except ValueError as err:
-        raise BadRequest(f"{runtime} cannot use this schema: {str(err).splitlines()[0][:200]}.") from None
+        why = str(err).splitlines()[0][:200]
+        if "retriev" in why and "not present in a registry" in why:
+            # llguidance's wording for a $ref to a URL: say what to do instead
+            why = "it refers to another document by URL, which is never fetched; put that part inside the schema"
+        raise BadRequest(f"{runtime} cannot use this schema: {why}.") from None
 
 
 @lru_cache(maxsize=4)

@@ -123,3 +123,15 @@ def test_llamacpp_converter_refusals_are_sentences(schema):
     with pytest.raises(BadRequest, match="^llama.cpp cannot use this schema"):
         gbnf.gbnf_text(ResponseFormat("json_schema", schema))
     assert "root" in gbnf.gbnf_text(FMT) and "root" in gbnf.gbnf_text(ResponseFormat("json_object"))
+
+
+@pytest.mark.parametrize("runtime,build", [
+    ("llama.cpp", gbnf.gbnf_text),
+    ("ONNX Runtime GenAI", lambda fmt: guidance.check_grammar(fmt, "ONNX Runtime GenAI")),
+], ids=["gbnf", "llguidance"])
+def test_refusal_of_a_remote_reference_says_what_to_do(runtime, build):
+    remote = ResponseFormat("json_schema", {"$ref": "https://example.invalid/schema.json"})
+    with pytest.raises(BadRequest) as err:
+        build(remote)
+    assert str(err.value) == (f"{runtime} cannot use this schema: it refers to another document by URL, which is "
+                              "never fetched; put that part inside the schema.")
