@@ -33,11 +33,13 @@ def chat_input_with_images(info: TargetInfo, ready: bool, *, key: str = "chat_in
     so the person can fix the attachment without retyping.
     """
     caps = info.capabilities
+    # not ready: either the target cannot answer, or the parameters panel shows what to fix
+    waiting = "Fix the parameters in the sidebar first" if info.available else "Pick an available target first"
     if not caps.images:
-        text = st.chat_input("Ask anything…" if ready else "Pick an available target first",
+        text = st.chat_input("Ask anything…" if ready else waiting,
                              disabled=not ready, key=key, max_chars=MAX_PROMPT_CHARS)
         return text, ()
-    value = st.chat_input("Ask anything, or attach images…" if ready else "Pick an available target first",
+    value = st.chat_input("Ask anything, or attach images…" if ready else waiting,
                           disabled=not ready, key=f"{key}_with_images", accept_file="multiple", max_chars=MAX_PROMPT_CHARS,
                           file_type=list(media.IMAGE_EXTENSIONS), max_upload_size=media.MAX_IMAGE_BYTES // media.MB)
     if value is None:

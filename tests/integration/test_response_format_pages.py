@@ -121,6 +121,7 @@ def test_a_bad_schema_says_one_sentence_sends_nothing_and_keeps_the_text(db, emb
     assert len(errors) == 1 and says in errors[0] and errors[0].endswith(".")
     # nothing can be sent until the schema is fixed, and nothing was stored
     assert at.chat_input(key="chat_input").proto.disabled
+    assert at.chat_input(key="chat_input").proto.placeholder == "Fix the parameters in the sidebar first"
     assert len(at.chat_message) == 0
     assert open_store().list_conversations(10) == []
     assert at.text_area(key="chat_schema").value == text  # the pasted schema stays to be fixed
