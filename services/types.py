@@ -95,7 +95,8 @@ class ResponseFormat:
         try:  # a private copy: the caller's dict may change later, and this one is hashed
             text = json.dumps(self.schema, allow_nan=False)  # key order kept: grammars follow it
         except ValueError:
-            raise BadRequest("The JSON schema holds NaN or Infinity, which JSON does not allow.") from None
+            raise BadRequest("The JSON schema holds NaN, Infinity or a number too long to write as JSON; "
+                             "remove it.") from None
         if len(text.encode("utf-8")) > SCHEMA_MAX_BYTES:
             raise BadRequest(f"The JSON schema is larger than {SCHEMA_MAX_BYTES // 1024} KiB; shorten it.")
         from jsonschema import exceptions, validators  # deferred: only schema users pay for the import

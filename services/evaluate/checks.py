@@ -87,7 +87,10 @@ def parse_json(completion: str):
         first_line_end = text.index("\n")
         if text[3:first_line_end].strip().isalnum() or not text[3:first_line_end].strip():
             text, note = text[first_line_end + 1:-3], " (inside a code fence)"
-    return json.loads(text), note
+    try:
+        return json.loads(text), note
+    except RecursionError:  # the C parser's stack guard, for arrays or objects thousands deep
+        raise ValueError("it nests too deeply to read") from None
 
 
 def json_check(completion: str) -> Verdict:

@@ -151,6 +151,8 @@ def _schema(cfg, where: str) -> dict:
             schema = json.loads(schema)
         except json.JSONDecodeError as exc:
             raise BadRequest(f"{where} schema is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+        except (RecursionError, ValueError):  # thousands deep, or an integer past Python's 4300 digits
+            raise BadRequest(f"{where} schema nests too deeply or holds a number too long to read.") from None
     check_schema(schema, where)
     return {"schema": schema}
 

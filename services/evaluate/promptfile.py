@@ -143,6 +143,8 @@ def _schema(raw, fmt: str | None) -> str | None:
         raise BadRequest(f"jsonSchema is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).") from None
     except RecursionError:
         raise BadRequest("jsonSchema nests too deeply to read; flatten it.") from None
+    except ValueError:  # an integer longer than Python converts (4300 digits)
+        raise BadRequest("jsonSchema holds a number too long to read; shorten it.") from None
     if not isinstance(parsed, dict):
         raise BadRequest("jsonSchema must be a JSON object with name and schema.")
     if fmt == "json_schema":
@@ -281,6 +283,8 @@ def loads(text: str | bytes, source: str = "The prompt file") -> PromptFile:
         raise BadRequest(f"{source} is not valid YAML{where}: {problem}.") from None
     except RecursionError:
         raise BadRequest(f"{source} nests too deeply to read; flatten it.") from None
+    except ValueError:  # an integer longer than Python converts (4300 digits)
+        raise BadRequest(f"{source} holds a number too long to read; shorten it.") from None
     try:
         return from_dict(data, source)
     except RecursionError:  # values nested hundreds deep, under the YAML reader's own limit

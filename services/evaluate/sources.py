@@ -38,6 +38,8 @@ def rows_from_jsonl(data: bytes | str, source: str = "the test data") -> list[di
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BadRequest(f"{source} line {n} is not valid JSON ({exc.msg}).") from None
+        except (RecursionError, ValueError):  # thousands deep, or an integer past Python's 4300 digits
+            raise BadRequest(f"{source} line {n} nests too deeply or holds a number too long to read.") from None
         if not isinstance(row, dict):
             raise BadRequest(f"{source} line {n} is not a JSON object of values.")
         rows.append(row)

@@ -71,6 +71,8 @@ def parse_problems(text: str) -> list[Problem]:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BadRequest(f"Problem set line {n} is not valid JSON ({exc.msg}).") from None
+        except (RecursionError, ValueError):  # thousands deep, or an integer past Python's 4300 digits
+            raise BadRequest(f"Problem set line {n} nests too deeply or holds a number too long to read.") from None
         p = _problem(data, n)
         if p.id in seen:
             raise BadRequest(f"Problem set line {n}: id {p.id!r} is used twice.")

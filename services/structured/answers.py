@@ -73,6 +73,8 @@ def check_answer(text: str, fmt: ResponseFormat) -> SchemaCheck:
                            if text.strip() else f"{what}.")
     except RecursionError:
         return SchemaCheck(False, "The answer nests too deeply to read.")
+    except ValueError:  # an integer longer than Python converts (4300 digits)
+        return SchemaCheck(False, "The answer holds a number too long to read.")
     if fmt.kind == "json_object":
         if isinstance(value, dict):
             return SchemaCheck(True)

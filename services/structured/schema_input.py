@@ -33,6 +33,8 @@ def parse_schema_text(text: str | bytes, what: str = "The schema") -> ResponseFo
         raise BadRequest(f"{what} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno}).") from None
     except RecursionError:
         raise BadRequest(f"{what} nests too deeply to read; flatten it.") from None
+    except ValueError:  # an integer longer than Python converts (4300 digits)
+        raise BadRequest(f"{what} holds a number too long to read; shorten it.") from None
     if not isinstance(schema, dict):
         raise BadRequest(f"{what} must be a JSON object such as {{\"type\": \"object\"}}, "
                          f"not {type(schema).__name__ if schema is not None else 'null'}.")
