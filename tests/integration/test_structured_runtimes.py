@@ -17,7 +17,8 @@ from services.backends.openai_backend import OpenAICompatBackend
 from services.chat import start_chat
 from services.errors import BadRequest
 from services.streaming import MeasuredStream
-from services.types import SCHEMA_MAX_DEPTH, ChatRequest, GenerationParams, Message, ResponseFormat, Target
+from services.types import (SCHEMA_MAX_DEPTH, ChatRequest, GenerationParams, Message, ResponseFormat, Target,
+                            Token)
 from tests.standins.ollama_ndjson import OllamaStandIn
 from tests.standins.openai_sse import OpenAIStandIn, Reply
 
@@ -85,6 +86,16 @@ def test_json_object_gives_an_object(runtime):
     # llama.cpp's JSON grammar allows newlines and indents, which this model spends tokens on: room for them
     stream = ask(runtime, ASK_PERSON, "json_object", max_tokens=120, temperature=0)
     assert isinstance(validated(stream, {"type": "object"}), dict)
+
+
+def test_json_answers_stream_piece_by_piece(runtime):
+    # compact JSON has no spaces: a streamer that waits for one would hand the answer over only at the end
+    stream = start_chat(f"{runtime}:{EMBEDDED}", [SYSTEM, ASK_CITY],
+                        GenerationParams(temperature=0, max_tokens=60, response_format={"kind": "json_schema",
+                                                                                        "schema": CITY}))
+    pieces = [event.text for event in stream if isinstance(event, Token)]
+    assert len(pieces) >= 5 and "".join(pieces) == stream.text
+    assert stream.metrics.decode_tokens_per_s and stream.metrics.ttft_s < stream.metrics.total_s
 
 
 def deep(levels: int) -> dict:
