@@ -10,8 +10,9 @@ from services.structured.schema_input import MAX_SCHEMA_TEXT_BYTES, parse_schema
 from services.types import GenerationParams, ResponseFormat
 
 
-def add_generation_flags(p) -> None:
-    """The sampling flags every generating command takes."""
+def add_generation_flags(p, *, response_format: bool = True) -> None:
+    """The sampling flags every generating command takes; `response_format`: also --response-format and
+    --schema (chat and compare; the vision and MoE pages offer no response format either)."""
     p.add_argument("--system", help="system prompt")
     p.add_argument("--max-tokens", type=int, default=None, help="most new tokens")
     p.add_argument("--temperature", type=float, default=None, help="0 = greedy")
@@ -20,6 +21,8 @@ def add_generation_flags(p) -> None:
     p.add_argument("--repetition-penalty", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
+    if not response_format:
+        return
     p.add_argument("--response-format", choices=("text", "json_object", "json_schema"), default=None,
                    help="constrain the answer to any JSON object or to --schema (default text)")
     p.add_argument("--schema", metavar="FILE", default=None,

@@ -27,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--suite", metavar="FILE", help=f"run a JSONL problem set ('bundled' = {BUNDLED.name})")
     p.add_argument("--limit", type=int, default=None, help="with --suite: only the first N problems")
     p.add_argument("--no-store", action="store_true", help="with --suite: do not save the run in the database")
-    add_generation_flags(p)
+    add_generation_flags(p, response_format=False)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(func=run)
 

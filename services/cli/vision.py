@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--conversation", metavar="ID",
                    help="a follow-up in this stored vision conversation, about its images and frames "
                         "(every question is stored; `conversations` lists them)")
-    add_generation_flags(p)
+    add_generation_flags(p, response_format=False)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--show-code", action="store_true",
                    help="print a Python script (images inside it, as base64) that sends this request, instead of running it")
