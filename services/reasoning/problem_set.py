@@ -61,8 +61,13 @@ def _problem(data, line: int) -> Problem:
                    kind, tuple(accept))
 
 
-def parse_problems(text: str) -> list[Problem]:
-    """Problems from JSONL text; every error names its line."""
+def parse_problems(text: str | bytes) -> list[Problem]:
+    """Problems from JSONL text (or an uploaded file's UTF-8 bytes); every error names its line."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("That file is not UTF-8 text; a problem set is JSON lines.") from None
     problems, seen = [], set()
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -153,6 +158,21 @@ class SuiteRun:
             "step_by_step": self.step_by_step,
             "outcomes": [asdict(o) for o in self.outcomes],
         }
+
+    def score_rows(self) -> list[dict]:
+        """One row per target: accuracy, counts, tokens out and seconds (the page's Accuracy table)."""
+        return [{"target": t, "accuracy": f"{s.accuracy:.0%}", "correct": s.correct, "problems": s.total,
+                 "errors": s.errors, "tokens out": s.completion_tokens, "seconds": round(s.seconds, 3)}
+                for t, s in self.scores.items()]
+
+    def problem_rows(self) -> list[dict]:
+        """One row per problem, one column per target ("✓ 42", "✗ –"): where targets disagree, at a glance."""
+        table: dict[str, dict] = {}
+        for o in self.outcomes:
+            row = table.setdefault(o.problem_id, {"problem": o.problem_id, "category": o.category,
+                                                  "difficulty": o.difficulty, "expected": o.expected})
+            row[o.target] = ("✓ " if o.correct else "✗ ") + str(o.predicted or "–")
+        return list(table.values())
 
     def to_csv(self) -> str:
         """One row per problem and target."""

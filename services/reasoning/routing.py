@@ -25,9 +25,10 @@ from services.backends.transformers.moe_routing import (  # noqa: F401  (re-expo
     release,
     unavailable_reason,
 )
+from services.backends.base import TargetInfo
 from services.errors import BadRequest
 from services.reasoning.routing_stats import expert_load, layer_stats, specialisation, summary  # noqa: F401
-from services.types import GenerationParams, Message, Routing
+from services.types import GenerationParams, Message, Routing, Target
 
 # --- what the records show -------------------------------------------------------------------
 
@@ -35,14 +36,23 @@ RANDOM_NOTE = ("These weights are random (a test or demo model): which expert a 
                "so the patterns below mean nothing about the model family.")
 
 
-def check_routable(t) -> None:
+def is_moe(info: TargetInfo) -> bool:
+    """MoE targets: routers we can hook locally, or a Phi-3.5-MoE endpoint in the cloud."""
+    return info.capabilities.moe_routing or "moe" in info.target.lower()
+
+
+def family_reason(t: Target) -> str | None:
+    """Why a local transformers mixture of experts cannot be routed (its family), else None."""
+    return unavailable_reason(t.model) if t.backend == "transformers" else None
+
+
+def check_routable(t: Target) -> None:
     """A clear sentence when this target cannot report routing."""
     from services.backends import get_backend
 
     if get_backend(t.backend).capabilities(t.model).moe_routing:
         return
-    reason = unavailable_reason(t.model) if t.backend == "transformers" else None
-    raise BadRequest(reason or f"{t} has no expert routers to watch: routing needs a local MoE model in "
+    raise BadRequest(family_reason(t) or f"{t} has no expert routers to watch: routing needs a local MoE model in "
                      "transformers, for example transformers:phi-tiny-moe-instruct (download it on the Models page).")
 
 

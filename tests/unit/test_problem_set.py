@@ -88,3 +88,59 @@ def test_suite_exports():
     assert d["outcomes"][0]["problem_id"] == "p1"
     csv_text = run.to_csv()
     assert csv_text.splitlines()[0].startswith("target,problem_id") and "Answer: 2" not in csv_text
+
+
+# ---- the suite's tables, from a real run against the loopback OpenAI stand-in ----------------
+
+SMALL_SET = (b'{"id": "add-1", "category": "math", "difficulty": "easy", "question": "What is 2 + 3?", '
+             b'"answer": "5", "answer_type": "number"}\n'
+             b'{"id": "max-1", "category": "logic", "difficulty": "medium", "question": "Which is larger, 3 or 9?", '
+             b'"answer": "9", "answer_type": "number"}\n')
+
+
+def test_uploaded_bytes_parse_and_non_utf8_is_one_sentence():
+    assert [p.id for p in parse_problems(SMALL_SET)] == ["add-1", "max-1"]
+    with pytest.raises(BadRequest, match="not UTF-8 text; a problem set is JSON lines"):
+        parse_problems(b"\xff\xfe{}")
+
+
+def test_score_and_problem_rows_put_each_target_in_a_column():
+    from services import config
+    from services.reasoning.problem_set import run_suite
+    from tests.standins.openai_sse import OpenAIStandIn, Reply
+
+    def answers(body):
+        model, last = body["model"], body["messages"][-1]["content"]
+        if model == "down":
+            return Reply.error(401, "bad key")
+        if model == "wrong":
+            return Reply.text("Answer: 6")
+        return Reply.text("Answer: 5" if "2 + 3" in last else "Answer: 9")
+
+    with OpenAIStandIn(models=("right", "wrong", "down"), answers=answers) as srv:
+        with config.session({"OPENAI_BASE_URL": srv.url}):
+            run = run_suite(parse_problems(SMALL_SET), ["openai:right", "openai:wrong", "openai:down"],
+                            step_by_step=False)
+    assert run.problem_rows() == [
+        {"problem": "add-1", "category": "math", "difficulty": "easy", "expected": "5",
+         "openai:right": "✓ 5", "openai:wrong": "✗ 6", "openai:down": "✗ –"},
+        {"problem": "max-1", "category": "logic", "difficulty": "medium", "expected": "9",
+         "openai:right": "✓ 9", "openai:wrong": "✗ 6", "openai:down": "✗ –"},
+    ]
+    scores = {r["target"]: r for r in run.score_rows()}
+    assert list(scores) == ["openai:right", "openai:wrong", "openai:down"]
+    assert (scores["openai:right"]["accuracy"], scores["openai:right"]["correct"], scores["openai:right"]["problems"]) \
+        == ("100%", 2, 2)
+    assert (scores["openai:wrong"]["accuracy"], scores["openai:wrong"]["errors"]) == ("0%", 0)
+    assert (scores["openai:down"]["accuracy"], scores["openai:down"]["errors"]) == ("0%", 2)
+    assert set(scores["openai:right"]) == {"target", "accuracy", "correct", "problems", "errors", "tokens out",
+                                           "seconds"}
+
+
+def test_problem_rows_keep_problem_order_and_show_no_answer_as_a_dash():
+    run = SuiteRun(["a:x"], {}, True, scores={"a:x": TargetScore("a:x", 1, 2)})
+    run.outcomes += [Outcome("a:x", "p2", "code", "hard", "3", None, False, "none", None, None, None),
+                     Outcome("a:x", "p1", "math", "easy", "2", "2", True, "explicit", 5, 10, 0.7)]
+    assert [(r["problem"], r["a:x"]) for r in run.problem_rows()] == [("p2", "✗ –"), ("p1", "✓ 2")]
+    assert run.score_rows() == [{"target": "a:x", "accuracy": "50%", "correct": 1, "problems": 2, "errors": 0,
+                                 "tokens out": 0, "seconds": 0.0}]

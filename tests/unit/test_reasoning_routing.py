@@ -99,3 +99,38 @@ def test_shared_experts_are_counted_apart_and_exported():
     assert rows[0]["shared"] == [0.25] and "shared" not in json.loads(routing.to_json(A))["routing"][0]
     assert routing.to_csv(events).splitlines()[1].endswith(",0.25")
     assert routing.stats_csv(events).splitlines()[0].startswith("layer,tokens,n_experts,experts_used,entropy_bits")
+
+
+# ---- which targets count as a mixture of experts ---------------------------------------------
+
+def test_mixture_targets_are_cloud_endpoints_by_name_and_local_folders_by_routers(tmp_path):
+    from services.backends import get_backend
+    from services.backends.base import TargetInfo
+    from services.targets import list_targets
+
+    infos = {i.target: i for i in list_targets()}
+    assert routing.is_moe(infos["github:microsoft/phi-3.5-moe-instruct"])
+    assert routing.is_moe(infos["azure:Phi-3.5-MoE-instruct"])
+    assert not routing.is_moe(infos["onnx:smollm2-135m-instruct"])
+    # a local folder whose name says nothing: its config's routers decide
+    routed, dense = tmp_path / "router-model", tmp_path / "plain-model"
+    routed.mkdir()
+    dense.mkdir()
+    (routed / "config.json").write_text(json.dumps({"model_type": "phimoe", "num_local_experts": 16}))
+    (dense / "config.json").write_text(json.dumps({"model_type": "phi3"}))
+    assert "moe" not in str(tmp_path).lower()
+    backend = get_backend("transformers")
+    assert routing.is_moe(TargetInfo(f"transformers:{routed}", True, capabilities=backend.capabilities(str(routed))))
+    assert not routing.is_moe(TargetInfo(f"transformers:{dense}", True, capabilities=backend.capabilities(str(dense))))
+
+
+def test_family_reason_names_a_local_family_that_cannot_be_routed(tmp_path):
+    from services.types import Target
+
+    switch = tmp_path / "switch"
+    switch.mkdir()
+    (switch / "config.json").write_text(json.dumps({"model_type": "switch_transformers", "num_experts": 8}))
+    assert "Routing is not available for switch_transformers" in routing.family_reason(
+        Target("transformers", str(switch)))
+    assert routing.family_reason(Target.parse("onnx:smollm2-135m-instruct")) is None
+    assert routing.family_reason(Target.parse("github:microsoft/phi-3.5-moe-instruct")) is None
