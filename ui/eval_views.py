@@ -1,15 +1,19 @@
-"""Evaluate page views: per-target table, pass-rate chart with 95% intervals, results grid, one cell's detail."""
+"""Evaluate page views: the results (table, 95% interval chart, grid, one cell, downloads) and the stored runs."""
 
 from __future__ import annotations
+
+import json
+import time
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from services.errors import PlaygroundError
+from services.evaluate import results, storage
+from services.evaluate.results import MARK
 from ui.metrics_card import metrics_line
-from ui.safe_markdown import plain, show
-
-MARK = {"pass": "✓", "fail": "✗", "unscored": "?", "error": "⚠", "cancelled": "–"}
+from ui.safe_markdown import plain, sanitize, show
 
 
 def _pct(v) -> str:
@@ -50,32 +54,9 @@ def pass_rate_chart(rec: dict) -> None:
     st.altair_chart(bars + whiskers, width="stretch")
 
 
-def grid_frame(rec: dict) -> pd.DataFrame:
-    """Cases x targets; each cell is the verdict over the repeats (✓ 2/3 ...)."""
-    cells: dict[tuple[int, str], list[str]] = {}
-    rows: dict[int, dict] = {}
-    for t in rec["testResults"]:
-        cells.setdefault((t["case"], t["target"]), []).append(t["status"])
-        rows.setdefault(t["case"], t["testCase"])
-    out = []
-    for case in sorted(rows):
-        first = next(iter(rows[case].values()), "") if rows[case] else ""
-        row = {"case": case + 1, "input": str(first)[:80]}
-        for target in rec["targets"]:
-            sts = cells.get((case, target), [])
-            if len(sts) == 1:
-                row[target] = f"{MARK[sts[0]]} {sts[0]}"
-            else:
-                p, n = sts.count("pass"), sum(s in ("pass", "fail") for s in sts)
-                head = "✓" if n and 2 * p > n else "✗" if n else "?"
-                row[target] = f"{head} {p}/{n} passed" + (f", {len(sts) - n} other" if len(sts) > n else "")
-        out.append(row)
-    return pd.DataFrame(out)
-
-
 def grid(rec: dict, key: str) -> tuple[int, str] | None:
     """The grid; a clicked cell in a target column returns (case, target)."""
-    frame = grid_frame(rec)
+    frame = pd.DataFrame(results.grid_rows(rec))
     event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
                          selection_mode="single-cell", key=key)
     cells = (event.selection or {}).get("cells", []) if event else []
@@ -120,3 +101,71 @@ def flips_table(flips: list[dict]) -> None:
     st.dataframe(pd.DataFrame([{"case": f["case"] + 1, "target": f["target"], "before": f["before"],
                                 "after": f["after"], "test row": str(f["testCase"])[:120]} for f in flips]),
                  hide_index=True, width="stretch")
+
+
+def results_section(rec: dict) -> None:
+    """The last run: its table, chart, grid, the chosen cell's answers, and the downloads."""
+    state = st.session_state
+    st.subheader("Results")
+    note = " · stopped early: only finished answers count" if rec["stopped"] else ""
+    st.caption(plain(f"{rec['name'] or rec['source']} · {rec['cases']} case(s) x {rec['repeat']} · "
+                     f"{rec['created']}{note}" + (f" · saved as run {rec['id']}" if rec.get("id") else "")))
+    for sentence in (rec.get("refused") or {}).values():
+        st.warning(plain(sentence))
+    summary_table(rec)
+    st.caption("Pass rate counts graded answers (every evaluator decided); errors and unscored answers (a judge "
+               "reply that matched no choice) are shown apart, never counted as failures.")
+    pass_rate_chart(rec)
+    st.markdown("**Cases x targets** (click a cell, or choose below, to read the answer and each verdict)")
+    clicked = grid(rec, "ev_grid")
+    if clicked is not None:
+        state.ev_cell_case, state.ev_cell_target = clicked[0] + 1, clicked[1]
+    d1, d2 = st.columns([1, 3])
+    case = int(d1.number_input("Case", 1, max(rec["cases"], 1), key="ev_cell_case")) - 1
+    if state.get("ev_cell_target") not in rec["targets"]:
+        state.ev_cell_target = rec["targets"][0]
+    cell_target = d2.selectbox("Target", rec["targets"], key="ev_cell_target")
+    cell_detail(rec, case, cell_target)
+    c1, c2 = st.columns(2)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    c1.download_button("⬇ Results JSON (gh models eval fields)", json.dumps(results.gh_json(rec), ensure_ascii=False,
+                       indent=1), file_name=f"eval-{stamp}.json", mime="application/json", key="ev_json")
+    c2.download_button("⬇ Results CSV", results.to_csv(rec), file_name=f"eval-{stamp}.csv", mime="text/csv",
+                       key="ev_csv")
+
+
+def stored_runs() -> None:
+    """Stored runs: show one, queue it again (the page starts it), or list the cases that flipped against another."""
+    state = st.session_state
+    with st.expander("Stored runs: show, re-run, diff"):
+        try:
+            stored = storage.recent(30)
+        except PlaygroundError as exc:
+            st.warning(sanitize(f"Stored runs cannot be read: {exc.user_message()}"))
+            stored = []
+        if not stored:
+            st.caption("No stored runs yet.")
+            return
+        by_id = {r["id"]: r for r in stored}
+
+        def run_label(i: str) -> str:
+            r = by_id[i]
+            return f"{r['created']} · {r['name'] or r['source']} · {', '.join(r['targets'])}"
+
+        chosen = st.selectbox("Run", list(by_id), format_func=run_label, key="ev_stored")
+        b1, b2 = st.columns(2)
+        if b1.button("Show it", key="ev_show_stored"):
+            state.ev_last = by_id[chosen]
+            st.rerun()
+        if b2.button("Re-run it", key="ev_rerun"):
+            try:
+                state.ev_pending = results.spec_from_record(by_id[chosen])
+            except PlaygroundError as exc:
+                st.error(sanitize(exc.user_message()))
+            else:
+                st.rerun()
+        other = st.selectbox("Diff against", [i for i in by_id if i != chosen], format_func=run_label,
+                             key="ev_diff_with", index=None, placeholder="Pick another run…")
+        if other:
+            st.caption("Cases whose verdict flipped (majority over repeats), same case and test row, same target:")
+            flips_table(results.diff(by_id[other], by_id[chosen]))

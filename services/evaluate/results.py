@@ -12,6 +12,7 @@ from services.evaluate.promptfile import dumps, loads
 from services.evaluate.stats import summarize
 
 FORMAT = "phi-playground-eval/1"
+MARK = {"pass": "✓", "fail": "✗", "unscored": "?", "error": "⚠", "cancelled": "–"}
 
 
 def record(run) -> dict:
@@ -107,6 +108,29 @@ def cell_outcomes(rec: dict) -> dict[tuple[int, str], tuple[int, int]]:
             out[(t["case"], t["target"])] = (p + (t["status"] == "pass"), n + 1)
         else:
             out[(t["case"], t["target"])] = (p, n)
+    return out
+
+
+def grid_rows(rec: dict) -> list[dict]:
+    """Cases x targets: case number, first input, each target's verdict over its repeats (✓ 2/3 passed)."""
+    cells: dict[tuple[int, str], list[str]] = {}
+    rows: dict[int, dict] = {}
+    for t in rec["testResults"]:
+        cells.setdefault((t["case"], t["target"]), []).append(t["status"])
+        rows.setdefault(t["case"], t["testCase"])
+    out = []
+    for case in sorted(rows):
+        first = next(iter(rows[case].values()), "") if rows[case] else ""
+        row = {"case": case + 1, "input": str(first)[:80]}
+        for target in rec["targets"]:
+            sts = cells.get((case, target), [])
+            if len(sts) == 1:
+                row[target] = f"{MARK[sts[0]]} {sts[0]}"
+            else:
+                p, n = sts.count("pass"), sum(s in ("pass", "fail") for s in sts)
+                head = "✓" if n and 2 * p > n else "✗" if n else "?"
+                row[target] = f"{head} {p}/{n} passed" + (f", {len(sts) - n} other" if len(sts) > n else "")
+        out.append(row)
     return out
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.errors import BadRequest
-from services.evaluate.results import check_record
+from services.errors import BadRequest, PlaygroundError
+from services.evaluate.results import check_record, record
 
 KIND = "evaluate"
 
@@ -37,3 +37,14 @@ def recent(limit: int = 50, path=None) -> list[dict]:
         rec["id"] = r["id"]
         out.append(rec)
     return out
+
+
+def keep(run, path=None) -> tuple[dict, str]:
+    """Close a run, make its record and store it; the sentence says why it was not stored ('' when it was)."""
+    run.close()
+    rec = record(run)
+    try:
+        rec["id"] = save(rec, path)
+    except PlaygroundError as exc:
+        return rec, f"This run was not saved: {exc.user_message()}"
+    return rec, ""

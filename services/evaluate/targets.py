@@ -36,3 +36,9 @@ def model_for_target(target: str) -> str:
     gives the same runtime (a local Phi is not silently turned into a cloud call)."""
     t = Target.parse(target)
     return t.model if t.backend == "github" else str(t)
+
+
+def proposed_target(model: str, listed, default: str) -> str:
+    """The first target a prompt file proposes: its own model when that is a listed target, else `default`."""
+    mapped = target_for_model(model)
+    return mapped if mapped in listed else default

@@ -266,3 +266,42 @@ def test_pacing_spaces_request_starts():
         starts.append(time.monotonic())
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert all(g >= 0.09 for g in gaps), gaps
+
+
+def test_grid_rows_give_each_target_its_verdict_over_the_repeats(server):
+    rec = results.record(run_eval(EvalSpec.build(promptfile.loads(QUIZ), ["openai:m-a", "openai:down"], repeat=2)))
+    assert results.grid_rows(rec) == [
+        {"case": 1, "input": "the Louvre", "openai:m-a": "✓ 2/2 passed", "openai:down": "? 0/0 passed, 2 other"},
+        {"case": 2, "input": "the Colosseum", "openai:m-a": "✗ 0/2 passed", "openai:down": "? 0/0 passed, 2 other"},
+        {"case": 3, "input": "the Eiffel Tower", "openai:m-a": "✓ 2/2 passed",
+         "openai:down": "? 0/0 passed, 2 other"},
+    ]
+    once = results.record(run_eval(EvalSpec.build(promptfile.loads(QUIZ), ["openai:m-a", "openai:down"])))
+    assert [(r["openai:m-a"], r["openai:down"]) for r in results.grid_rows(once)] == [
+        ("✓ pass", "⚠ error"), ("✗ fail", "⚠ error"), ("✓ pass", "⚠ error")]
+
+
+def test_keep_closes_stores_and_says_when_it_could_not(server, tmp_path):
+    run = start_eval(EvalSpec.build(promptfile.loads(QUIZ), ["openai:m-a"]))
+    assert [t for t in run.events() if t is not None]
+    rec, not_saved = storage.keep(run, tmp_path / "eval.db")
+    assert not_saved == "" and run.finished
+    assert storage.load(rec["id"], tmp_path / "eval.db")["testResults"] == rec["testResults"]
+    # a folder where the database file goes: the record is still there, with one sentence
+    run = start_eval(EvalSpec.build(promptfile.loads(QUIZ), ["openai:m-a"]))
+    list(run.events())
+    rec, not_saved = storage.keep(run, tmp_path)
+    assert "id" not in rec and rec["cases"] == 3 and rec["summaries"]["openai:m-a"]["passed"] == 2
+    assert not_saved.startswith("This run was not saved: The conversation database")
+    assert "PHI_PLAYGROUND_DB" in not_saved
+
+
+def test_a_prompt_file_proposes_its_model_when_it_is_listed():
+    from services.evaluate.runner import DEFAULT_JUDGE
+    from services.evaluate.targets import proposed_target
+
+    listed = {"onnx:smollm2-135m-instruct", "github:openai/gpt-4o-mini"}
+    assert proposed_target("openai/gpt-4o-mini", listed, DEFAULT_JUDGE) == "github:openai/gpt-4o-mini"
+    assert proposed_target("onnx:smollm2-135m-instruct", listed, "x:y") == "onnx:smollm2-135m-instruct"
+    assert proposed_target("mistral-ai/not-listed", listed, DEFAULT_JUDGE) == DEFAULT_JUDGE
+    assert proposed_target("", listed, DEFAULT_JUDGE) == DEFAULT_JUDGE

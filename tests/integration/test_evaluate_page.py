@@ -1,0 +1,48 @@
+"""AppTest: the Evaluate page proposes a file's model, runs the bundled quiz on the embedded target, keeps
+the run, re-runs it from the stored runs and diffs the two."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+EMBEDDED = "onnx:smollm2-135m-instruct"
+
+
+def evaluate_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    return at.switch_page("app_pages/evaluate.py").run()
+
+
+def test_quiz_on_the_embedded_target_is_kept_rerun_and_diffed(embedded_paths):
+    at = evaluate_page()
+    assert not at.exception
+    at.selectbox(key="ev_example").set_value("quiz.prompt.yml").run()
+    # the file's model (a GitHub Models id) is proposed as its first target
+    assert at.multiselect(key="ev_targets").value == ["github:microsoft/phi-3.5-mini-instruct"]
+    assert any("5 case" in e.label for e in at.expander)
+    at.multiselect(key="ev_targets").set_value([EMBEDDED]).run()
+    at.button(key="ev_run").click().run()
+    assert not at.exception and not at.error
+    assert [s.value for s in at.subheader] == ["Results"]
+    assert any("saved as run" in c.value for c in at.caption)
+    frames = [d.value for d in at.dataframe]
+    summary = next(f for f in frames if "pass rate" in f.columns)
+    assert list(summary["target"]) == [EMBEDDED]
+    grid = next(f for f in frames if "case" in f.columns and EMBEDDED in f.columns)
+    assert list(grid["case"]) == [1, 2, 3, 4, 5]
+    assert all(cell[0] in "✓✗?" for cell in grid[EMBEDDED])  # every case answered: none is an error
+    assert at.selectbox(key="ev_cell_target").value == EMBEDDED
+    # the stored run again: same file and target, a second stored run, greedy so nothing flips
+    assert len(at.selectbox(key="ev_stored").options) == 1
+    at.button(key="ev_rerun").click().run()
+    assert not at.exception and not at.error
+    assert len(at.selectbox(key="ev_stored").options) == 2
+    at.selectbox(key="ev_diff_with").set_value(at.selectbox(key="ev_diff_with").options[0]).run()
+    assert not at.exception
+    assert any("No case changed its verdict." in c.value for c in at.caption)
+    at.button(key="ev_show_stored").click().run()
+    assert not at.exception and any("saved as run" in c.value for c in at.caption)
