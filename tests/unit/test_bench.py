@@ -95,3 +95,17 @@ def test_markdown_shows_process_spread():
                            ">= 1.2", False, "", [100.0, 110.0, 120.0], [90.0, 100.0, 105.0], [1.0, 1.1, 1.25]))
     text = markdown(report)
     assert "ONNX: 110.00 tok/s (100.00-120.00)" in text and "| 1.10 (1.00-1.25) |" in text and "| NO |" in text
+
+
+def test_structured_table_pairs_each_constrained_row_with_its_asked_row():
+    from bench.bench_structured import table
+
+    def row(target, mode, temp, valid):
+        return {"target": target, "mode": mode, "temperature": temp, "answers": 6, "valid": valid,
+                "right_city": 1, "cut_off": 0, "mean_tokens": 12.0}
+
+    rows = [row("a:m", "asked", 0.0, 2), row("a:m", "asked", 0.8, 0),
+            row("a:m", "constrained", 0.0, 6), row("a:m", "constrained", 0.8, 5)]
+    lines = table(rows).splitlines()
+    assert len(lines) == 2 + len(rows)
+    assert lines[4].endswith("| 3.00x |") and lines[5].endswith("| ∞ |") and lines[2].endswith("| – |")
