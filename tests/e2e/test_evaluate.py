@@ -41,14 +41,19 @@ def add_target(page, target: str) -> None:
     wait_idle(page)
 
 
-def test_upload_two_targets_run_and_read_the_grid_and_chart(page, app):
+def upload_prompt_file(page, app, name: str, content: bytes) -> None:
+    """Open the Evaluate page and upload a prompt file under this name."""
     open_app(page, app)
     go_to(page, "Evaluate")
     page.get_by_text("Upload a file", exact=True).click()
     wait_idle(page)
     uploader(page, "A .prompt.yml file (GitHub Models format)").set_input_files(
-        [{"name": "e2e.prompt.yml", "mimeType": "application/yaml", "buffer": PROMPT_FILE}])
+        [{"name": name, "mimeType": "application/yaml", "buffer": content}])
     wait_idle(page)
+
+
+def test_upload_two_targets_run_and_read_the_grid_and_chart(page, app):
+    upload_prompt_file(page, app, "e2e.prompt.yml", PROMPT_FILE)
     box = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect")
     # the file's model names a target of this app: it is proposed first
     assert "onnx:smollm2-135m-instruct" in box.inner_text()
@@ -85,13 +90,7 @@ evaluators:
 def test_hostile_file_and_answers_stay_text(page, app, exfil):
     from tests.e2e.test_security import HOSTILE_DOM
 
-    open_app(page, app)
-    go_to(page, "Evaluate")
-    page.get_by_text("Upload a file", exact=True).click()
-    wait_idle(page)
-    uploader(page, "A .prompt.yml file (GitHub Models format)").set_input_files(
-        [{"name": "<img src=x onerror=alert(3)>.prompt.yml", "mimeType": "application/yaml", "buffer": HOSTILE_FILE}])
-    wait_idle(page)
+    upload_prompt_file(page, app, "<img src=x onerror=alert(3)>.prompt.yml", HOSTILE_FILE)
     assert "openai:standin-xss" in page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").inner_text()
     page.get_by_role("button", name="▶ Run evaluation").click()
     page.get_by_role("button", name="⬇ Results CSV").wait_for(timeout=120_000)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tests.e2e._app import assert_no_traceback, go_to, main_text, open_app, pick, screenshot, uploader, wait_idle
-from tests.e2e.test_evaluate import STANDIN, add_target
+from tests.e2e._app import assert_no_traceback, main_text, pick, screenshot, wait_idle
+from tests.e2e.test_evaluate import STANDIN, add_target, upload_prompt_file
 
 pytestmark = pytest.mark.e2e
 
@@ -29,13 +29,7 @@ evaluators:
 
 
 def test_a_json_schema_file_is_constrained_and_each_answer_shows_its_validity(page, app):
-    open_app(page, app)
-    go_to(page, "Evaluate")
-    page.get_by_text("Upload a file", exact=True).click()
-    wait_idle(page)
-    uploader(page, "A .prompt.yml file (GitHub Models format)").set_input_files(
-        [{"name": "cities.prompt.yml", "mimeType": "application/yaml", "buffer": PROMPT_FILE}])
-    wait_idle(page)
+    upload_prompt_file(page, app, "cities.prompt.yml", PROMPT_FILE)
     text = main_text(page)
     assert "every case is asked under constrained decoding" in text and "not applied" not in text
     add_target(page, STANDIN)

@@ -60,6 +60,6 @@ def test_odd_but_valid_results_show_without_an_exception():
     assert not at.exception, at.exception
     assert len(at.metric) == 9  # three cards: the failed column shows its error card instead
     assert any("refused" in e.value for e in at.error)
-    loaded = at.session_state["cmp_last"]["run"]
+    loaded = at.session_state["cmp_last"].run
     assert [r["target"] for r in loaded["results"]] == ["onnx:a", "onnx:b", "onnx:c", "onnx:d"]
     assert runfile.loads(runfile.dumps(loaded))  # what the page keeps exports and loads again

@@ -17,7 +17,9 @@ def evaluate_page() -> AppTest:
     return at.switch_page("app_pages/evaluate.py").run()
 
 
-def test_quiz_on_the_embedded_target_is_kept_rerun_and_diffed(embedded_paths):
+def test_quiz_on_the_embedded_target_is_kept_rerun_and_diffed(embedded_paths, tmp_path, monkeypatch):
+    # a database of its own: the stored-runs list then holds only this test's runs
+    monkeypatch.setenv("PHI_PLAYGROUND_DB", str(tmp_path / "evaluate.db"))
     at = evaluate_page()
     assert not at.exception
     at.selectbox(key="ev_example").set_value("quiz.prompt.yml").run()
