@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services.codegen import script_for
+from dataclasses import replace
+
+from services.codegen import script_for, script_targets
 from services.errors import PlaygroundError
+from services.types import Target
 from ui.safe_markdown import plain, sanitize
+from ui.target_picker import all_targets
 
 NO_REQUEST = "No request yet: send one, and the script that reproduces it appears here."
 
@@ -17,6 +21,13 @@ def code_panel(request, *, key: str, title: str = "🧾 Code", empty: str = NO_R
         if request is None:
             st.caption(plain(empty))
             return
+        # the same request for every runtime listed with this model (the embedded model: three local ones)
+        choices = [str(t) for t in script_targets(request, all_targets())]
+        if len(choices) > 1:
+            chosen = st.radio("Runtime", choices, format_func=lambda t: plain(t), horizontal=True,
+                              key=f"{key}_runtime_{choices[0]}",
+                              help="the same messages and parameters, written for another runtime of this model")
+            request = replace(request, target=Target.parse(chosen))
         try:
             script = script_for(request)
         except PlaygroundError as exc:

@@ -6,9 +6,9 @@ import importlib
 
 from services.codegen.script import Script
 from services.errors import BadRequest
-from services.types import ChatRequest
+from services.types import ChatRequest, Target
 
-__all__ = ["Script", "script_for", "RUNTIMES"]
+__all__ = ["Script", "script_for", "script_targets", "RUNTIMES"]
 
 # backend name -> the module whose script(request) writes that runtime's script
 RUNTIMES: dict[str, str] = {
@@ -23,6 +23,20 @@ RUNTIMES: dict[str, str] = {
 }
 # local runtimes whose image path (a vision processor) has no script yet
 TEXT_ONLY_SCRIPTS = ("onnx", "transformers", "llamacpp")
+
+
+def script_targets(request: ChatRequest, infos) -> list[Target]:
+    """The request's own target, then one target per other runtime listed with the same model family
+    (TargetInfo.family) that has a script: the same request, written for each runtime that serves it."""
+    own = request.target
+    family = next((i.family for i in infos if i.target == str(own)), "")
+    out, backends = [own], {own.backend}
+    for info in infos if family else ():
+        t = Target.parse(info.target)
+        if info.family == family and t.backend in RUNTIMES and t.backend not in backends:
+            backends.add(t.backend)
+            out.append(t)
+    return out
 
 
 def script_for(request: ChatRequest, *, inline_images: bool = False) -> Script:

@@ -42,3 +42,9 @@ def test_code_panel_shows_and_downloads_the_last_request(page, app, canaries):
     for key in canaries.values():
         assert key not in script and key not in page.content()
     assert_no_traceback(page)
+    # the same request for another runtime of the embedded model: llama.cpp's script, same question
+    panel.get_by_test_id("stRadio").get_by_text("llamacpp:smollm2-135m-instruct", exact=True).click()
+    panel.get_by_text("from llama_cpp import Llama").wait_for()
+    shown = panel.inner_text()
+    assert "Runtime: llama.cpp" in shown and "What is the capital of France?" in shown
+    assert_no_traceback(page)

@@ -217,3 +217,28 @@ def test_cli_vision_show_code_puts_the_image_in_the_script(tmp_path):
                           "ocr:smollm2-135m-instruct", "--show-code"], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=120)
     assert ocr.returncode != 0 and "no script" in ocr.stderr and not ocr.stdout
+
+
+def test_the_same_request_is_offered_for_each_runtime_of_its_model():
+    """The listed targets (as the picker has them): the embedded model on three local runtimes and OCR,
+    Phi-3.5-mini on Ollama and two clouds (two GitHub entries of the family: one script per runtime)."""
+    from services.backends.base import TargetInfo
+    from services.codegen import script_targets
+    from services.targets import list_targets
+
+    infos = list_targets()
+    own = ChatRequest(Target.parse("onnx:smollm2-135m-instruct"), (Message("user", "hi"),), GenerationParams())
+    assert [str(t) for t in script_targets(own, infos)] == [
+        "onnx:smollm2-135m-instruct", "transformers:smollm2-135m-instruct", "llamacpp:smollm2-135m-instruct"]
+    phi = [TargetInfo("ollama:phi3.5", False, family="Phi-3.5-mini"),
+           TargetInfo("github:microsoft/phi-3.5-mini-instruct", False, family="Phi-3.5-mini"),
+           TargetInfo("github:microsoft/phi-3.5-mini-instruct-copy", False, family="Phi-3.5-mini"),
+           TargetInfo("nim:microsoft/phi-3.5-mini-instruct", False, family="Phi-3.5-mini"),
+           TargetInfo("ocr:phi", True, family="Phi-3.5-mini"),
+           TargetInfo("github:microsoft/phi-3-mini-4k-instruct", False, family="Phi-3-mini")]
+    asked = ChatRequest(Target.parse("nim:microsoft/phi-3.5-mini-instruct"), own.messages, own.params)
+    assert [str(t) for t in script_targets(asked, phi)] == [
+        "nim:microsoft/phi-3.5-mini-instruct", "ollama:phi3.5", "github:microsoft/phi-3.5-mini-instruct"]
+    # a target not in the list (a custom model just removed): its own script only
+    alone = ChatRequest(Target.parse("openai:my-model"), own.messages, own.params)
+    assert script_targets(alone, phi) == [alone.target]
