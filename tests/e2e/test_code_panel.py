@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e._app import assert_no_traceback, chat, open_app, open_params, set_number, slider_to_min, wait_answer
+from tests.e2e._app import (
+    assert_no_traceback,
+    chat,
+    open_app,
+    open_params,
+    screenshot,
+    set_number,
+    slider_to_min,
+    wait_answer,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -48,3 +57,4 @@ def test_code_panel_shows_and_downloads_the_last_request(page, app, canaries):
     shown = panel.inner_text()
     assert "Runtime: llama.cpp" in shown and "What is the capital of France?" in shown
     assert_no_traceback(page)
+    screenshot(page, "code_panel")
