@@ -72,13 +72,6 @@ def spec_from_args(args) -> CompareSpec:
                              images=images, concurrent_local=args.concurrent)
 
 
-def result_json(r) -> dict:
-    """One column's --json entry: schema_valid (null for text), and the first error when it is false."""
-    out = r.to_json()
-    error = (r.metrics or {}).get("schema_error") if "error" not in out else ""
-    return {**out, "schema_error": error} if error else out
-
-
 def print_table(compare) -> None:
     """Each answer, then one speed line per target."""
     for r in compare.results:
@@ -141,7 +134,7 @@ def run(args) -> int:
         except OSError as exc:
             raise BadRequest(f"Cannot write {args.export}: {exc.strerror or exc}.") from None
     if args.json:
-        print_json({"results": [result_json(r) for r in compare.results], "wall_s": compare.wall_s})
+        print_json({"results": [r.to_json() for r in compare.results], "wall_s": compare.wall_s})
     else:
         print_table(compare)
         if args.export:

@@ -85,12 +85,14 @@ class ColumnResult:
         return self.status == "done" and self.error is None
 
     def to_json(self) -> dict:
-        """The CLI shape: {target, text, metrics, schema_valid} or {target, error}."""
+        """The CLI shape: {target, text, metrics, schema_valid[, schema_error]} or {target, error}."""
         if self.error is not None:
             return {"target": self.target, "error": self.error}
-        # under a JSON response format: whether the answer validated (null otherwise)
+        # under a JSON response format: whether the answer validated (null otherwise), and why not
+        metrics = self.metrics or {}
+        error = metrics.get("schema_error")
         return {"target": self.target, "text": self.text, "metrics": self.metrics,
-                "schema_valid": (self.metrics or {}).get("schema_valid")}
+                "schema_valid": metrics.get("schema_valid"), **({"schema_error": error} if error else {})}
 
     def to_dict(self) -> dict:
         """Everything, for run files and the page."""

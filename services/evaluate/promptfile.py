@@ -11,6 +11,7 @@ from services.errors import BadRequest
 from services.evaluate.evaluator_spec import EvaluatorSpec, parse_evaluator
 from services.evaluate.judges import BUILTIN_NEEDS
 from services.evaluate.templating import missing
+from services.structured.schema_input import MAX_SCHEMA_TEXT_BYTES
 from services.types import ROLES, GenerationParams, ResponseFormat
 
 # bounds: a file, its rows, its messages and evaluators; a bigger file gets a sentence, not a run
@@ -19,8 +20,6 @@ MAX_ROWS = 1000
 MAX_MESSAGES = 50
 MAX_EVALUATORS = 20
 MAX_CELL_CHARS = 20_000
-# jsonSchema's text may be indented; the compact schema is then held to the request bound (64 KiB)
-MAX_SCHEMA_TEXT_BYTES = 256 * 1024
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 KNOWN = ("name", "description", "model", "modelParameters", "responseFormat", "jsonSchema", "messages",
          "testData", "evaluators")

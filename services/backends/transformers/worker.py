@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from functools import lru_cache
 
 from services.backends import limits
 from services.backends.base import StopMatcher
@@ -30,8 +31,9 @@ def eos_ids(model, tokenizer) -> list[int]:
     return ids
 
 
+@lru_cache(maxsize=1)
 def json_streamer(base):
-    """A TextIteratorStreamer subclass that hands out each token's text as soon as it is whole."""
+    """A TextIteratorStreamer subclass that hands out each token's text as soon as it is whole (made once)."""
 
     class Streamer(base):
         def put(self, value):
