@@ -34,6 +34,11 @@ def gbnf_text(fmt: ResponseFormat) -> str:
         if why.startswith("Fetching remote schemas"):
             # the converter's own wording names a command-line flag of llama.cpp's, not a way out here
             why = "it refers to another document by URL, which is never fetched; put that part inside the schema"
+        elif isinstance(err, KeyError) or why.startswith("Unsupported ref"):
+            # a bare KeyError reads as a quoted pointer: name what the converter could not follow
+            ref = why.removeprefix("Unsupported ref ").strip("'\"")
+            why = (f"its grammar converter cannot follow the reference {ref!r} (a $ref to the whole schema or "
+                   "one inside a definition); write that part out, or use ONNX Runtime GenAI or transformers")
         raise BadRequest(f"{RUNTIME} cannot use this schema: {why}.") from None
 
 

@@ -135,3 +135,20 @@ def test_refusal_of_a_remote_reference_says_what_to_do(runtime, build):
         build(remote)
     assert str(err.value) == (f"{runtime} cannot use this schema: it refers to another document by URL, which is "
                               "never fetched; put that part inside the schema.")
+
+
+TREE = {"$defs": {"node": {"type": "object", "properties": {"v": {"type": "integer"},
+                                                            "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                           "required": ["v"]}},
+        "$ref": "#/$defs/node"}
+
+
+@pytest.mark.parametrize("schema, ref", [(TREE, "#/$defs/node"), ({"anyOf": [{"type": "integer"}, {"$ref": "#"}]}, "#")],
+                         ids=["ref-inside-a-definition", "ref-to-the-whole-schema"])
+def test_a_reference_llamacpp_cannot_follow_is_named_and_llguidance_takes_it(schema, ref):
+    fmt = ResponseFormat("json_schema", schema)
+    with pytest.raises(BadRequest) as err:
+        gbnf.gbnf_text(fmt)
+    message = err.value.user_message()
+    assert message.startswith("llama.cpp cannot use this schema") and repr(ref) in message and "transformers" in message
+    assert guidance.check_grammar(fmt, "transformers")  # the other runtimes' engine follows it
