@@ -387,7 +387,9 @@ class PullJob:
                     self._proc.terminate()
                     self._proc.wait(10)
                     return None
-                done = _bytes_on_disk(dest, p)
+                # never backwards: a file renamed from .incomplete to its name between the two looks
+                # of _bytes_on_disk is briefly in neither, and the bar would jump back by its size
+                done = max(_bytes_on_disk(dest, p), last)
                 if done != last or rc is not None:
                     self._emit(self._progress(done, p.total_bytes))
                     last = done
