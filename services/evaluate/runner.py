@@ -136,14 +136,17 @@ class _Pace:
         self.next = 0.0
         self.lock = threading.Lock()
 
-    def wait(self, cancel: threading.Event) -> None:
-        if not self.gap:
-            return
+    def reserve(self, now: float) -> float:
+        """Books the next start slot at or after `now` and returns how long to wait for it."""
         with self.lock:
-            now = time.monotonic()
             start = max(now, self.next)
+            # slots follow one schedule: a start that woke late does not push the later ones back
             self.next = start + self.gap
-        cancel.wait(max(0.0, start - now))
+        return start - now
+
+    def wait(self, cancel: threading.Event) -> None:
+        if self.gap:
+            cancel.wait(self.reserve(time.monotonic()))
 
 
 class EvalRun:
