@@ -46,6 +46,8 @@ RESPONSE_KINDS = ("text", "json_object", "json_schema")
 SCHEMA_MAX_BYTES = 64 * 1024
 SCHEMA_MAX_DEPTH = 64
 SCHEMA_MAX_NODES = 20_000
+# a schema's name is a label (OpenAI takes 64 characters of [A-Za-z0-9_-]; the wire form is cut to that)
+SCHEMA_NAME_MAX_CHARS = 200
 
 
 def _schema_shape_error(schema: dict) -> str | None:
@@ -77,12 +79,16 @@ class ResponseFormat:
     kind: str = "text"
     # the JSON Schema (a dict) when kind is json_schema, else None
     schema: dict | None = None
+    # the schema's name sent to OpenAI-style servers (a prompt file's jsonSchema.name); empty: from its title
+    name: str = ""
 
     def __post_init__(self):
         if self.kind not in RESPONSE_KINDS:
             raise BadRequest(f"response_format must be one of {', '.join(RESPONSE_KINDS)}, not {self.kind!r}.")
+        if not isinstance(self.name, str) or len(self.name) > SCHEMA_NAME_MAX_CHARS:
+            raise BadRequest(f"A JSON schema's name must be text of at most {SCHEMA_NAME_MAX_CHARS} characters.")
         if self.kind != "json_schema":
-            if self.schema is not None:
+            if self.schema is not None or self.name:
                 raise BadRequest(f"A JSON schema needs response_format json_schema, not {self.kind}.")
             return
         if not isinstance(self.schema, dict):
@@ -114,7 +120,7 @@ class ResponseFormat:
     def __hash__(self) -> int:
         import json
 
-        return hash((self.kind, json.dumps(self.schema, sort_keys=True)))
+        return hash((self.kind, json.dumps(self.schema, sort_keys=True), self.name))
 
     @property
     def is_json(self) -> bool:
@@ -131,15 +137,18 @@ class ResponseFormat:
         if isinstance(value, str):
             return cls(value.strip().lower())
         if isinstance(value, dict):
-            unknown = sorted(set(value) - {"kind", "schema"})
+            unknown = sorted(set(value) - {"kind", "schema", "name"})
             if unknown:
-                raise BadRequest(f"response_format takes kind and schema, not {', '.join(map(str, unknown))}.")
-            return cls(value.get("kind", "text"), value.get("schema"))
+                raise BadRequest(f"response_format takes kind, schema and name, not {', '.join(map(str, unknown))}.")
+            return cls(value.get("kind", "text"), value.get("schema"), value.get("name") or "")
         raise BadRequest(f"response_format must be text, json_object or json_schema, not {value!r}."[:300])
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON and the database."""
-        return {"kind": self.kind, "schema": self.schema}
+        """Plain dict for JSON and the database (name only when set, so older records read the same)."""
+        out = {"kind": self.kind, "schema": self.schema}
+        if self.name:
+            out["name"] = self.name
+        return out
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from services.evaluate.evaluator_spec import EvaluatorSpec, parse_evaluator
 from services.evaluate.judges import BUILTIN_NEEDS
 from services.evaluate.templating import missing
 from services.structured.schema_input import MAX_SCHEMA_TEXT_BYTES
-from services.types import ROLES, GenerationParams, ResponseFormat
+from services.types import ROLES, SCHEMA_NAME_MAX_CHARS, GenerationParams, ResponseFormat
 
 # bounds: a file, its rows, its messages and evaluators; a bigger file gets a sentence, not a run
 MAX_FILE_BYTES = 2_000_000
@@ -57,7 +57,8 @@ class PromptFile:
         if self.response_format is None:
             return None
         if self.response_format == "json_schema":
-            return ResponseFormat("json_schema", self.schema)
+            parsed = json.loads(self.json_schema)
+            return ResponseFormat("json_schema", self.schema, name=str(parsed.get("name") or ""))
         return ResponseFormat(self.response_format)
 
     def params(self, base: GenerationParams | None = None) -> GenerationParams:
@@ -150,6 +151,9 @@ def _schema(raw, fmt: str | None) -> str | None:
         for key in ("name", "schema"):
             if key not in parsed:
                 raise BadRequest(f"jsonSchema must contain a {key!r} field (responseFormat is json_schema).")
+        if not isinstance(parsed["name"], str) or len(parsed["name"]) > SCHEMA_NAME_MAX_CHARS:
+            raise BadRequest(f"jsonSchema's name must be text of at most {SCHEMA_NAME_MAX_CHARS} characters "
+                             "(responseFormat is json_schema).")
         if not isinstance(parsed["schema"], dict):
             raise BadRequest("jsonSchema's schema must be a JSON object such as {\"type\": \"object\"} "
                              "(responseFormat is json_schema).")

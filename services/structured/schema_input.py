@@ -9,6 +9,22 @@ from services.types import SCHEMA_MAX_BYTES, ResponseFormat
 
 # pasted text may be indented generously: the compact schema is still held to SCHEMA_MAX_BYTES
 MAX_SCHEMA_TEXT_BYTES = 4 * SCHEMA_MAX_BYTES
+# the keys of OpenAI's (and GitHub's jsonSchema) wrapper around a schema: {"name", "schema", "strict"}
+_WRAPPER_KEYS = frozenset({"name", "schema", "strict", "description"})
+
+
+def _unwrapped(value: dict) -> tuple[dict, str]:
+    """The schema and its name from a pasted wrapper (OpenAI's response_format or its json_schema part).
+
+    Both are valid JSON Schemas by themselves (unknown keywords are allowed), so taken as they are they
+    would constrain nothing; a person who pasted one meant the schema inside.
+    """
+    if value.get("type") == "json_schema" and isinstance(value.get("json_schema"), dict):
+        value = value["json_schema"]
+    if isinstance(value.get("schema"), dict) and set(value) <= _WRAPPER_KEYS:
+        name = value.get("name")
+        return value["schema"], name if isinstance(name, str) else ""
+    return value, ""
 
 
 def parse_schema_text(text: str | bytes, what: str = "The schema") -> ResponseFormat:
@@ -38,7 +54,8 @@ def parse_schema_text(text: str | bytes, what: str = "The schema") -> ResponseFo
     if not isinstance(schema, dict):
         raise BadRequest(f"{what} must be a JSON object such as {{\"type\": \"object\"}}, "
                          f"not {type(schema).__name__ if schema is not None else 'null'}.")
-    return ResponseFormat("json_schema", schema)
+    schema, name = _unwrapped(schema)
+    return ResponseFormat("json_schema", schema, name=name)
 
 
 def response_format_from(kind: str | None, schema_text: str | bytes | None = None) -> ResponseFormat:

@@ -8,9 +8,10 @@ from services.types import ResponseFormat
 _NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
-def _name(schema: dict) -> str:
-    title = schema.get("title") if isinstance(schema.get("title"), str) else ""
-    name = "".join(c if c in _NAME_OK else "_" for c in title.strip())[:64].strip("_")
+def schema_name(fmt: ResponseFormat) -> str:
+    """The format's own name (a prompt file's jsonSchema.name), else the schema's title, in OpenAI's alphabet."""
+    title = fmt.schema.get("title") if isinstance(fmt.schema.get("title"), str) else ""
+    name = "".join(c if c in _NAME_OK else "_" for c in (fmt.name or title).strip())[:64].strip("_")
     return name or "response"
 
 
@@ -35,7 +36,7 @@ def openai_response_format(fmt: ResponseFormat) -> dict | None:
     if fmt.kind == "json_object":
         return {"type": "json_object"}
     if fmt.kind == "json_schema":
-        return {"type": "json_schema", "json_schema": {"name": _name(fmt.schema), "schema": fmt.schema,
+        return {"type": "json_schema", "json_schema": {"name": schema_name(fmt), "schema": fmt.schema,
                                                        "strict": _strict_ok(fmt.schema)}}
     return None
 

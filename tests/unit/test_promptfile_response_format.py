@@ -20,6 +20,7 @@ from services.errors import BadRequest
 from services.evaluate import promptfile, results, sources
 from services.evaluate.formats import refusal, refusals
 from services.evaluate.runner import EvalSpec, run_eval
+from services.structured import wire
 from services.types import Capabilities, GenerationParams, ResponseFormat
 from tests.standins.openai_sse import OpenAIStandIn, Reply
 
@@ -44,12 +45,22 @@ def schema_file(schema=CITY, fmt: str = "json_schema") -> str:
 def test_json_schema_file_asks_every_case_under_that_schema():
     pf = promptfile.loads(schema_file())
     p = pf.params()
-    assert p.response_format == ResponseFormat("json_schema", CITY)
+    # the file's jsonSchema name goes with the schema: OpenAI-style servers receive it as json_schema.name
+    assert p.response_format == ResponseFormat("json_schema", CITY, name="city")
     assert (p.max_tokens, p.temperature) == (40, 0)
     # key order survives: grammars emit properties in the order the schema lists them
     assert list(p.response_format.schema["properties"]) == ["city", "population"]
     spec = EvalSpec.build(pf, ["openai:m-a"])
-    assert spec.params.response_format == ResponseFormat("json_schema", CITY)
+    assert spec.params.response_format == ResponseFormat("json_schema", CITY, name="city")
+
+
+@pytest.mark.parametrize("name,problem", [(7, "name must be text"), (None, "name must be text"),
+                                          (["a"], "name must be text"), ("x" * 201, "at most 200")])
+def test_a_schema_name_that_is_not_short_text_is_refused_with_the_field_named(name, problem):
+    body = json.dumps({"name": name, "schema": CITY})
+    with pytest.raises(BadRequest, match=re.escape(problem)) as err:
+        promptfile.loads(HEAD + f"responseFormat: json_schema\njsonSchema: '{body}'\n")
+    assert "jsonSchema's name" in err.value.user_message()
 
 
 @pytest.mark.parametrize("fmt,kind", [("json_object", "json_object"), ("text", "text")])
@@ -135,7 +146,9 @@ def test_a_chat_saved_as_a_prompt_file_reads_back_with_the_same_response_format(
     if fmt.kind == "json_schema":
         assert json.loads(data["jsonSchema"]) == {"name": "response", "schema": CITY}
     back = promptfile.loads(text).params()
-    assert back.response_format == fmt
+    # the same request as the chat's: the name the chat sent (from the schema's title, else "response") is kept
+    assert (back.response_format.kind, back.response_format.schema) == (fmt.kind, fmt.schema)
+    assert wire.openai_response_format(back.response_format) == wire.openai_response_format(fmt)
     assert (back.temperature, back.max_tokens) == (0, 64)
     # written again, the same file
     assert promptfile.dumps(promptfile.loads(text)) == text
@@ -169,17 +182,19 @@ def test_each_answer_records_its_validity_and_the_server_gets_the_schema(server)
     rec = results.record(run_eval(EvalSpec.build(promptfile.loads(text), ["openai:m-a"])))
     sent = [r.json["response_format"] for r in server.chat_requests]
     assert len(sent) == 2 and all(s["type"] == "json_schema" and s["json_schema"]["schema"] == CITY for s in sent)
+    assert {s["json_schema"]["name"] for s in sent} == {"city"}  # the file's jsonSchema name, as written
     by_case = {t["case"]: t for t in rec["testResults"]}
     assert by_case[0]["schemaValid"] is True and by_case[0]["schemaError"] is None
     assert by_case[1]["schemaValid"] is False and "population" in by_case[1]["schemaError"]
     assert [by_case[c]["status"] for c in (0, 1)] == ["pass", "fail"]
     s = rec["summaries"]["openai:m-a"]
     assert (s["schemaValid"], s["schemaChecked"]) == (1, 2)
-    assert rec["params"]["response_format"] == {"kind": "json_schema", "schema": CITY} and rec["refused"] == {}
+    assert rec["params"]["response_format"] == {"kind": "json_schema", "schema": CITY, "name": "city"}
+    assert rec["refused"] == {}
     rows = list(csv.DictReader(io.StringIO(results.to_csv(rec))))
     assert [r["schema_valid"] for r in sorted(rows, key=lambda r: r["case"])] == ["True", "False"]
     # a re-run asks under the same format
-    assert results.spec_from_record(rec).params.response_format == ResponseFormat("json_schema", CITY)
+    assert results.spec_from_record(rec).params.response_format == ResponseFormat("json_schema", CITY, name="city")
 
 
 def test_a_text_run_records_no_validity(server):

@@ -27,6 +27,27 @@ def test_round_trip_keeps_key_order_and_hashes():
     assert list(back.response_format.schema["properties"]) == ["city", "age"]
 
 
+def test_a_named_schema_round_trips_and_differs_from_the_unnamed_one():
+    named = ResponseFormat("json_schema", PERSON, name="person")
+    p = GenerationParams(response_format=named)
+    back = GenerationParams.from_dict(p.to_dict())
+    assert back.response_format == named and hash(back) == hash(p)
+    assert named != ResponseFormat("json_schema", PERSON)
+    # no name: the stored dict is the one older records hold
+    assert ResponseFormat("json_schema", PERSON).to_dict() == {"kind": "json_schema", "schema": PERSON}
+
+
+@pytest.mark.parametrize("kind,schema,name,words", [
+    ("json_schema", PERSON, 7, "name must be text"),
+    ("json_schema", PERSON, "n" * 201, "at most 200 characters"),
+    ("text", None, "person", "needs response_format json_schema"),
+    ("json_object", None, "person", "needs response_format json_schema"),
+])
+def test_a_bad_schema_name_gets_one_sentence(kind, schema, name, words):
+    with pytest.raises(BadRequest, match=words):
+        ResponseFormat(kind, schema, name=name)
+
+
 def test_schema_is_a_private_copy():
     schema = {"type": "object", "properties": {"a": {"type": "string"}}}
     rf = ResponseFormat("json_schema", schema)

@@ -46,6 +46,25 @@ def test_schema_text_read_with_bom_and_kept_in_order():
     assert fmt == FMT and list(fmt.schema["properties"]) == ["city", "age"]
 
 
+@pytest.mark.parametrize("pasted,name", [
+    ({"name": "person", "schema": PERSON}, "person"),  # a prompt file's jsonSchema, GitHub's shape
+    ({"name": "person", "strict": True, "schema": PERSON}, "person"),  # OpenAI's json_schema part
+    ({"schema": PERSON, "description": "who and where"}, ""),
+    ({"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON}}, "person"),  # whole format
+], ids=["github", "openai-part", "no-name", "openai-whole"])
+def test_a_pasted_wrapper_constrains_by_the_schema_inside_and_keeps_its_name(pasted, name):
+    # each wrapper is itself a valid JSON Schema that allows anything; taken as it is it would constrain nothing
+    fmt = parse_schema_text(json.dumps(pasted))
+    assert (fmt.schema, fmt.name) == (PERSON, name)
+    assert check_answer('{"city": "Paris"}', fmt).valid is False
+
+
+def test_a_schema_that_merely_has_a_schema_property_is_taken_as_it_is():
+    # an object schema whose data has a field called "schema": keywords beside it, so not a wrapper
+    own = {"type": "object", "properties": {"schema": {"type": "string"}}, "schema": {"type": "string"}}
+    assert parse_schema_text(json.dumps(own)).schema == own
+
+
 def test_response_format_from_form_values():
     assert response_format_from(None).kind == "text"
     assert response_format_from("json-object").kind == "json_object"
@@ -93,6 +112,10 @@ def test_openai_and_ollama_shapes():
     assert wire.openai_response_format(ResponseFormat("json_object")) == {"type": "json_object"}
     shaped = wire.openai_response_format(ResponseFormat("json_schema", {**PERSON, "title": "A person!"}))
     assert shaped["type"] == "json_schema" and shaped["json_schema"]["name"] == "A_person"
+    # a name given with the format (a prompt file's jsonSchema.name) wins over the title, in OpenAI's alphabet
+    named = ResponseFormat("json_schema", {**PERSON, "title": "A person!"}, name="city answer/v2")
+    assert wire.openai_response_format(named)["json_schema"]["name"] == "city_answer_v2"
+    assert wire.openai_response_format(ResponseFormat("json_schema", PERSON))["json_schema"]["name"] == "response"
     assert shaped["json_schema"]["strict"] is False  # open object: OpenAI's strict mode would refuse it
     closed = {**PERSON, "additionalProperties": False}
     assert wire.openai_response_format(ResponseFormat("json_schema", closed))["json_schema"]["strict"] is True
