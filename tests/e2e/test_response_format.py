@@ -81,3 +81,24 @@ def test_a_schema_file_fills_the_box_and_a_broken_one_says_why(page, app):
     assert "not UTF-8" in sidebar.get_by_test_id("stAlert").inner_text()
     assert json.loads(box.input_value()) == SCHEMA
     assert_no_traceback(page)
+
+
+def test_a_pasted_openai_response_format_constrains_by_the_schema_inside(page, app):
+    # what people copy from OpenAI or GitHub Models code: the wrapper alone would allow any JSON
+    open_app(page, app)
+    open_params(page)
+    set_number(page, "Max tokens", 64)
+    slider_to_min(page, "Temperature")
+    sidebar = choose_json_schema(page)
+    wrapper = {"type": "json_schema", "json_schema": {"name": "place", "strict": True, "schema": SCHEMA}}
+    paste_schema(page, sidebar, json.dumps(wrapper, indent=2))
+    assert sidebar.get_by_test_id("stAlert").count() == 0
+    chat(page, "Where is the Eiffel Tower?")
+    wait_answer(page)
+    answer = page.get_by_test_id("stChatMessage").nth(1)
+    data = json.loads(answer.get_by_test_id("stMarkdownContainer").first.inner_text())
+    assert set(data) == {"city", "country"} and all(isinstance(v, str) for v in data.values())
+    assert "✅ valid JSON against the schema" in answer.inner_text()
+    assert json.loads(sidebar.get_by_label("Schema", exact=True).input_value()) == wrapper  # as pasted
+    assert_no_traceback(page)
+    screenshot(page, "response_format_wrapper")
