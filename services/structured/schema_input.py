@@ -13,15 +13,21 @@ MAX_SCHEMA_TEXT_BYTES = 4 * SCHEMA_MAX_BYTES
 _WRAPPER_KEYS = frozenset({"name", "schema", "strict", "description"})
 
 
-def _unwrapped(value: dict) -> tuple[dict, str]:
+def _unwrapped(value: dict, what: str) -> tuple[dict, str]:
     """The schema and its name from a pasted wrapper (OpenAI's response_format or its json_schema part).
 
     Both are valid JSON Schemas by themselves (unknown keywords are allowed), so taken as they are they
     would constrain nothing; a person who pasted one meant the schema inside.
     """
-    if value.get("type") == "json_schema" and isinstance(value.get("json_schema"), dict):
+    if value.get("type") == "json_schema" and "json_schema" in value:
         value = value["json_schema"]
-    if isinstance(value.get("schema"), dict) and set(value) <= _WRAPPER_KEYS:
+        if not isinstance(value, dict) or "schema" not in value:
+            raise BadRequest(f"{what} looks like OpenAI's response_format, but its json_schema holds no schema; "
+                             "paste the schema itself.")
+    if "schema" in value and set(value) <= _WRAPPER_KEYS:
+        if not isinstance(value["schema"], dict):
+            raise BadRequest(f"{what} wraps its schema in {{\"name\", \"schema\"}}, but that schema is not a "
+                             "JSON object such as {\"type\": \"object\"}.")
         name = value.get("name")
         return value["schema"], name if isinstance(name, str) else ""
     return value, ""
@@ -54,7 +60,7 @@ def parse_schema_text(text: str | bytes, what: str = "The schema") -> ResponseFo
     if not isinstance(schema, dict):
         raise BadRequest(f"{what} must be a JSON object such as {{\"type\": \"object\"}}, "
                          f"not {type(schema).__name__ if schema is not None else 'null'}.")
-    schema, name = _unwrapped(schema)
+    schema, name = _unwrapped(schema, what)
     return ResponseFormat("json_schema", schema, name=name)
 
 

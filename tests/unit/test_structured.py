@@ -34,6 +34,10 @@ def one_sentence(message: str) -> bool:
     (b"\xff\xfe{}", "not UTF-8"),
     (b" " * (MAX_SCHEMA_TEXT_BYTES + 1), "larger than"),
     (3, "must be JSON text"),
+    ('{"type": "json_schema", "json_schema": {"name": "x"}}', "holds no schema"),
+    ('{"type": "json_schema", "json_schema": "x"}', "holds no schema"),
+    ('{"name": "x", "schema": "{}"}', "that schema is not a JSON object"),
+    ('{"name": "x", "strict": true, "schema": []}', "that schema is not a JSON object"),
 ], ids=lambda v: repr(v)[:24])
 def test_bad_schema_text_gets_one_sentence(text, words):
     with pytest.raises(BadRequest, match=words) as err:
