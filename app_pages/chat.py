@@ -123,7 +123,7 @@ if turns:
         prompt_file = None
     if prompt_file:
         st.sidebar.download_button("⬇ Save as prompt file", prompt_file, file_name="chat.prompt.yml",
-                                   mime="application/yaml", key="chat_save_prompt_file",
+                                   mime="application/yaml", key="chat_save_prompt_file", on_click="ignore",
                                    help="a .prompt.yml (GitHub Models format) to run on the Evaluate page")
 
 ready = info.available and params is not None

@@ -40,8 +40,10 @@ def code_panel(request, *, key: str, title: str = "🧾 Code", empty: str = NO_R
         st.caption(plain(f"Runtime: {script.runtime} · pip install {' '.join(script.requirements)}{files}"))
         # st.code has its own copy-to-clipboard button
         st.code(script.text, language="python")
+        # no rerun on a click: a rerun that finishes first would drop the file the browser is about to fetch
         st.download_button(f"⬇ Download {plain(script.download_name)}", script.download_bytes(),
-                           file_name=script.download_name, mime=script.mime, key=f"{key}_download")
+                           file_name=script.download_name, mime=script.mime, key=f"{key}_download",
+                           on_click="ignore")
 
 
 def compare_code(requests, blind: bool = False, *, key: str = "cmp_code") -> None:

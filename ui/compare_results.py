@@ -52,7 +52,7 @@ def last_run(kept: saved.Saved, names: list[str]) -> None:
     diff_panel(results, headers, "cmp_diff_hidden" if hidden else "cmp_diff")
     if not hidden:
         st.download_button("⬇ Export run (JSON)", runfile.dumps(run), key="cmp_export", mime="application/json",
-                           file_name=f"compare-run-{time.strftime('%Y%m%d-%H%M%S')}.json")
+                           file_name=f"compare-run-{time.strftime('%Y%m%d-%H%M%S')}.json", on_click="ignore")
         judge_panel(run, names)
 
 

@@ -81,7 +81,8 @@ def file_summary(pf: PromptFile, source_name: str, targets: list[str], repeat: i
         st.dataframe([{"evaluator": e.name, "kind": e.config if e.kind == "uses" else e.kind} for e in pf.evaluators],
                      hide_index=True, width="stretch")
         st.download_button("⬇ This prompt file (.prompt.yml)", dumps(pf),
-                           file_name=source_name or "prompt.prompt.yml", mime="application/yaml", key="ev_save_file")
+                           file_name=source_name or "prompt.prompt.yml", mime="application/yaml", key="ev_save_file",
+                           on_click="ignore")
     fmt = pf.params().response_format
     if fmt.is_json:
         st.caption(plain(f"responseFormat {fmt.kind}: every case is asked under constrained decoding, and each "

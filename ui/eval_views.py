@@ -128,10 +128,11 @@ def results_section(rec: dict) -> None:
     cell_detail(rec, case, cell_target)
     c1, c2 = st.columns(2)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    c1.download_button("⬇ Results JSON (gh models eval fields)", json.dumps(results.gh_json(rec), ensure_ascii=False,
-                       indent=1), file_name=f"eval-{stamp}.json", mime="application/json", key="ev_json")
+    gh_json = json.dumps(results.gh_json(rec), ensure_ascii=False, indent=1)
+    c1.download_button("⬇ Results JSON (gh models eval fields)", gh_json, file_name=f"eval-{stamp}.json",
+                       mime="application/json", key="ev_json", on_click="ignore")
     c2.download_button("⬇ Results CSV", results.to_csv(rec), file_name=f"eval-{stamp}.csv", mime="text/csv",
-                       key="ev_csv")
+                       key="ev_csv", on_click="ignore")
 
 
 def stored_runs() -> None:

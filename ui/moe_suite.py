@@ -76,8 +76,9 @@ def suite_tab(target: str, *, ready: bool, params: GenerationParams | None) -> N
         st.dataframe(pd.DataFrame(run.problem_rows()), hide_index=True)
         c1, c2 = st.columns(2)
         c1.download_button("Results JSON", json.dumps(run.to_dict(), ensure_ascii=False, indent=1),
-                           file_name="reasoning-suite.json", mime="application/json", key="moe_suite_json")
+                           file_name="reasoning-suite.json", mime="application/json", key="moe_suite_json",
+                           on_click="ignore")
         c2.download_button("Results CSV", run.to_csv(), file_name="reasoning-suite.csv", mime="text/csv",
-                           key="moe_suite_csv_dl")
+                           key="moe_suite_csv_dl", on_click="ignore")
         if state.get("moe_suite_id"):
             st.caption(f"Saved in the database as run {plain(state.moe_suite_id)}.")

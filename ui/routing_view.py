@@ -140,11 +140,11 @@ def downloads(events: list, key: str, *, info: dict | None = None, container=Non
     where = container or st
     c1, c2, c3 = where.columns(3)
     c1.download_button("Routing CSV", routing.to_csv(events), file_name="routing.csv", mime="text/csv",
-                       key=f"{key}_csv")
+                       key=f"{key}_csv", on_click="ignore")
     c2.download_button("Statistics CSV", routing.stats_csv(events), file_name="routing-stats.csv", mime="text/csv",
-                       key=f"{key}_stats_csv")
+                       key=f"{key}_stats_csv", on_click="ignore")
     c3.download_button("Routing JSON", routing.to_json(events, info), file_name="routing.json",
-                       mime="application/json", key=f"{key}_json")
+                       mime="application/json", key=f"{key}_json", on_click="ignore")
 
 
 def routing_panel(events: list, key: str, *, title: str = "", info: dict | None = None) -> None:
