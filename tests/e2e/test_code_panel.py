@@ -7,6 +7,7 @@ import pytest
 from tests.e2e._app import (
     assert_no_traceback,
     chat,
+    download,
     open_app,
     open_params,
     screenshot,
@@ -41,10 +42,9 @@ def test_code_panel_shows_and_downloads_the_last_request(page, app, canaries):
     shown = panel.inner_text()
     assert "Runtime: ONNX Runtime GenAI" in shown
     assert "What is the capital of France?" in shown
-    with page.expect_download() as dl:
-        panel.get_by_role("button", name="Download chat_onnx.py").click()
-    assert dl.value.suggested_filename == "chat_onnx.py"
-    script = open(dl.value.path(), encoding="utf-8").read()
+    got = download(page, panel.get_by_role("button", name="Download chat_onnx.py"))
+    assert got.suggested_filename == "chat_onnx.py"
+    script = open(got.path(), encoding="utf-8").read()
     compile(script, "chat_onnx.py", "exec")
     assert repr(QUESTION) in script  # the question as a Python literal, quotes and braces intact
     assert "'temperature'" not in script or "'do_sample': False" in script  # greedy, as asked

@@ -14,6 +14,7 @@ from tests.e2e._app import (
     ROOT,
     assert_no_traceback,
     chat,
+    download,
     go_to,
     main_text,
     open_app,
@@ -105,9 +106,7 @@ def test_no_key_anywhere_even_after_auth_errors(page, app, app_home, canaries, s
     sidebar.get_by_text("This conversation").click()
     exports = []
     for label in ("⬇ Export JSON", "⬇ Export Markdown"):
-        with page.expect_download() as dl:
-            sidebar.get_by_role("button", name=label).click()
-        exports.append(open(dl.value.path(), encoding="utf-8").read())
+        exports.append(open(download(page, sidebar.get_by_role("button", name=label)).path(), encoding="utf-8").read())
     assert "Does my key work?" in exports[0]
     assert json.loads(exports[0])["conversation"]["target"] == "openai:standin-auth"
     conv_id = parse_qs(urlsplit(page.url).query)["c"][0]  # the URL keeps the conversation id
@@ -177,9 +176,8 @@ def test_compare_with_a_refused_key_and_hostile_output(page, app, canaries, exfi
     assert "words in common" in text
     assert page.dialogs == [] and page.evaluate(HOSTILE_DOM) == []
     assert_no_traceback(page)
-    with page.expect_download() as dl:
-        page.get_by_role("button", name="⬇ Export run (JSON)").click()
-    exported = open(dl.value.path(), encoding="utf-8").read()
+    exported = open(download(page, page.get_by_role("button", name="⬇ Export run (JSON)")).path(),
+                    encoding="utf-8").read()
     assert "standin-auth" in exported
     for where, content in (("the Compare page DOM", page.content()), ("the run export", exported)):
         _scan(content, canaries, where)
