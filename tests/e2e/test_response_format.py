@@ -41,22 +41,32 @@ def paste_schema(page, sidebar, text: str) -> None:
     wait_idle(page)
 
 
-def test_a_pasted_schema_gives_json_with_the_valid_badge(page, app):
+def greedy_json_schema_chat(page, app):
+    """Open Chat at temperature 0 with 64 tokens and JSON schema picked; return the sidebar."""
     open_app(page, app)
     open_params(page)
     set_number(page, "Max tokens", 64)
     slider_to_min(page, "Temperature")  # greedy, so the answer is the same every run
-    sidebar = choose_json_schema(page)
+    return choose_json_schema(page)
+
+
+def ask_eiffel_tower(page):
+    """Ask where the Eiffel Tower is; return the answer's chat message and its text read as JSON."""
+    chat(page, "Where is the Eiffel Tower?")
+    wait_answer(page)
+    answer = page.get_by_test_id("stChatMessage").nth(1)
+    return answer, json.loads(answer.get_by_test_id("stMarkdownContainer").first.inner_text())
+
+
+def test_a_pasted_schema_gives_json_with_the_valid_badge(page, app):
+    sidebar = greedy_json_schema_chat(page, app)
     # JSON that is not a JSON Schema: one sentence, and the question cannot be sent
     paste_schema(page, sidebar, '{"type": 5}')
     assert "not a valid JSON Schema" in sidebar.get_by_test_id("stAlert").inner_text()
     assert page.get_by_test_id("stChatInput").locator("textarea").is_disabled()
     paste_schema(page, sidebar, json.dumps(SCHEMA, indent=2))
     assert sidebar.get_by_test_id("stAlert").count() == 0
-    chat(page, "Where is the Eiffel Tower?")
-    wait_answer(page)
-    answer = page.get_by_test_id("stChatMessage").nth(1)
-    data = json.loads(answer.get_by_test_id("stMarkdownContainer").first.inner_text())
+    answer, data = ask_eiffel_tower(page)
     assert isinstance(data["city"], str) and isinstance(data["country"], str)
     assert "✅ valid JSON against the schema" in answer.inner_text()
     assert json.loads(sidebar.get_by_label("Schema", exact=True).input_value()) == SCHEMA  # still in the box
@@ -85,18 +95,11 @@ def test_a_schema_file_fills_the_box_and_a_broken_one_says_why(page, app):
 
 def test_a_pasted_openai_response_format_constrains_by_the_schema_inside(page, app):
     # what people copy from OpenAI or GitHub Models code: the wrapper alone would allow any JSON
-    open_app(page, app)
-    open_params(page)
-    set_number(page, "Max tokens", 64)
-    slider_to_min(page, "Temperature")
-    sidebar = choose_json_schema(page)
+    sidebar = greedy_json_schema_chat(page, app)
     wrapper = {"type": "json_schema", "json_schema": {"name": "place", "strict": True, "schema": SCHEMA}}
     paste_schema(page, sidebar, json.dumps(wrapper, indent=2))
     assert sidebar.get_by_test_id("stAlert").count() == 0
-    chat(page, "Where is the Eiffel Tower?")
-    wait_answer(page)
-    answer = page.get_by_test_id("stChatMessage").nth(1)
-    data = json.loads(answer.get_by_test_id("stMarkdownContainer").first.inner_text())
+    answer, data = ask_eiffel_tower(page)
     assert set(data) == {"city", "country"} and all(isinstance(v, str) for v in data.values())
     assert "✅ valid JSON against the schema" in answer.inner_text()
     assert json.loads(sidebar.get_by_label("Schema", exact=True).input_value()) == wrapper  # as pasted
