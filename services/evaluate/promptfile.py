@@ -43,13 +43,18 @@ class PromptFile:
     evaluators: list[EvaluatorSpec] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
+    def _named_schema(self) -> tuple[dict | None, str]:
+        """The `schema` inside jsonSchema and its `name`, from one read of the JSON text."""
+        parsed = json.loads(self.json_schema) if self.json_schema else None
+        if not isinstance(parsed, dict):
+            return None, ""
+        name = parsed.get("name")
+        return parsed.get("schema", parsed), name if isinstance(name, str) else ""
+
     @property
     def schema(self) -> dict | None:
         """The `schema` inside jsonSchema, for the JSON-schema evaluator."""
-        if not self.json_schema:
-            return None
-        parsed = json.loads(self.json_schema)
-        return parsed.get("schema", parsed) if isinstance(parsed, dict) else None
+        return self._named_schema()[0]
 
     @property
     def request_format(self) -> ResponseFormat | None:
@@ -57,8 +62,8 @@ class PromptFile:
         if self.response_format is None:
             return None
         if self.response_format == "json_schema":
-            parsed = json.loads(self.json_schema)
-            return ResponseFormat("json_schema", self.schema, name=str(parsed.get("name") or ""))
+            schema, name = self._named_schema()
+            return ResponseFormat("json_schema", schema, name=name)
         return ResponseFormat(self.response_format)
 
     def params(self, base: GenerationParams | None = None) -> GenerationParams:
