@@ -11,6 +11,7 @@ from services.evaluate.sources import from_chat
 from ui.chat_attachments import chat_input_with_images
 from ui.code_panel import code_panel
 from ui.conversation_list import CURRENT, conversation_sidebar, current_id, get_store
+from ui.file_download import file_download
 from ui.metrics_card import metrics_caption
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
@@ -122,9 +123,9 @@ if turns:
     except PlaygroundError:
         prompt_file = None
     if prompt_file:
-        st.sidebar.download_button("⬇ Save as prompt file", prompt_file, file_name="chat.prompt.yml",
-                                   mime="application/yaml", key="chat_save_prompt_file", on_click="ignore",
-                                   help="a .prompt.yml (GitHub Models format) to run on the Evaluate page")
+        file_download("⬇ Save as prompt file", prompt_file, file_name="chat.prompt.yml", mime="application/yaml",
+                      key="chat_save_prompt_file", where=st.sidebar,
+                      help="a .prompt.yml (GitHub Models format) to run on the Evaluate page")
 
 ready = info.available and params is not None
 # images attached to the question: for vision targets the chat input takes them

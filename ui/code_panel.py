@@ -9,6 +9,7 @@ from dataclasses import replace
 from services.codegen import script_for, script_targets
 from services.errors import PlaygroundError
 from services.types import Target
+from ui.file_download import file_download
 from ui.safe_markdown import plain, sanitize
 from ui.target_picker import all_targets
 
@@ -40,10 +41,8 @@ def code_panel(request, *, key: str, title: str = "🧾 Code", empty: str = NO_R
         st.caption(plain(f"Runtime: {script.runtime} · pip install {' '.join(script.requirements)}{files}"))
         # st.code has its own copy-to-clipboard button
         st.code(script.text, language="python")
-        # no rerun on a click: a rerun that finishes first would drop the file the browser is about to fetch
-        st.download_button(f"⬇ Download {plain(script.download_name)}", script.download_bytes(),
-                           file_name=script.download_name, mime=script.mime, key=f"{key}_download",
-                           on_click="ignore")
+        file_download(f"⬇ Download {script.download_name}", script.download_bytes(),
+                      file_name=script.download_name, mime=script.mime, key=f"{key}_download")
 
 
 def compare_code(requests, blind: bool = False, *, key: str = "cmp_code") -> None:

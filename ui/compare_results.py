@@ -10,6 +10,7 @@ from services.compare import runfile, saved
 from services.errors import PlaygroundError
 from ui.compare_columns import column_name, diff_panel, result_columns, speed_chart
 from ui.compare_judge import judge_panel
+from ui.file_download import file_download
 from ui.safe_markdown import plain, sanitize
 
 VOTES = {"a": "👈 A is better", "b": "👉 B is better", "tie": "🤝 Tie", "both_bad": "👎 Both are bad"}
@@ -51,8 +52,8 @@ def last_run(kept: saved.Saved, names: list[str]) -> None:
     # a new key once names show, so the pickers relabel from "Model A" to the target
     diff_panel(results, headers, "cmp_diff_hidden" if hidden else "cmp_diff")
     if not hidden:
-        st.download_button("⬇ Export run (JSON)", runfile.dumps(run), key="cmp_export", mime="application/json",
-                           file_name=f"compare-run-{time.strftime('%Y%m%d-%H%M%S')}.json", on_click="ignore")
+        file_download("⬇ Export run (JSON)", runfile.dumps(run), key="cmp_export", mime="application/json",
+                      file_name=f"compare-run-{time.strftime('%Y%m%d-%H%M%S')}.json")
         judge_panel(run, names)
 
 

@@ -7,6 +7,7 @@ import streamlit as st
 from services.conversations.import_export import export_json_text, export_markdown, import_json
 from services.errors import PlaygroundError
 from services.conversations.store import Store, StoreError, open_store
+from ui.file_download import file_download
 from ui.params_panel import RANGES, restore_format
 from ui.safe_markdown import plain, sanitize
 
@@ -117,11 +118,10 @@ def _manage(store: Store, conv: dict, kind: str) -> None:
         st.text_input("Title", value=conv["title"], key=f"{kind}_title_{cid}")
         st.button("Rename", key=f"{kind}_rename", on_click=_rename, args=(store, cid, kind), use_container_width=True)
         # deferred: the export (attachments in base64) is built only when the button is clicked
-        st.download_button("⬇ Export JSON", lambda: export_json_text(store, cid), file_name=f"conversation-{cid}.json",
-                           mime="application/json", key=f"{kind}_export_json", on_click="ignore",
-                           use_container_width=True)
-        st.download_button("⬇ Export Markdown", lambda: export_markdown(store, cid), file_name=f"conversation-{cid}.md",
-                           mime="text/markdown", key=f"{kind}_export_md", on_click="ignore", use_container_width=True)
+        file_download("⬇ Export JSON", lambda: export_json_text(store, cid), file_name=f"conversation-{cid}.json",
+                      mime="application/json", key=f"{kind}_export_json", use_container_width=True)
+        file_download("⬇ Export Markdown", lambda: export_markdown(store, cid), file_name=f"conversation-{cid}.md",
+                      mime="text/markdown", key=f"{kind}_export_md", use_container_width=True)
         if state.get(confirm) != cid:
             st.button("🗑 Delete…", key=f"{kind}_delete", on_click=lambda: state.update({confirm: cid}),
                       use_container_width=True)

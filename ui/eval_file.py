@@ -11,6 +11,7 @@ from services.evaluate.formats import refusal
 from services.evaluate.promptfile import PromptFile, dumps, loads, with_rows
 from services.evaluate.runner import DEFAULT_JUDGE, MAX_REPEAT, MAX_TARGETS
 from services.evaluate.targets import proposed_target, target_for_model
+from ui.file_download import file_download
 from ui.safe_markdown import plain, sanitize
 from ui.target_picker import label
 
@@ -80,9 +81,8 @@ def file_summary(pf: PromptFile, source_name: str, targets: list[str], repeat: i
         st.caption(sanitize(f"model: {pf.model or '(none)'}" + (f" → target {mapped}" if mapped else "")))
         st.dataframe([{"evaluator": e.name, "kind": e.config if e.kind == "uses" else e.kind} for e in pf.evaluators],
                      hide_index=True, width="stretch")
-        st.download_button("⬇ This prompt file (.prompt.yml)", dumps(pf),
-                           file_name=source_name or "prompt.prompt.yml", mime="application/yaml", key="ev_save_file",
-                           on_click="ignore")
+        file_download("⬇ This prompt file (.prompt.yml)", dumps(pf),
+                      file_name=source_name or "prompt.prompt.yml", mime="application/yaml", key="ev_save_file")
     fmt = pf.params().response_format
     if fmt.is_json:
         st.caption(plain(f"responseFormat {fmt.kind}: every case is asked under constrained decoding, and each "

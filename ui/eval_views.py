@@ -12,6 +12,7 @@ import streamlit as st
 from services.errors import PlaygroundError
 from services.evaluate import results, storage
 from services.evaluate.results import MARK
+from ui.file_download import file_download
 from ui.metrics_card import metrics_line
 from ui.safe_markdown import plain, sanitize, show
 
@@ -129,10 +130,10 @@ def results_section(rec: dict) -> None:
     c1, c2 = st.columns(2)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     gh_json = json.dumps(results.gh_json(rec), ensure_ascii=False, indent=1)
-    c1.download_button("⬇ Results JSON (gh models eval fields)", gh_json, file_name=f"eval-{stamp}.json",
-                       mime="application/json", key="ev_json", on_click="ignore")
-    c2.download_button("⬇ Results CSV", results.to_csv(rec), file_name=f"eval-{stamp}.csv", mime="text/csv",
-                       key="ev_csv", on_click="ignore")
+    file_download("⬇ Results JSON (gh models eval fields)", gh_json, file_name=f"eval-{stamp}.json",
+                  mime="application/json", key="ev_json", where=c1)
+    file_download("⬇ Results CSV", results.to_csv(rec), file_name=f"eval-{stamp}.csv", mime="text/csv",
+                  key="ev_csv", where=c2)
 
 
 def stored_runs() -> None:

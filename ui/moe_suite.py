@@ -18,6 +18,7 @@ from services.reasoning.problem_set import (
     save_suite,
 )
 from services.types import GenerationParams
+from ui.file_download import file_download
 from ui.provisioning import ensure_embedded_ready
 from ui.safe_markdown import plain, sanitize
 from ui.target_picker import all_targets
@@ -75,10 +76,9 @@ def suite_tab(target: str, *, ready: bool, params: GenerationParams | None) -> N
         # one row per problem, one column per target: easy to see where two models disagree
         st.dataframe(pd.DataFrame(run.problem_rows()), hide_index=True)
         c1, c2 = st.columns(2)
-        c1.download_button("Results JSON", json.dumps(run.to_dict(), ensure_ascii=False, indent=1),
-                           file_name="reasoning-suite.json", mime="application/json", key="moe_suite_json",
-                           on_click="ignore")
-        c2.download_button("Results CSV", run.to_csv(), file_name="reasoning-suite.csv", mime="text/csv",
-                           key="moe_suite_csv_dl", on_click="ignore")
+        file_download("Results JSON", json.dumps(run.to_dict(), ensure_ascii=False, indent=1),
+                      file_name="reasoning-suite.json", mime="application/json", key="moe_suite_json", where=c1)
+        file_download("Results CSV", run.to_csv(), file_name="reasoning-suite.csv", mime="text/csv",
+                      key="moe_suite_csv_dl", where=c2)
         if state.get("moe_suite_id"):
             st.caption(f"Saved in the database as run {plain(state.moe_suite_id)}.")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from services.reasoning import routing
 from services.models.local import human
+from ui.file_download import file_download
 from ui.safe_markdown import plain
 
 # rows the heatmap draws at most (a long answer on a 32-layer model is tens of thousands of cells)
@@ -139,12 +140,12 @@ def downloads(events: list, key: str, *, info: dict | None = None, container=Non
     """CSV (records, per-layer statistics) and JSON (records, statistics, model) exports."""
     where = container or st
     c1, c2, c3 = where.columns(3)
-    c1.download_button("Routing CSV", routing.to_csv(events), file_name="routing.csv", mime="text/csv",
-                       key=f"{key}_csv", on_click="ignore")
-    c2.download_button("Statistics CSV", routing.stats_csv(events), file_name="routing-stats.csv", mime="text/csv",
-                       key=f"{key}_stats_csv", on_click="ignore")
-    c3.download_button("Routing JSON", routing.to_json(events, info), file_name="routing.json",
-                       mime="application/json", key=f"{key}_json", on_click="ignore")
+    file_download("Routing CSV", routing.to_csv(events), file_name="routing.csv", mime="text/csv",
+                  key=f"{key}_csv", where=c1)
+    file_download("Statistics CSV", routing.stats_csv(events), file_name="routing-stats.csv", mime="text/csv",
+                  key=f"{key}_stats_csv", where=c2)
+    file_download("Routing JSON", routing.to_json(events, info), file_name="routing.json",
+                  mime="application/json", key=f"{key}_json", where=c3)
 
 
 def routing_panel(events: list, key: str, *, title: str = "", info: dict | None = None) -> None:

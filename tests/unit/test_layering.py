@@ -45,6 +45,26 @@ def test_html_is_never_rendered_unsafely(path):
             assert isinstance(node.value, ast.Constant) and node.value.value is False, f"{path}:{node.value.lineno}"
 
 
+def download_button_calls(path: Path) -> list[int]:
+    """Lines that call Streamlit's download_button (as st.…, st.sidebar.… or a column's …)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute) and node.func.attr == "download_button"]
+
+
+@pytest.mark.parametrize("path", py_files("app_pages", "ui") + [ROOT / "app.py"], ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_download_goes_through_file_download(path):
+    # a download that reruns the page can lose the file the browser is about to fetch
+    if path.name != "file_download.py":
+        assert download_button_calls(path) == []
+
+
+def test_download_check_sees_each_form(tmp_path):
+    sample = tmp_path / "page.py"
+    sample.write_text("st.download_button('a', b'')\nst.sidebar.download_button('a', b'')\nc1.download_button('a', b'')\n")
+    assert download_button_calls(sample) == [1, 2, 3]
+
+
 def test_secrets_file_is_ignored():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert ".streamlit/secrets.toml" in ignored
