@@ -101,7 +101,8 @@ class MeasuredStream:
             if fmt.is_json:  # every answer under a JSON format is checked, whichever runtime constrained it
                 from services.structured.answers import check_answer
 
-                check = check_answer(self.text, fmt)
+                limit = self.request.params.max_tokens if self.finish_reason == "length" else None
+                check = check_answer(self.text, fmt, token_limit=limit)
                 m.schema_valid, m.schema_error = check.valid, check.error
 
     def __iter__(self):

@@ -61,13 +61,20 @@ def _where(path) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
 
 
-def check_answer(text: str, fmt: ResponseFormat) -> SchemaCheck:
-    """SchemaCheck(None) for text answers; otherwise whether the answer is JSON of the right shape."""
+def check_answer(text: str, fmt: ResponseFormat, *, token_limit: int | None = None) -> SchemaCheck:
+    """SchemaCheck(None) for text answers; otherwise whether the answer is JSON of the right shape.
+
+    token_limit: the max_tokens the answer ran into (finish reason "length"), so JSON it cut short
+    is reported as cut short, with what to change, rather than as a parse error.
+    """
     if not fmt.is_json:
         return SchemaCheck(None)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
+        if token_limit is not None and text.strip():
+            return SchemaCheck(False, f"The answer reached the {token_limit}-token limit before its JSON was "
+                                      "complete; raise Max tokens.")
         what = "The answer is empty" if not text.strip() else "The answer is not JSON"
         return SchemaCheck(False, f"{what}: {err.msg} (line {err.lineno}, column {err.colno})."
                            if text.strip() else f"{what}.")

@@ -79,6 +79,16 @@ def test_response_format_from_form_values():
         response_format_from("xml")
 
 
+def test_an_answer_cut_short_by_the_token_limit_is_named_as_such():
+    cut = check_answer('{"city": "Par', FMT, token_limit=64)
+    assert cut.valid is False and cut.error == ("The answer reached the 64-token limit before its JSON was "
+                                                "complete; raise Max tokens.")
+    # complete JSON that ran into the limit is checked against the schema as usual
+    assert check_answer('{"city": "Paris"}', FMT, token_limit=64).error == "'age' is a required property"
+    assert check_answer('{"city": "Paris", "age": 3}', FMT, token_limit=64).valid is True
+    assert "empty" in check_answer("", FMT, token_limit=64).error
+
+
 @pytest.mark.parametrize("text,valid,words", [
     ('{"city": "Paris", "age": 3}', True, ""),
     ('{"city":"Paris","age":3,"extra":[1]}', True, ""),

@@ -30,11 +30,14 @@ def isolated(monkeypatch, tmp_path):
 
 @pytest.fixture
 def srv(monkeypatch):
-    """The stand-in answers by model: m-valid with a valid person, m-invalid with a wrong age type."""
+    """The stand-in answers by model: m-valid with a valid person, m-invalid with a wrong age type,
+    m-cut with a person cut short by the token limit (finish_reason "length")."""
     def answers(body):
+        if body.get("model") == "m-cut":
+            return Reply.text(VALID[:12], finish_reason="length")
         return Reply.text(INVALID if body.get("model") == "m-invalid" else VALID)
 
-    with OpenAIStandIn(models=("m-valid", "m-invalid"), answers=answers) as s:
+    with OpenAIStandIn(models=("m-valid", "m-invalid", "m-cut"), answers=answers) as s:
         monkeypatch.setenv("OPENAI_BASE_URL", s.url)
         yield s
 
@@ -129,6 +132,15 @@ def test_chat_text_mode_says_how_the_answer_checked_out(srv, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out.strip() == INVALID
     assert "schema: invalid (age: 'thirty-six' is not of type 'integer')" in err.splitlines()
+
+
+def test_json_cut_short_by_the_token_limit_says_so_and_what_to_change(srv, tmp_path, capsys):
+    path = schema_file(tmp_path, json.dumps(PERSON))
+    assert main(["chat", "--target", "openai:m-cut", "--schema", path, "--max-tokens", "7", "--json", "Who?"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["finish_reason"] == "length" and result["schema_valid"] is False
+    assert result["schema_error"] == ("The answer reached the 7-token limit before its JSON was complete; "
+                                      "raise Max tokens.")
 
 
 @pytest.mark.parametrize("flags,wire,valid", [
