@@ -41,6 +41,8 @@ MAX_SCENE_ANALYSED = 1000
 MAX_SEEK_FAILURES = 3
 # frames are kept at most this large (the models resize further)
 FRAME_MAX_SIDE = video_readers.FRAME_MAX_SIDE
+# tried in this order: the first that opens the file and decodes a frame reads it
+READERS = (CvReader, AvReader)
 
 Progress = Callable[[float, str], None]
 
@@ -135,7 +137,7 @@ def _check_bytes(source: bytes | Path, name: str) -> None:
 
 def _open(path: str, name: str):
     failures = []
-    for cls in (CvReader, AvReader):
+    for cls in READERS:
         try:
             return cls(path)
         except MediaError as exc:

@@ -30,7 +30,7 @@ class CvReader:
         import cv2
 
         self.cv2, self.path = cv2, path
-        self.cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        self.cap = self.open_capture(cv2, path)
         if not self.cap.isOpened():
             raise MediaError("OpenCV cannot open it")
         # AV1 (and others without a decoder) open fine yet every read fails (opencv#29722)
@@ -44,6 +44,11 @@ class CvReader:
         self.count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.width = int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
         self.height = int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+
+    @staticmethod
+    def open_capture(cv2, path: str):
+        """The capture every read goes through (a seam: tests give one that cannot decode)."""
+        return cv2.VideoCapture(path, cv2.CAP_FFMPEG)
 
     def _rgb(self, bgr):
         return _shrink(self.cv2.cvtColor(bgr, self.cv2.COLOR_BGR2RGB))

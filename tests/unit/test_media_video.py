@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from services.media import video
+from services.media import video, video_readers
 from services.errors import BadRequest, MediaError
 from tests.fixtures.media_files import EXECUTABLE, av1_clip, lying_count_avi, plain_image, scene_video, zero_fps_mp4
 
@@ -72,14 +72,71 @@ def test_sparse_samples_seek_and_dense_ones_read_sequentially(clips, monkeypatch
     assert [f.index for f in seeked.frames] == [0, 59]
 
 
-def test_av1_opens_in_opencv_but_is_decoded_by_pyav(clips):
-    result = video.sample(clips["av1"], strategy="uniform", frames=3)
-    assert (result.info.decoder, result.info.codec) == ("pyav", "av1")
+class _UndecodableCapture:
+    """OpenCV as opencv#29722 reports it for a codec its build lacks: the file opens and its header is
+    read, but every grab and read fails. Whether a given OpenCV wheel decodes AV1 is a build option
+    (5.0.0.93 did not, 5.1.0.95 does), so the fallback is tested by making the first reader fail here."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def isOpened(self):
+        return self.real.isOpened()
+
+    def get(self, prop):
+        return self.real.get(prop)
+
+    def set(self, prop, value):
+        return self.real.set(prop, value)
+
+    def grab(self):
+        return False
+
+    def read(self):
+        return False, None
+
+    def retrieve(self):
+        return False, None
+
+    def release(self):
+        self.real.release()
+
+
+class _CvReaderWithoutDecoder(video_readers.CvReader):
+    @staticmethod
+    def open_capture(cv2, path):
+        return _UndecodableCapture(cv2.VideoCapture(path, cv2.CAP_FFMPEG))
+
+
+@pytest.fixture
+def opencv_cannot_decode(monkeypatch):
+    monkeypatch.setattr(video, "READERS", (_CvReaderWithoutDecoder, video_readers.AvReader))
+
+
+@pytest.mark.parametrize("clip", ["av1", "scenes"])
+def test_a_file_opencv_opens_but_cannot_decode_is_read_by_pyav(clips, clip, opencv_cannot_decode):
+    result = video.sample(clips[clip], strategy="uniform", frames=3)
+    assert result.info.decoder == "pyav"
     assert result.method.startswith("pyav")
     assert [_dominant(f.rgb) for f in result.frames] == [0, 1, 2]
     assert any("PyAV decoded it" in n for n in result.notes)
-    scenes = video.sample(clips["av1"], strategy="scene")
-    assert len(scenes.frames) == 3
+    scenes = video.sample(clips[clip], strategy="scene")
+    assert [_dominant(f.rgb) for f in scenes.frames] == [0, 1, 2]
+
+
+def test_av1_is_read_by_whichever_reader_this_build_has(clips):
+    # OpenCV first when its build decodes AV1, PyAV otherwise: the frames are the same either way
+    result = video.sample(clips["av1"], strategy="uniform", frames=3)
+    assert result.info.decoder in ("opencv", "pyav")
+    assert "av01" in result.info.codec.lower() or "av1" in result.info.codec.lower()
+    assert [_dominant(f.rgb) for f in result.frames] == [0, 1, 2]
+    assert any("PyAV decoded it" in n for n in result.notes) == (result.info.decoder == "pyav")
+
+
+def test_a_file_no_reader_decodes_is_one_sentence(monkeypatch, clips):
+    monkeypatch.setattr(video, "READERS", (_CvReaderWithoutDecoder,))
+    with pytest.raises(MediaError, match=r"v\.mkv: no frame could be read \(OpenCV opens it but cannot decode"):
+        video.sample(clips["av1"], name="v.mkv")
 
 
 def test_lying_frame_count_is_clamped_and_reported(clips):
