@@ -22,7 +22,7 @@ from services.models import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 EMB = embedded.EMBEDDED_MODEL
-# the ONNX recipes measured against the default (README "Quality"); each is built in a temp folder
+# the ONNX recipes measured against the default (docs/performance.md "Quality"); each is built in a temp folder
 RECIPES = [
     {"precision": "int4", "block_size": 32, "accuracy_level": 4},
     {"precision": "int4", "block_size": 128, "accuracy_level": 4},

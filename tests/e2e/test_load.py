@@ -2,7 +2,7 @@
 
 The issue asks for 20 sessions; on the 2-core CI machine 20 chromium renderers plus the server
 would take most of the suite's time budget, so LOAD_SESSIONS (default 8) sets the number; the
-README gives the figures measured with it.
+figures measured with it are in docs/testing.md.
 """
 
 from __future__ import annotations
