@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from services.conversations import branches as convs
+from services.conversations.rows import StoredMessage, Turn, TurnSettings
 from services.chat import MAX_PROMPT_CHARS
 from services.errors import PlaygroundError
 from services.evaluate.sources import from_chat
@@ -43,60 +44,61 @@ def _act(action: tuple) -> None:
     state.pop("chat_editing", None)
 
 
-def branch_switcher(msg: dict) -> None:
+def branch_switcher(turn: Turn) -> None:
     """◀ n / N ▶ between the alternatives at this point (earlier answers, earlier edits)."""
-    sibs, i = msg["siblings"], msg["index"]
-    st.button("◀", key=f"chat_prev_{msg['id']}", disabled=i == 0, on_click=_switch, args=(sibs[i - 1],),
+    sibs, i, mid = turn.siblings, turn.index, turn.message.id
+    st.button("◀", key=f"chat_prev_{mid}", disabled=i == 0, on_click=_switch, args=(sibs[i - 1],),
               help="previous version")
     st.caption(f"version {i + 1:d} / {len(sibs)}", width="content")
-    st.button("▶", key=f"chat_next_{msg['id']}", disabled=i == len(sibs) - 1, on_click=_switch,
+    st.button("▶", key=f"chat_next_{mid}", disabled=i == len(sibs) - 1, on_click=_switch,
               args=(sibs[min(i + 1, len(sibs) - 1)],), help="next version")
 
 
-def show_attachments(msg: dict) -> None:
+def show_attachments(msg: StoredMessage) -> None:
     """A message's stored images, small, with their names."""
-    for a in msg["attachments"]:
+    for a in msg.attachments:
         try:
-            st.image(store.attachment(a["sha256"]), caption=plain(a["label"]) or None, width=240)
+            st.image(store.attachment(a.sha256), caption=plain(a.label) or None, width=240)
         except Exception:  # noqa: BLE001 - a stored image that cannot be decoded must not break the page
-            st.caption(f"🖼️ {plain(a['label'] or 'image')} ({plain(a['mime'])}) cannot be shown")
+            st.caption(f"🖼️ {plain(a.label or 'image')} ({plain(a.mime)}) cannot be shown")
 
 
-def render_turn(msg: dict, last: bool) -> None:
+def render_turn(turn: Turn, last: bool) -> None:
     """One stored message with its attachments, notices, metrics and actions."""
-    with st.chat_message(msg["role"]):
-        if msg["notice"]:
-            st.info(sanitize(msg["notice"]))
+    msg = turn.message
+    with st.chat_message(msg.role):
+        if msg.notice:
+            st.info(sanitize(msg.notice))
         show_attachments(msg)
-        if state.get("chat_editing") == msg["id"]:
-            with st.form(key=f"chat_edit_form_{msg['id']}", border=False):
-                st.text_area("Edit your message", msg["content"], key=f"chat_edit_text_{msg['id']}",
+        if state.get("chat_editing") == msg.id:
+            with st.form(key=f"chat_edit_form_{msg.id}", border=False):
+                st.text_area("Edit your message", msg.content, key=f"chat_edit_text_{msg.id}",
                              max_chars=MAX_PROMPT_CHARS)
                 send, cancel = st.columns(2)
                 send.form_submit_button("Send as a new branch", type="primary",
-                                        on_click=lambda: _act(("edit", msg["id"], state[f"chat_edit_text_{msg['id']}"])))
+                                        on_click=lambda: _act(("edit", msg.id, state[f"chat_edit_text_{msg.id}"])))
                 cancel.form_submit_button("Cancel", on_click=lambda: state.pop("chat_editing", None))
         else:
-            show(msg["content"])
-        if msg["role"] == "assistant" and msg["finish_reason"] in ("incomplete", "cancelled"):
+            show(msg.content)
+        if msg.role == "assistant" and msg.stopped_early:
             st.warning("Stopped before the end: this answer is incomplete.")
-        if msg["error"].strip():
-            st.error(sanitize(msg["error"]))
-        if msg["role"] == "assistant" and msg["metrics"]:
-            metrics_caption(msg["metrics"], msg["finish_reason"])
-            schema_badge(msg["metrics"], msg["params"])
-            st.caption(sanitize(msg["target"] or ""))
+        if msg.error.strip():
+            st.error(sanitize(msg.error))
+        if msg.role == "assistant" and msg.metrics:
+            metrics_caption(msg.metrics, msg.finish_reason)
+            schema_badge(msg.metrics, msg.params.response_format if msg.params else None)
+            st.caption(sanitize(msg.target or ""))
         # one row of actions under the message
         with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-            if len(msg["siblings"]) > 1:
-                branch_switcher(msg)
-            if msg["role"] == "user" and state.get("chat_editing") != msg["id"]:
-                st.button("✏️ Edit", key=f"chat_edit_{msg['id']}",
-                          on_click=lambda: state.update(chat_editing=msg["id"]))
-            if msg["role"] == "assistant" and msg["content"]:
+            if len(turn.siblings) > 1:
+                branch_switcher(turn)
+            if msg.role == "user" and state.get("chat_editing") != msg.id:
+                st.button("✏️ Edit", key=f"chat_edit_{msg.id}",
+                          on_click=lambda: state.update(chat_editing=msg.id))
+            if msg.role == "assistant" and msg.content:
                 with st.popover("📋 Copy"):
                     # st.code shows the raw text with a copy-to-clipboard button
-                    st.code(msg["content"], language=None, wrap_lines=True)
+                    st.code(msg.content, language=None, wrap_lines=True)
             if last:
                 st.button("🔄 Regenerate", key="chat_regenerate", on_click=_act, args=(("regenerate",),))
 
@@ -104,13 +106,13 @@ def render_turn(msg: dict, last: bool) -> None:
 action = state.pop("chat_action", None)
 turns = convs.path(store, conv_id) if conv_id else []
 shown = turns
-if action and action[0] == "regenerate" and turns and turns[-1]["role"] == "assistant":
+if action and action[0] == "regenerate" and turns and turns[-1].message.role == "assistant":
     shown = turns[:-1]  # the new answer streams in its place; the old one stays one click away
 elif action and action[0] == "edit":
-    ids = [m["id"] for m in turns]
+    ids = [t.message.id for t in turns]
     shown = turns[: ids.index(action[1])] if action[1] in ids else turns  # the edited branch replaces these
-for n, msg in enumerate(shown):
-    render_turn(msg, last=n == len(turns) - 1)
+for n, turn in enumerate(shown):
+    render_turn(turn, last=n == len(turns) - 1)
 # the last request of this conversation in this session, as a script for its runtime
 last_request = state.get("chat_last_request")
 code_panel(last_request[1] if last_request and last_request[0] == conv_id else None, key="chat_code")
@@ -118,8 +120,8 @@ code_panel(last_request[1] if last_request and last_request[0] == conv_id else N
 if turns:
     try:
         # the conversation as a GitHub prompt file: system prompt, messages up to the last question, parameters
-        prompt_file = from_chat([(m["role"], m["content"]) for m in turns], system=system, params=params,
-                                target=target, name=turns[0]["content"][:60])
+        prompt_file = from_chat([(t.message.role, t.message.content) for t in turns], system=system, params=params,
+                                target=target, name=turns[0].message.content[:60])
     except PlaygroundError:
         prompt_file = None
     if prompt_file:
@@ -145,10 +147,10 @@ if action:
         st.warning("Type a message first: the prompt is empty.")
         st.stop()
     try:
+        settings = TurnSettings(target, params, system)
         # the question is stored before anything is generated, so nothing typed is lost
         if action[0] == "send":
-            conv_id, user_id = convs.ask(store, conv_id, action[1], target=target, params=params, system=system,
-                                         images=images)
+            conv_id, user_id = convs.ask(store, conv_id, action[1], settings, images=images)
             state[CURRENT] = conv_id
         elif action[0] == "edit":
             user_id = convs.edit_question(store, conv_id, action[1], action[2])
@@ -165,13 +167,13 @@ if action:
         with st.chat_message("user"):
             question = store.get_message(user_id)
             show_attachments(question)
-            show(question["content"])
+            show(question.content)
     if not ensure_embedded_ready(target):
         st.stop()
     with st.chat_message("assistant"):
         try:
             with st.spinner("Loading the model…"):
-                reply = convs.answer(store, conv_id, user_id, target, params, system)
+                reply = convs.answer(store, conv_id, user_id, settings)
                 state.chat_last_request = (conv_id, reply.stream.request)  # for the Code panel
         except PlaygroundError:
             # the reason is stored beside the question and shown after the rerun

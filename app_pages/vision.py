@@ -6,6 +6,7 @@ import streamlit as st
 
 from services.chat import MAX_PROMPT_CHARS
 from services.conversations import vision as vconv
+from services.conversations.rows import TurnSettings
 from services.errors import PlaygroundError
 from services.media import vision
 from ui import vision_media as view
@@ -44,7 +45,7 @@ if uploaded.digest != state.get("vision_upload_digest"):
 turns = vconv.turns(store, conv_id) if conv_id else []
 if conv_id:
     parts = list(vconv.media(store, conv_id))
-    view.media_strip(parts, turns[0]["notice"] if turns else "")
+    view.media_strip(parts, turns[0].message.notice if turns else "")
 else:
     parts = uploaded.parts
     view.media_strip(parts, uploaded.note, uploaded.warnings)
@@ -64,9 +65,9 @@ question = st.chat_input(hint, disabled=not ready, key="vision_input", max_chars
 
 if question is not None:
     try:
+        settings = TurnSettings(target, params, system)
         # stored before anything is generated (a new conversation with its media), so nothing is lost
-        conv_id, user_id = vconv.ask(store, conv_id, question, images=uploaded.images, frames=uploaded.frames,
-                                     target=target, params=params, system=system, note=uploaded.note)
+        conv_id, user_id = vconv.ask(store, conv_id, question, settings, uploaded.media)
     except PlaygroundError as exc:
         st.error(sanitize(exc.user_message()))
         if question.strip():
@@ -81,7 +82,7 @@ if question is not None:
     with st.chat_message("assistant"):
         try:
             with st.spinner("Reading the images and loading the model…"):
-                reply = vconv.answer(store, conv_id, user_id, target, params, system)
+                reply = vconv.answer(store, conv_id, user_id, settings)
                 state.vision_last_request = (conv_id, reply.stream.request)  # for the Code panel
         except PlaygroundError:
             st.rerun()  # the reason is stored beside the question and shown after the rerun

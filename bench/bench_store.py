@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 from services.conversations.import_export import export_json, import_json  # noqa: E402
+from services.conversations.rows import NewMessage  # noqa: E402
 from services.conversations.store import Store  # noqa: E402
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar".split()
@@ -33,11 +34,11 @@ def main(n_conv: int = 200, per_conv: int = 50) -> None:
             for c in range(n_conv):
                 cid = s.create_conversation()
                 for m in range(per_conv):
-                    s.add_message(cid, "user" if m % 2 == 0 else "assistant", text(c * per_conv + m))
+                    s.add_message(cid, NewMessage("user" if m % 2 == 0 else "assistant", text(c * per_conv + m)))
             write_s = time.perf_counter() - t0
             n = n_conv * per_conv
             cid = s.create_conversation()
-            mid = s.add_message(cid, "assistant", "")
+            mid = s.add_message(cid, NewMessage("assistant", ""))
             acc = ""
             t0 = time.perf_counter()
             for _ in range(500):
@@ -47,7 +48,7 @@ def main(n_conv: int = 200, per_conv: int = 50) -> None:
             search_ms, hits = timed(lambda s=s: s.search("item4242"), 20)
             rows.append(("FTS5" if fts else "LIKE", n, n / write_s, update_ms, search_ms * 1000, len(hits)))
             if fts:
-                big = next(c["id"] for c in s.list_conversations(3) if c["n_messages"] == per_conv)
+                big = next(c.id for c in s.list_conversations(3) if c.n_messages == per_conv)
                 exp_s, data = timed(lambda s=s, big=big: export_json(s, big), 5)
                 imp_s, _ = timed(lambda s=s, data=data: import_json(s, data), 5)
             s.close()

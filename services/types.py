@@ -368,3 +368,12 @@ class Metrics:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON output and storage."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Metrics":
+        """Read back to_dict's output (the database, a JSON file); missing or null fields take their defaults."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in (data or {}).items() if k in known and v is not None}
+        if "server" in values:
+            values["server"] = dict(values["server"])
+        return cls(**values)

@@ -7,6 +7,8 @@ import time
 import streamlit as st
 
 from services.compare.word_diff import diff_stats, similarity, word_diff
+from services.errors import BadRequest
+from services.types import Metrics, ResponseFormat
 from ui.metrics_card import metrics_card
 from ui.safe_markdown import LiveMarkdown, plain, sanitize, show
 from ui.schema_badge import schema_badge
@@ -75,10 +77,19 @@ def result_columns(results: list[dict], headers: list[str], *, show_metrics: boo
         show(r.get("text") or "_(empty answer)_", col)
         if r.get("finish_reason") == "cancelled":
             col.warning("Stopped before the end: this answer is incomplete.")
+        metrics = Metrics.from_dict(r.get("metrics"))
         if show_metrics:
-            metrics_card(r.get("metrics") or {}, r.get("finish_reason"), container=col, note=mode_note(r))
+            metrics_card(metrics, r.get("finish_reason"), container=col, note=mode_note(r))
         # also in blind mode: validity is about the answer, like its text, and names no target
-        schema_badge(r.get("metrics"), r.get("params"), container=col)
+        schema_badge(metrics, _response_format(r), container=col)
+
+
+def _response_format(result: dict) -> ResponseFormat | None:
+    """The response format a column asked for (a result holds its parameters as JSON)."""
+    try:
+        return ResponseFormat.coerce((result.get("params") or {}).get("response_format"))
+    except BadRequest:
+        return None  # a run file's value this version cannot read: no "against the schema"
 
 
 def speed_chart(results: list[dict], headers: list[str]) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from services.conversations.import_export import export_json_text, export_markdown, import_json
+from services.conversations.rows import Conversation
 from services.errors import PlaygroundError
 from services.conversations.store import Store, StoreError, open_store
+from services.types import GenerationParams
 from ui.file_download import file_download
 from ui.params_panel import RANGES, restore_format
 from ui.safe_markdown import plain, sanitize
@@ -57,7 +59,7 @@ def current_id(store: Store, targets: list[str] = (), kind: str = "chat") -> str
     if from_url and from_url != state.get(f"{kind}_url_conversation"):
         state[f"{kind}_url_conversation"] = from_url
         conv = store.get_conversation(from_url)
-        if conv is not None and conv.get("kind", "chat") == kind:
+        if conv is not None and conv.kind == kind:
             set_current(store, from_url, targets=targets, kind=kind)
     state.setdefault(key, None)
     conv_id = state[key]
@@ -74,26 +76,26 @@ def set_current(store: Store, conv_id: str | None, *, targets: list[str] = (), k
     state.pop(f"{kind}_editing", None)
     conv = store.get_conversation(conv_id) if conv_id else None
     if conv is not None:
-        state[f"{kind}_system"] = conv["system"]
-        if conv["target"] in targets:
-            state[f"{kind}_target"] = conv["target"]
-        _restore_params(conv["params"], kind)
+        state[f"{kind}_system"] = conv.system
+        if conv.target in targets:
+            state[f"{kind}_target"] = conv.target
+        if conv.params is not None:
+            _restore_params(conv.params, kind)
     elif kind == "chat":
         state["chat_system"] = ""
 
 
-def _restore_params(params: dict, kind: str = "chat") -> None:
+def _restore_params(params: GenerationParams, kind: str = "chat") -> None:
     """Put a resumed conversation's sampling settings back into the params panel."""
     state = st.session_state
     for name, (lo, hi) in RANGES.items():
-        value = params.get(name)
+        value = getattr(params, name)
         if isinstance(value, (int, float)) and lo <= value <= hi:
             state[f"{kind}_{name}"] = float(value) if isinstance(lo, float) else int(value)
-    if "seed" in params:
-        state[f"{kind}_seed"] = "" if params["seed"] is None else str(params["seed"])
-    if "stop" in params and all("," not in s for s in params["stop"] or []):
-        state[f"{kind}_stop_strings"] = ", ".join(params["stop"] or [])
-    restore_format(params, kind)
+    state[f"{kind}_seed"] = "" if params.seed is None else str(params.seed)
+    if all("," not in s for s in params.stop):
+        state[f"{kind}_stop_strings"] = ", ".join(params.stop)
+    restore_format(params.response_format, kind)
 
 
 def _delete(store: Store, conv_id: str, kind: str) -> None:
@@ -109,13 +111,13 @@ def _rename(store: Store, conv_id: str, kind: str) -> None:
         st.session_state[f"{kind}_flash"] = exc.user_message()
 
 
-def _manage(store: Store, conv: dict, kind: str) -> None:
+def _manage(store: Store, conv: Conversation, kind: str) -> None:
     """Rename, export and delete for the conversation on screen."""
     state = st.session_state
-    cid = conv["id"]
+    cid = conv.id
     confirm = f"{kind}_confirm_delete"
     with st.expander("This conversation", expanded=state.get(confirm) == cid):
-        st.text_input("Title", value=conv["title"], key=f"{kind}_title_{cid}")
+        st.text_input("Title", value=conv.title, key=f"{kind}_title_{cid}")
         st.button("Rename", key=f"{kind}_rename", on_click=_rename, args=(store, cid, kind), use_container_width=True)
         # deferred: the export (attachments in base64) is built only when the button is clicked
         file_download("⬇ Export JSON", lambda: export_json_text(store, cid), file_name=f"conversation-{cid}.json",
@@ -126,7 +128,7 @@ def _manage(store: Store, conv: dict, kind: str) -> None:
             st.button("🗑 Delete…", key=f"{kind}_delete", on_click=lambda: state.update({confirm: cid}),
                       use_container_width=True)
         else:
-            st.warning(f"Delete “{plain(conv['title'] or 'Untitled')}” and all its messages? This cannot be undone.")
+            st.warning(f"Delete “{plain(conv.title or 'Untitled')}” and all its messages? This cannot be undone.")
             yes, no = st.columns(2)
             yes.button("Delete", key=f"{kind}_delete_yes", type="primary", on_click=_delete, args=(store, cid, kind))
             no.button("Cancel", key=f"{kind}_delete_no", on_click=lambda: state.pop(confirm, None))
@@ -142,7 +144,7 @@ def _imported(store: Store, targets: list[str], kind: str) -> None:
     except PlaygroundError as exc:
         st.session_state[f"{kind}_flash_error"] = exc.user_message()
         return
-    imported = store.get_conversation(new_id)["kind"]
+    imported = store.get_conversation(new_id).kind
     if imported == kind:
         set_current(store, new_id, targets=targets, kind=kind)
         st.session_state[f"{kind}_flash"] = "Imported as a new conversation."
@@ -151,19 +153,19 @@ def _imported(store: Store, targets: list[str], kind: str) -> None:
                                              f"and opens on the {imported.capitalize()} page.")
 
 
-def _row(c: dict, conv_id: str | None, kind: str, store: Store, targets: list[str]) -> None:
+def _row(c: Conversation, conv_id: str | None, kind: str, store: Store, targets: list[str]) -> None:
     """One conversation's button: this page's kind opens here, another kind switches to its page."""
-    other = c.get("kind", "chat")
+    other = c.kind
     # titles come from prompts and imported files: labels render markdown, so defuse it
-    title = f"{ICONS.get(other, '')} {c['title'] or 'Untitled'}".strip()
-    key = f"{kind}_open_{c['id']}"
+    title = f"{ICONS.get(other, '')} {c.title or 'Untitled'}".strip()
+    key = f"{kind}_open_{c.id}"
     if other == kind:
-        st.button(plain(title), key=key, use_container_width=True, type="primary" if c["id"] == conv_id else "secondary",
-                  on_click=set_current, args=(store, c["id"]), kwargs={"targets": targets, "kind": kind})
+        st.button(plain(title), key=key, use_container_width=True, type="primary" if c.id == conv_id else "secondary",
+                  on_click=set_current, args=(store, c.id), kwargs={"targets": targets, "kind": kind})
     elif st.button(plain(title), key=key, use_container_width=True,
                    help=plain(f"opens on the {other.capitalize()} page")):
         # not from a callback: switching pages ends this run, and the other page reads ?c= first
-        st.switch_page(PAGES[other], query_params={"c": c["id"]})
+        st.switch_page(PAGES[other], query_params={"c": c.id})
 
 
 def conversation_sidebar(store: Store, targets: list[str], kind: str = "chat") -> str | None:

@@ -12,6 +12,7 @@ import streamlit as st
 from services.errors import PlaygroundError
 from services.evaluate import results, storage
 from services.evaluate.results import MARK
+from services.types import Metrics
 from ui.file_download import file_download
 from ui.metrics_card import metrics_line
 from ui.safe_markdown import plain, sanitize, show
@@ -87,7 +88,7 @@ def cell_detail(rec: dict, case: int, target: str) -> None:
             elif t.get("schemaValid") is False:
                 st.caption(plain(f"✗ not valid under the response format: {t.get('schemaError') or 'no detail'}"))
             if t["metrics"]:
-                st.caption(plain(metrics_line(t["metrics"], t.get("finishReason"))))
+                st.caption(plain(metrics_line(Metrics.from_dict(t["metrics"]), t.get("finishReason"))))
             if t["evaluationResults"]:
                 st.dataframe(pd.DataFrame([{"evaluator": r["evaluatorName"], "verdict": r["status"], "score": r["score"],
                                             "details": r["details"]} for r in t["evaluationResults"]]),

@@ -129,13 +129,8 @@ def _load_schema_file(key: str) -> None:
     state[f"{key}_schema"] = text
 
 
-def restore_format(params: dict, key: str) -> None:
+def restore_format(fmt: ResponseFormat, key: str) -> None:
     """Put a stored response format (a resumed conversation's) back into the panel."""
-    try:
-        fmt = ResponseFormat.coerce(params.get("response_format"))
-    except BadRequest:
-        return  # a stored value this version cannot read: the panel keeps its own choice
-    # stored before response formats existed: the answers were free text
     st.session_state[f"{key}_response_format"] = fmt.kind
     if fmt.schema is not None:
         st.session_state[f"{key}_schema"] = json.dumps(fmt.schema, indent=2, ensure_ascii=False)

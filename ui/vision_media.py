@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from services.backends.base import TargetInfo
-from services.conversations.vision import media_digest, split_media
+from services.conversations.rows import Attachment, Turn
+from services.conversations.vision import Media, media_digest, split_media
 from services.errors import PlaygroundError
 from services.media import images as media
 from services.media import video, vision
@@ -39,6 +40,11 @@ class Uploads:
     def parts(self) -> list[ImagePart]:
         """Photos then frames: the order the model numbers them in."""
         return self.images + self.frames
+
+    @property
+    def media(self) -> Media:
+        """What a new conversation about these uploads stores with its first question."""
+        return Media(self.images, self.frames, self.note)
 
     @property
     def digest(self) -> str:
@@ -179,24 +185,25 @@ def target_note(info: TargetInfo) -> None:
         st.warning(sanitize(f"{info.target} reads text only. Pick a vision target (for example {vision.OFFLINE_TARGET})."))
 
 
-def media_count(attachments: Sequence[dict]) -> str:
+def media_count(attachments: Sequence[Attachment]) -> str:
     """'1 image', '2 images and 8 frames': what a question was asked about."""
-    frames = sum(1 for a in attachments if a.get("timestamp_s") is not None)
+    frames = sum(1 for a in attachments if a.timestamp_s is not None)
     photos = len(attachments) - frames
     said = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((photos, "image"), (frames, "frame")) if n]
     return " and ".join(said)
 
 
-def turn(msg: dict, *, first: bool = False) -> None:
+def turn(shown: Turn, *, first: bool = False) -> None:
     """One stored question or answer with its error, incomplete mark and metrics."""
-    with st.chat_message(msg["role"]):
-        if first and msg["attachments"]:
-            st.caption(plain("About " + media_count(msg["attachments"]) + " above"))
-        show(msg["content"])
-        if msg["error"].strip():
-            st.error(sanitize(msg["error"]))
-        if msg["role"] == "assistant" and msg["finish_reason"] in ("incomplete", "cancelled"):
+    msg = shown.message
+    with st.chat_message(msg.role):
+        if first and msg.attachments:
+            st.caption(plain("About " + media_count(msg.attachments) + " above"))
+        show(msg.content)
+        if msg.error.strip():
+            st.error(sanitize(msg.error))
+        if msg.role == "assistant" and msg.stopped_early:
             st.warning("Stopped before the end: this answer is incomplete.")
-        if msg["role"] == "assistant" and msg["metrics"]:
-            metrics_caption(msg["metrics"], msg["finish_reason"])
-            st.caption(plain(msg["target"] or ""))
+        if msg.role == "assistant" and msg.metrics:
+            metrics_caption(msg.metrics, msg.finish_reason)
+            st.caption(plain(msg.target or ""))

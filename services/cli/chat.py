@@ -7,9 +7,10 @@ import sys
 from services.models import embedded
 
 from services.models import embedded_background
-from services.chat import DEFAULT_SYSTEM_PROMPT, DEFAULT_TARGET, resolve_target
-from services.cli.common import add_generation_flags, params_from_args, print_json, schema_line, stderr_progress
+from services.chat import DEFAULT_SYSTEM_PROMPT, DEFAULT_TARGET
+from services.cli.common import add_generation_flags, print_json, schema_line, settings_from_args, stderr_progress
 from services.conversations.branches import edit, regenerate, send
+from services.conversations.rows import TurnSettings
 from services.errors import BadRequest, IncompleteGeneration
 from services.conversations.store import open_store
 from services.streaming import StreamOutcome
@@ -81,12 +82,12 @@ def result_json(target, stream) -> dict:
     }
 
 
-def show_code(store, target, params, system, args) -> int:
+def show_code(store, settings: TurnSettings, args) -> int:
     """Print the script for the request these flags describe; nothing is stored or generated."""
     from services.codegen import script_for
     from services.codegen.requests import chat_request
 
-    request = chat_request(store, target, params, system, args.prompt, conversation=args.conversation,
+    request = chat_request(store, settings, args.prompt, conversation=args.conversation,
                            regenerate=args.regenerate, edit=args.edit)
     # one file on stdout: a conversation's images go inside it
     sys.stdout.write(script_for(request, inline_images=True).text)
@@ -99,21 +100,20 @@ def run(args) -> int:
         print(f"note: {store.notice}", file=sys.stderr)
     conv = store.require_conversation(args.conversation) if args.conversation else None
     # a continued conversation keeps its target, parameters and system prompt unless a flag says otherwise
-    target = resolve_target(args.target or (conv and conv["target"]) or DEFAULT_TARGET)
-    params = params_from_args(args, **(conv["params"] if conv else {}))
-    system = args.system if args.system is not None else (conv["system"] if conv else DEFAULT_SYSTEM_PROMPT)
+    settings = settings_from_args(args, conv, DEFAULT_TARGET, DEFAULT_SYSTEM_PROMPT)
+    target = settings.target
     if args.show_code:
-        return show_code(store, target, params, system, args)
+        return show_code(store, settings, args)
     ensure_embedded(target)
     if (args.regenerate or args.edit is not None) and not args.conversation:
         raise BadRequest("--regenerate and --edit need --conversation ID.")
     # the question is stored before generation starts, the answer as it streams
     if args.regenerate:
-        reply = regenerate(store, args.conversation, str(target), params, system or "")
+        reply = regenerate(store, args.conversation, settings)
     elif args.edit is not None:
-        reply = edit(store, args.conversation, args.edit, args.prompt or "", str(target), params, system or "")
+        reply = edit(store, args.conversation, args.edit, args.prompt or "", settings)
     else:
-        reply = send(store, args.conversation, args.prompt or "", str(target), params, system or "")
+        reply = send(store, args.conversation, args.prompt or "", settings)
     stream = reply.stream
     if args.json:
         reply.run()  # the outcome, stored; a failure raised

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from services.chat import resolve_target
+from services.conversations.rows import Conversation, TurnSettings
 from services.errors import BadRequest
 from services.structured.schema_input import MAX_SCHEMA_TEXT_BYTES, parse_schema_text, response_format_from
 from services.types import GenerationParams, ResponseFormat
@@ -41,6 +43,14 @@ def params_from_args(args, **defaults) -> GenerationParams:
         inherited = ResponseFormat.coerce(values.get("response_format"))
         values["response_format"] = response_format_arg(kind or "json_schema", schema_file, inherited)
     return GenerationParams.from_dict(values)
+
+
+def settings_from_args(args, conv: Conversation | None, default_target: str, default_system: str) -> TurnSettings:
+    """The settings a turn runs with: the flags given, else the continued conversation's own, else the defaults."""
+    target = resolve_target(args.target or (conv and conv.target) or default_target)
+    stored = conv.params.to_dict() if conv is not None and conv.params is not None else {}
+    system = args.system if args.system is not None else (conv.system if conv is not None else default_system)
+    return TurnSettings(str(target), params_from_args(args, **stored), system)
 
 
 def response_format_arg(kind: str, schema_file: str | None,

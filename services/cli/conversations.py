@@ -7,10 +7,9 @@ import time
 
 from services.conversations import branches as convs
 from services.cli.common import print_json
+from services.conversations.rows import Conversation, Turn
 from services.errors import BadRequest
 from services.conversations.store import open_store
-
-HEADER_KEYS = ("id", "kind", "title", "created", "updated", "target", "n_messages")
 
 
 def register(sub) -> None:
@@ -34,17 +33,31 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def header_json(c: Conversation) -> dict:
+    """A conversation in the list's --json output."""
+    return {"id": c.id, "kind": c.kind, "title": c.title, "created": c.created, "updated": c.updated,
+            "target": c.target, "n_messages": c.n_messages}
+
+
+def turn_json(t: Turn) -> dict:
+    """A message on the visible branch in `show --json`."""
+    m = t.message
+    return {"id": m.id, "parent_id": m.parent_id, "role": m.role, "content": m.content, "target": m.target,
+            "finish_reason": m.finish_reason, "metrics": m.metrics.to_dict() if m.metrics else None,
+            "siblings": list(t.siblings), "index": t.index}
+
+
 def _list(store, args) -> int:
     rows = store.search(args.search, args.limit) if args.search.strip() else store.list_conversations(args.limit)
     if args.json:
-        print_json({"conversations": [{k: c[k] for k in HEADER_KEYS} for c in rows]})
+        print_json({"conversations": [header_json(c) for c in rows]})
         return 0
     if not rows:
         print("no conversations" + (f" match {args.search!r}" if args.search.strip() else " yet"), file=sys.stderr)
     for c in rows:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["updated"]))
-        kind = "" if c["kind"] == "chat" else f"[{c['kind']}] "
-        print(f"{c['id']}  {when}  {c['n_messages']:3d} msgs  {kind}{c['title'] or '(untitled)'}")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
+        kind = "" if c.kind == "chat" else f"[{c.kind}] "
+        print(f"{c.id}  {when}  {c.n_messages:3d} msgs  {kind}{c.title or '(untitled)'}")
     return 0
 
 
@@ -52,16 +65,17 @@ def _show(store, args) -> int:
     conv = store.require_conversation(args.id)
     turns = convs.path(store, args.id)
     if args.json:
-        keys = ("id", "parent_id", "role", "content", "target", "finish_reason", "metrics", "siblings", "index")
-        print_json({"conversation": {k: conv[k] for k in ("id", "kind", "title", "target", "system", "params")},
-                    "messages": [{k: m[k] for k in keys} for m in turns]})
+        print_json({"conversation": {"id": conv.id, "kind": conv.kind, "title": conv.title, "target": conv.target,
+                                     "system": conv.system, "params": conv.params.to_dict() if conv.params else {}},
+                    "messages": [turn_json(t) for t in turns]})
         return 0
-    print(f"# {conv['title'] or '(untitled)'}  [{conv['id']}]")
-    for m in turns:
-        version = f"  version {m['index'] + 1}/{len(m['siblings'])}" if len(m["siblings"]) > 1 else ""
-        flag = f"  [{m['finish_reason']}]" if m["finish_reason"] in ("incomplete", "cancelled") else ""
-        print(f"\n--- {m['id']} {m['role']}{version}{flag}")
-        print(m["content"])
+    print(f"# {conv.title or '(untitled)'}  [{conv.id}]")
+    for t in turns:
+        m = t.message
+        version = f"  version {t.index + 1}/{len(t.siblings)}" if len(t.siblings) > 1 else ""
+        flag = f"  [{m.finish_reason}]" if m.stopped_early else ""
+        print(f"\n--- {m.id} {m.role}{version}{flag}")
+        print(m.content)
     return 0
 
 

@@ -10,13 +10,12 @@ from services.media import images as media
 from services.media import video
 
 from services.media import vision
-from services.chat import resolve_target
 from services.cli.chat import end_printed, ensure_embedded, print_piece
-from services.cli.common import add_generation_flags, params_from_args, print_json
+from services.cli.common import add_generation_flags, print_json, settings_from_args
 from services.conversations import vision as vconv
 from services.conversations.store import open_store
 from services.errors import BadRequest, MediaError
-from services.types import Message
+from services.types import Message, Target
 
 
 def register(sub) -> None:
@@ -92,15 +91,14 @@ def run(args) -> int:
         print(f"note: {store.notice}", file=sys.stderr)
     conv = vconv.require(store, args.conversation) if args.conversation else None
     # a follow-up keeps the conversation's target, parameters and system prompt unless a flag says otherwise
-    target = resolve_target(args.target or (conv and conv["target"]) or vision.OFFLINE_TARGET)
-    params = params_from_args(args, **(conv["params"] if conv else {}))
-    system = args.system if args.system is not None else (conv["system"] if conv else "")
+    settings = settings_from_args(args, conv, vision.OFFLINE_TARGET, "")
+    target, params, system = settings.target, settings.params, settings.system
     if conv is not None:
         if args.image or args.video:
             raise BadRequest("A follow-up asks about the conversation's stored images and frames: leave out --image "
                              "and --video (new media starts a new conversation without --conversation).")
         images, sampled = [], None
-        stored = vconv.media(store, conv["id"])
+        stored = vconv.media(store, conv.id)
         photos, frames = [p for p in stored if p.timestamp_s is None], [p for p in stored if p.timestamp_s is not None]
     else:
         images, sampled = _media(args, target)
@@ -109,11 +107,11 @@ def run(args) -> int:
     estimate = vision.estimate_parts(message.images, args.num_crops)
     if args.show_code:
         if conv is not None:  # the stored turns (media on the first question), then this follow-up
-            last = vconv.turns(store, conv["id"])[-1]["id"]
-            messages = vconv.history(store, conv["id"], last, system) + [Message("user", message.content)]
+            last = vconv.turns(store, conv.id)[-1].message.id
+            messages = vconv.history(store, conv.id, last, system) + [Message("user", message.content)]
         else:
             messages = ([Message("system", system)] if system else []) + [message]
-        return show_code(target, params, messages)
+        return show_code(Target.parse(target), params, messages)
     ensure_embedded(target)
     note = ""
     if sampled is not None:
@@ -121,8 +119,7 @@ def run(args) -> int:
         note = (f"{Path(args.video).name}: {vision.format_timestamp(i.duration_s)} long, {i.fps:g} fps, "
                 f"about {i.frame_count} frames, {i.width}x{i.height}, {i.codec} · {sampled.method}")
     # the question (with its media, when new) is stored before generation starts, the answer as it streams
-    reply = vconv.send(store, args.conversation, args.question, str(target), params, system,
-                       images=photos, frames=frames, note=note)
+    reply = vconv.send(store, args.conversation, args.question, settings, vconv.Media(photos, frames, note))
     if args.json:
         outcome = reply.finish()
         if outcome.error is not None:

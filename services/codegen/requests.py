@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from services.conversations import branches
+from services.conversations.rows import TurnSettings
 from services.errors import BadRequest
-from services.types import ChatRequest, GenerationParams, Message, Target
+from services.types import ChatRequest, Message, Target
 
 
-def chat_request(store, target: Target, params: GenerationParams, system: str, prompt: str | None, *,
-                 conversation: str | None = None, regenerate: bool = False,
-                 edit: int | None = None) -> ChatRequest:
+def chat_request(store, settings: TurnSettings, prompt: str | None, *, conversation: str | None = None,
+                 regenerate: bool = False, edit: int | None = None) -> ChatRequest:
     """The messages `chat` would send for these flags; nothing is stored and no model is loaded.
 
     Old turns are not trimmed to the context here (that needs the model's tokenizer): a conversation
     longer than the model's context shows in full.
     """
-    system = system or ""
+    system = settings.system
     head = [Message("system", system)] if system.strip() else []
+    target, params = Target.parse(settings.target), settings.params
     if (regenerate or edit is not None) and not conversation:
         raise BadRequest("--regenerate and --edit need --conversation ID.")
     if not conversation:
@@ -27,16 +28,14 @@ def chat_request(store, target: Target, params: GenerationParams, system: str, p
     if regenerate:
         messages = branches.history(store, conversation, branches.last_question(store, conversation), system)
     elif edit is not None:
-        old = store.get_message(edit)
-        if old is None or old["conversation_id"] != conversation or old["role"] != "user":
-            raise BadRequest("Only your own messages in this conversation can be edited.")
-        before = branches.history(store, conversation, old["parent_id"], system) if old["parent_id"] else head
+        old = branches.own_question(store, conversation, edit)
+        before = branches.history(store, conversation, old.parent_id, system) if old.parent_id else head
         messages = before + [Message("user", prompt or "", branches.images_of(store, old))]
     else:
         if not (prompt or "").strip():
             raise BadRequest("Type a message first: the prompt is empty.")
         turns = branches.path(store, conversation)
-        before = branches.history(store, conversation, turns[-1]["id"], system) if turns else head
+        before = branches.history(store, conversation, turns[-1].message.id, system) if turns else head
         messages = before + [Message("user", prompt)]
     return ChatRequest(target, tuple(messages), params)
 

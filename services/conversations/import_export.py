@@ -13,6 +13,8 @@ from services import json_input
 from services.errors import BadRequest, MediaError
 from services.json_input import METRICS, PARAMS, number, text
 from services.media.images import IMAGE_KINDS, MAX_IMAGE_BYTES, image_size, sniff
+from services.conversations.branches import path
+from services.conversations.rows import StoredMessage
 from services.conversations.store import Store
 from services.types import ROLES, GenerationParams
 
@@ -104,44 +106,48 @@ SCHEMA = {
 }
 
 
-def _ordered(messages: list[dict], active_leaf: int | None) -> tuple[list[dict], set[int]]:
+def _ordered(messages: list[StoredMessage], active_leaf: int | None) -> tuple[list[StoredMessage], set[int]]:
     """The active branch first (so a plain reader sees the conversation), then the alternatives, parents first."""
-    by_id = {m["id"]: m for m in messages}
+    by_id = {m.id: m for m in messages}
     branch, node = [], active_leaf
     while node is not None and node in by_id:
         branch.append(node)
-        node = by_id[node]["parent_id"]
+        node = by_id[node].parent_id
     on_branch = set(branch)
-    order = branch[::-1] + [m["id"] for m in messages if m["id"] not in on_branch]
+    order = branch[::-1] + [m.id for m in messages if m.id not in on_branch]
     return [by_id[i] for i in order], on_branch
 
 
 def export_json(store: Store, conv_id: str) -> dict:
     """The whole conversation, every branch, attachments as base64; import_json reads it back."""
     conv = store.require_conversation(conv_id)
-    messages, on_branch = _ordered(store.messages(conv_id), conv["active_leaf"])
-    number = {m["id"]: n for n, m in enumerate(messages, 1)}
+    messages, on_branch = _ordered(store.messages(conv_id), conv.active_leaf)
+    number = {m.id: n for n, m in enumerate(messages, 1)}
     blobs = {}
     out = []
     for m in messages:
-        for a in m["attachments"]:
-            if a["sha256"] not in blobs:
-                data = store.attachment(a["sha256"])
-                blobs[a["sha256"]] = {"mime": a["mime"], "size": len(data),
-                                      "data_base64": base64.b64encode(data).decode("ascii")}
+        for a in m.attachments:
+            if a.sha256 not in blobs:
+                data = store.attachment(a.sha256)
+                blobs[a.sha256] = {"mime": a.mime, "size": len(data),
+                                   "data_base64": base64.b64encode(data).decode("ascii")}
         out.append({
-            "id": number[m["id"]], "parent": number.get(m["parent_id"]), "role": m["role"], "content": m["content"],
-            "active": m["id"] in on_branch, "target": m["target"], "params": m["params"], "metrics": m["metrics"],
-            "finish_reason": m["finish_reason"], "notice": m["notice"], "error": m["error"],
-            "created": m["created"], "updated": m["updated"],
-            "attachments": [{k: a[k] for k in ("sha256", "mime", "label", "timestamp_s")} for a in m["attachments"]],
+            "id": number[m.id], "parent": number.get(m.parent_id), "role": m.role, "content": m.content,
+            "active": m.id in on_branch, "target": m.target, "params": m.params.to_dict() if m.params else None,
+            "metrics": m.metrics.to_dict() if m.metrics else None,
+            "finish_reason": m.finish_reason, "notice": m.notice, "error": m.error,
+            "created": m.created, "updated": m.updated,
+            "attachments": [{"sha256": a.sha256, "mime": a.mime, "label": a.label, "timestamp_s": a.timestamp_s}
+                            for a in m.attachments],
         })
     return {
         "format": FORMAT,
         "schema_version": EXPORT_VERSION,
         "exported_at": time.time(),
-        "conversation": {k: conv[k] for k in ("title", "created", "updated", "target", "params", "system", "kind")},
-        "active": number.get(conv["active_leaf"]),
+        "conversation": {"title": conv.title, "created": conv.created, "updated": conv.updated, "target": conv.target,
+                         "params": conv.params.to_dict() if conv.params else {}, "system": conv.system,
+                         "kind": conv.kind},
+        "active": number.get(conv.active_leaf),
         "messages": out,
         "attachments": blobs,
     }
@@ -158,40 +164,39 @@ def _size(n: int) -> str:
 
 def export_markdown(store: Store, conv_id: str) -> str:
     """The visible branch as readable Markdown, attachments listed by name, type, size and hash."""
-    from services.conversations.branches import path
-
     conv = store.require_conversation(conv_id)
     turns = path(store, conv_id)
     others = len(store.messages(conv_id)) - len(turns)
-    lines = [f"# {conv['title'] or 'Untitled conversation'}", ""]
+    lines = [f"# {conv.title or 'Untitled conversation'}", ""]
     meta = [f"exported {time.strftime('%Y-%m-%d %H:%M', time.localtime())}", f"{len(turns)} messages"]
-    if conv["target"]:
-        meta.insert(0, f"target `{conv['target']}`")
+    if conv.target:
+        meta.insert(0, f"target `{conv.target}`")
     if others:
         meta.append(f"{others} message(s) on other branches are in the JSON export only")
     lines += ["*" + " · ".join(meta) + "*", ""]
-    if conv["system"].strip():
-        lines += ["**System prompt:**", "", *("> " + s for s in conv["system"].splitlines()), ""]
-    for m in turns:
-        head = {"user": "🧑 User", "assistant": "🤖 Assistant", "system": "⚙️ System"}[m["role"]]
-        if m["role"] == "assistant" and m["target"]:
-            head += f" · `{m['target']}`"
-        if len(m["siblings"]) > 1:
-            head += f" · version {m['index'] + 1} of {len(m['siblings'])}"
-        lines += [f"## {head}", "", m["content"] or "*(no text)*", ""]
-        if m["attachments"]:
+    if conv.system.strip():
+        lines += ["**System prompt:**", "", *("> " + s for s in conv.system.splitlines()), ""]
+    for turn in turns:
+        m = turn.message
+        head = {"user": "🧑 User", "assistant": "🤖 Assistant", "system": "⚙️ System"}[m.role]
+        if m.role == "assistant" and m.target:
+            head += f" · `{m.target}`"
+        if len(turn.siblings) > 1:
+            head += f" · version {turn.index + 1} of {len(turn.siblings)}"
+        lines += [f"## {head}", "", m.content or "*(no text)*", ""]
+        if m.attachments:
             lines.append("Attachments:")
-            lines += [f"- {a['label'] or 'unnamed'} ({a['mime']}, {_size(a['size'])}, sha256 {a['sha256'][:12]}…)"
-                      for a in m["attachments"]]
+            lines += [f"- {a.label or 'unnamed'} ({a.mime}, {_size(a.size)}, sha256 {a.sha256[:12]}…)"
+                      for a in m.attachments]
             lines.append("")
-        if m["finish_reason"] in ("incomplete", "cancelled"):
-            lines += [f"*(answer {m['finish_reason']}: it stopped before the end)*", ""]
-        if m["error"].strip():
-            lines += [f"*(error: {m['error']})*", ""]
-        if m["role"] == "assistant" and m["metrics"]:
-            x = m["metrics"]
-            lines += [f"*TTFT {x.get('ttft_s')} s · {x.get('decode_tokens_per_s')} tok/s · "
-                      f"{x.get('prompt_tokens')} in / {x.get('completion_tokens')} out*", ""]
+        if m.stopped_early:
+            lines += [f"*(answer {m.finish_reason}: it stopped before the end)*", ""]
+        if m.error.strip():
+            lines += [f"*(error: {m.error})*", ""]
+        if m.role == "assistant" and m.metrics:
+            x = m.metrics
+            lines += [f"*TTFT {x.ttft_s} s · {x.decode_tokens_per_s} tok/s · "
+                      f"{x.prompt_tokens} in / {x.completion_tokens} out*", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -14,7 +14,10 @@ from pathlib import Path
 
 from services.errors import BadRequest, PlaygroundError
 from services.conversations.runs import OUTCOMES, RunsAndVotes  # noqa: F401 - OUTCOMES is part of this module's API
+from services.conversations.rows import (Conversation, NewMessage, StoredMessage, TurnSettings, attachment_from_row,
+                                         conversation_from_row, message_from_row, metrics_to_json, params_to_json)
 from services.conversations.schema import FTS_SQL, MIGRATIONS, SCHEMA_VERSION
+from services.types import Metrics
 
 # a still-streaming answer is stored as incomplete until it finishes, so a killed app leaves it marked
 INCOMPLETE = "incomplete"
@@ -183,66 +186,61 @@ class Store(RunsAndVotes):
 
     # ----- conversations ----------------------------------------------------------------------------
 
-    def create_conversation(self, title: str = "", *, target: str | None = None, params: dict | None = None,
-                            system: str = "", created: float | None = None, kind: str = "chat") -> str:
+    def create_conversation(self, title: str = "", *, settings: TurnSettings | None = None, kind: str = "chat",
+                            created: float | None = None) -> str:
         """A new empty conversation of a kind (one of KINDS: the page that opens it); returns its id."""
         if kind not in KINDS:
             raise BadRequest(f"A conversation is one of {', '.join(KINDS)}, not {kind!r}.")
         conv_id = uuid.uuid4().hex[:12]
         now = created or time.time()
+        target, params, system = (settings.target, settings.params, settings.system) if settings else (None, None, "")
         with self._tx() as c:
             c.execute("INSERT INTO conversations(id, title, created, updated, target, params, system, kind) "
                       "VALUES (?,?,?,?,?,?,?,?)",
-                      (conv_id, title.strip(), now, now, target, json.dumps(params or {}), system or "", kind))
+                      (conv_id, title.strip(), now, now, target, params_to_json(params) or "{}", system, kind))
         return conv_id
 
-    @staticmethod
-    def _conv(row) -> dict:
-        d = dict(row)
-        d["params"] = json.loads(d["params"] or "{}")
-        return d
-
-    def get_conversation(self, conv_id: str) -> dict | None:
+    def get_conversation(self, conv_id: str) -> Conversation | None:
         """One conversation's header (no messages), or None."""
         rows = self._read("SELECT * FROM conversations WHERE id = ?", (conv_id,))
-        return self._conv(rows[0]) if rows else None
+        return conversation_from_row(rows[0]) if rows else None
 
-    def require_conversation(self, conv_id: str) -> dict:
+    def require_conversation(self, conv_id: str) -> Conversation:
         """The conversation, or a BadRequest naming the missing id."""
         conv = self.get_conversation(conv_id)
         if conv is None:
             raise BadRequest(f"No conversation {conv_id!r}; `python -m services conversations` lists them.")
         return conv
 
-    def list_conversations(self, limit: int = 200) -> list[dict]:
+    def list_conversations(self, limit: int = 200) -> list[Conversation]:
         """Conversations, most recently updated first, with a message count."""
         rows = self._read(
             "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n_messages "
             "FROM conversations c ORDER BY c.updated DESC, c.rowid DESC LIMIT ?", (int(limit),))
-        return [self._conv(r) for r in rows]
+        return [conversation_from_row(r) for r in rows]
 
-    def update_conversation(self, conv_id: str, **fields) -> None:
-        """Change title, target, params, system or active_leaf."""
-        allowed = {"title", "target", "params", "system", "active_leaf"}
-        bad = set(fields) - allowed
-        if bad:
-            raise BadRequest(f"Unknown conversation field(s): {', '.join(sorted(bad))}.")
-        if "title" in fields:
-            fields["title"] = (fields["title"] or "").strip()[:200]
-        if "params" in fields:
-            fields["params"] = json.dumps(fields["params"] or {})
-        sets = ", ".join(f"{k} = ?" for k in fields)
+    def _update_conversation(self, conv_id: str, **columns) -> None:
+        sets = ", ".join(f"{k} = ?" for k in columns)
         with self._tx() as c:
             cur = c.execute(f"UPDATE conversations SET {sets}, updated = ? WHERE id = ?",
-                            (*fields.values(), time.time(), conv_id))
+                            (*columns.values(), time.time(), conv_id))
             if cur.rowcount == 0:
                 raise BadRequest(f"No conversation {conv_id!r}.")
+
+    def save_settings(self, conv_id: str, settings: TurnSettings) -> None:
+        """Keep the settings an answer used, so the conversation resumes with them."""
+        self._update_conversation(conv_id, target=settings.target, params=params_to_json(settings.params),
+                                  system=settings.system)
+
+    def set_active_leaf(self, conv_id: str, message_id: int | None) -> None:
+        """Show the branch ending at message_id."""
+        self._update_conversation(conv_id, active_leaf=message_id)
 
     def rename_conversation(self, conv_id: str, title: str) -> None:
         """Give a conversation a new title."""
         if not title or not title.strip():
             raise BadRequest("A title cannot be empty.")
-        self.update_conversation(conv_id, title=title)
+        self._update_conversation(conv_id, title=title.strip()[:200])
 
     def delete_conversation(self, conv_id: str) -> bool:
         """Delete a conversation, its messages, and attachments nothing else uses."""
@@ -255,16 +253,10 @@ class Store(RunsAndVotes):
 
     # ----- messages -----------------------------------------------------------------------------
 
-    def add_message(self, conv_id: str, role: str, content: str, *, parent_id=_LEAF, target: str | None = None,
-                    params: dict | None = None, metrics: dict | None = None, finish_reason: str | None = None,
-                    images=(), notice: str = "", error: str = "", created: float | None = None,
-                    make_active: bool = True) -> int:
+    def add_message(self, conv_id: str, message: NewMessage, *, parent_id=_LEAF, make_active: bool = True) -> int:
         """Append a message under parent_id (default: the conversation's active leaf); return its id."""
-        if role not in ("system", "user", "assistant"):
-            raise BadRequest(f"role must be system, user or assistant, not {role!r}.")
-        if not isinstance(content, str):
-            raise BadRequest("A message's content must be text.")
-        now = created or time.time()
+        m = message
+        now = m.created or time.time()
         with self._tx() as c:
             conv = c.execute("SELECT active_leaf, title FROM conversations WHERE id = ?", (conv_id,)).fetchone()
             if conv is None:
@@ -277,17 +269,17 @@ class Store(RunsAndVotes):
             cur = c.execute(
                 "INSERT INTO messages(conversation_id, parent_id, role, content, target, params, metrics, "
                 "finish_reason, notice, error, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (conv_id, parent, role, content, target, json.dumps(params) if params is not None else None,
-                 json.dumps(metrics) if metrics is not None else None, finish_reason, notice, error, now, now))
+                (conv_id, parent, m.role, m.content, m.target, params_to_json(m.params), metrics_to_json(m.metrics),
+                 m.finish_reason, m.notice, m.error, now, now))
             msg_id = int(cur.lastrowid)
-            for position, image in enumerate(images):
+            for position, image in enumerate(m.images):
                 sha = self._put_attachment(c, image.data, image.mime)
                 c.execute("INSERT INTO message_attachments(message_id, position, sha256, mime, label, timestamp_s) "
                           "VALUES (?,?,?,?,?,?)", (msg_id, position, sha, image.mime, image.label, image.timestamp_s))
             title = conv["title"]
-            if not title and role == "user" and content.strip():
+            if not title and m.role == "user" and m.content.strip():
                 # the first prompt names the conversation until someone renames it
-                title = " ".join(content.split())[:60]
+                title = " ".join(m.content.split())[:60]
             leaf = msg_id if make_active else conv["active_leaf"]
             c.execute("UPDATE conversations SET active_leaf = ?, title = ?, updated = ? WHERE id = ?",
                       (leaf, title, time.time(), conv_id))
@@ -302,10 +294,10 @@ class Store(RunsAndVotes):
         return sha
 
     def update_message(self, msg_id: int, *, content: str | None = None, finish_reason: str | None = None,
-                       metrics: dict | None = None, notice: str | None = None, error: str | None = None) -> None:
+                       metrics: Metrics | None = None, notice: str | None = None, error: str | None = None) -> None:
         """Change a stored message in place (a streaming answer grows this way)."""
         fields = {"content": content, "finish_reason": finish_reason, "notice": notice, "error": error,
-                  "metrics": json.dumps(metrics) if metrics is not None else None}
+                  "metrics": metrics_to_json(metrics)}
         fields = {k: v for k, v in fields.items() if v is not None}
         if not fields:
             return
@@ -318,32 +310,25 @@ class Store(RunsAndVotes):
             c.execute("UPDATE conversations SET updated = ? WHERE id = "
                       "(SELECT conversation_id FROM messages WHERE id = ?)", (now, msg_id))
 
-    def _message(self, row, attachments: dict) -> dict:
-        d = dict(row)
-        d["params"] = json.loads(d["params"]) if d["params"] else None
-        d["metrics"] = json.loads(d["metrics"]) if d["metrics"] else None
-        d["attachments"] = attachments.get(d["id"], [])
-        return d
-
-    def messages(self, conv_id: str) -> list[dict]:
-        """Every message of a conversation (all branches), oldest first; attachments without bytes."""
-        rows = self._read("SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conv_id,))
+    def _messages(self, where: str, args: tuple) -> list[StoredMessage]:
+        rows = self._read(f"SELECT * FROM messages WHERE {where} ORDER BY id", args)
         links = self._read(
             "SELECT ma.message_id, ma.sha256, ma.mime, ma.label, ma.timestamp_s, a.size FROM message_attachments ma "
             "JOIN attachments a USING (sha256) JOIN messages m ON m.id = ma.message_id "
-            "WHERE m.conversation_id = ? ORDER BY ma.message_id, ma.position", (conv_id,))
+            f"WHERE m.{where} ORDER BY ma.message_id, ma.position", args)
         attachments: dict[int, list] = {}
         for link in links:
-            attachments.setdefault(link["message_id"], []).append(
-                {k: link[k] for k in ("sha256", "mime", "label", "timestamp_s", "size")})
-        return [self._message(r, attachments) for r in rows]
+            attachments.setdefault(link["message_id"], []).append(attachment_from_row(link))
+        return [message_from_row(r, tuple(attachments.get(r["id"], ()))) for r in rows]
 
-    def get_message(self, msg_id: int) -> dict | None:
+    def messages(self, conv_id: str) -> list[StoredMessage]:
+        """Every message of a conversation (all branches), oldest first; attachments without bytes."""
+        return self._messages("conversation_id = ?", (conv_id,))
+
+    def get_message(self, msg_id: int) -> StoredMessage | None:
         """One message with its attachment list, or None."""
-        rows = self._read("SELECT conversation_id FROM messages WHERE id = ?", (msg_id,))
-        if not rows:
-            return None
-        return next(m for m in self.messages(rows[0][0]) if m["id"] == msg_id)
+        found = self._messages("id = ?", (msg_id,))
+        return found[0] if found else None
 
     def attachment(self, sha256: str) -> bytes | None:
         """The stored bytes of one attachment."""
@@ -391,7 +376,7 @@ class Store(RunsAndVotes):
 
     # ----- search -------------------------------------------------------------------------------
 
-    def search(self, query: str, limit: int = 50) -> list[dict]:
+    def search(self, query: str, limit: int = 50) -> list[Conversation]:
         """Conversations whose title or any message matches the words of query, newest first."""
         words = query.split()
         if not words:
@@ -411,7 +396,7 @@ class Store(RunsAndVotes):
             "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n_messages "
             f"FROM conversations c WHERE c.id IN ({hits}) OR ({title_like}) "
             "ORDER BY c.updated DESC LIMIT ?", (*args, *like_args, int(limit)))
-        return [self._conv(r) for r in rows]
+        return [conversation_from_row(r) for r in rows]
 
 
 def _escape_like(text: str) -> str:

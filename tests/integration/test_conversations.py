@@ -11,6 +11,7 @@ import pytest
 
 from services.conversations import branches as convs
 from services.__main__ import main
+from services.conversations.rows import TurnSettings
 from services.conversations.store import Store, open_store
 from services.types import GenerationParams
 from tests.conftest import ROOT
@@ -25,6 +26,11 @@ def params():
 
 
 @pytest.fixture
+def settings(params):
+    return TurnSettings(TARGET, params)
+
+
+@pytest.fixture
 def store(tmp_path):
     s = Store(tmp_path / "conv.db")
     yield s
@@ -32,66 +38,68 @@ def store(tmp_path):
 
 
 def test_answer_is_stored_with_metrics(store, params, embedded_paths):
-    reply = convs.send(store, None, "What is the capital of France?", TARGET, params, system="Be brief.").run()
+    reply = convs.send(store, None, "What is the capital of France?", TurnSettings(TARGET, params, "Be brief.")).run()
     turns = convs.path(store, reply.conv_id)
-    assert [m["role"] for m in turns] == ["user", "assistant"]
-    answer = turns[1]
-    assert answer["content"] == reply.text and answer["content"].strip()
-    assert answer["finish_reason"] in ("stop", "length")
-    assert answer["metrics"]["completion_tokens"] > 0 and answer["target"] == TARGET
-    assert answer["params"]["max_tokens"] == 8
+    assert [t.message.role for t in turns] == ["user", "assistant"]
+    answer = turns[1].message
+    assert answer.content == reply.text and answer.content.strip()
+    assert answer.finish_reason in ("stop", "length")
+    assert answer.metrics.completion_tokens > 0 and answer.target == TARGET
+    assert answer.params.max_tokens == 8 and answer.metrics == reply.stream.metrics
     conv = store.get_conversation(reply.conv_id)
-    assert conv["title"] == "What is the capital of France?" and conv["system"] == "Be brief."
+    assert conv.title == "What is the capital of France?" and conv.system == "Be brief." and conv.params == params
 
 
-def test_regenerate_keeps_both_answers(store, params, embedded_paths):
-    first = convs.send(store, None, "Name a colour.", TARGET, params).run()
-    second = convs.regenerate(store, first.conv_id, TARGET, GenerationParams(temperature=1.0, seed=7, max_tokens=8)).run()
-    answers = [m for m in store.messages(first.conv_id) if m["role"] == "assistant"]
-    assert [a["id"] for a in answers] == [first.message_id, second.message_id]
-    assert answers[0]["parent_id"] == answers[1]["parent_id"]
+def test_regenerate_keeps_both_answers(store, settings, embedded_paths):
+    first = convs.send(store, None, "Name a colour.", settings).run()
+    second = convs.regenerate(store, first.conv_id,
+                              TurnSettings(TARGET, GenerationParams(temperature=1.0, seed=7, max_tokens=8))).run()
+    answers = [m for m in store.messages(first.conv_id) if m.role == "assistant"]
+    assert [a.id for a in answers] == [first.message_id, second.message_id]
+    assert answers[0].parent_id == answers[1].parent_id
     last = convs.path(store, first.conv_id)[-1]
-    assert last["id"] == second.message_id and last["index"] == 1 and len(last["siblings"]) == 2
+    assert last.message.id == second.message_id and last.index == 1 and len(last.siblings) == 2
     convs.switch_to(store, first.conv_id, first.message_id)
-    assert convs.path(store, first.conv_id)[-1]["content"] == first.text
+    assert convs.path(store, first.conv_id)[-1].message.content == first.text
 
 
-def test_edit_branches_and_keeps_the_old_branch(store, params, embedded_paths):
-    r1 = convs.send(store, None, "What is 2 + 2?", TARGET, params).run()
-    r2 = convs.send(store, r1.conv_id, "And 3 + 3?", TARGET, params).run()
-    second_q = convs.path(store, r1.conv_id)[2]
-    r3 = convs.edit(store, r1.conv_id, second_q["id"], "And 5 + 5?", TARGET, params).run()
-    visible = [m["content"] for m in convs.path(store, r1.conv_id)]
+def test_edit_branches_and_keeps_the_old_branch(store, settings, embedded_paths):
+    r1 = convs.send(store, None, "What is 2 + 2?", settings).run()
+    r2 = convs.send(store, r1.conv_id, "And 3 + 3?", settings).run()
+    second_q = convs.path(store, r1.conv_id)[2].message
+    r3 = convs.edit(store, r1.conv_id, second_q.id, "And 5 + 5?", settings).run()
+    visible = [t.message.content for t in convs.path(store, r1.conv_id)]
     assert visible[:2] == ["What is 2 + 2?", r1.text] and visible[2] == "And 5 + 5?" and visible[3] == r3.text
     # the model saw the new branch only
     sent = [m.content for m in r3.stream.request.messages]
     assert "And 3 + 3?" not in sent and sent[-1] == "And 5 + 5?"
     # the old branch is still there and can be shown again
-    convs.switch_to(store, r1.conv_id, second_q["id"])
-    assert [m["content"] for m in convs.path(store, r1.conv_id)][2:] == ["And 3 + 3?", r2.text]
+    convs.switch_to(store, r1.conv_id, second_q.id)
+    assert [t.message.content for t in convs.path(store, r1.conv_id)][2:] == ["And 3 + 3?", r2.text]
 
 
 def test_stop_keeps_the_partial_answer_marked(store, embedded_paths):
-    reply = convs.send(store, None, "Write a long story about a dragon.", TARGET,
-                       GenerationParams(temperature=0, max_tokens=200))
+    reply = convs.send(store, None, "Write a long story about a dragon.",
+                       TurnSettings(TARGET, GenerationParams(temperature=0, max_tokens=200)))
     chunks = reply.chunks()
     got = [next(chunks) for _ in range(3)]
     chunks.close()  # what a Stop click (a rerun) does to the page's loop
     stored = store.get_message(reply.message_id)
-    assert stored["finish_reason"] == "cancelled"
-    assert stored["content"] == "".join(got) and stored["content"]
-    assert stored["metrics"]["completion_tokens"] >= 3
+    assert stored.finish_reason == "cancelled" and stored.stopped_early
+    assert stored.content == "".join(got) and stored.content
+    assert stored.metrics.completion_tokens >= 3
 
 
 KILLED = r"""
 import sys
 sys.path.insert(0, sys.argv[2])
 from services.conversations import branches as convs
+from services.conversations.rows import TurnSettings
 from services.conversations.store import Store
 from services.types import GenerationParams
 s = Store(sys.argv[1])
 reply = convs.send(s, None, "Write a very long story about a dragon and a knight.",
-                   "onnx:smollm2-135m-instruct", GenerationParams(temperature=0, max_tokens=4000))
+                   TurnSettings("onnx:smollm2-135m-instruct", GenerationParams(temperature=0, max_tokens=4000)))
 print(reply.conv_id, reply.message_id, flush=True)
 for piece in reply.chunks():
     pass
@@ -104,7 +112,7 @@ def test_killed_mid_answer_leaves_partial_marked_incomplete(tmp_path, embedded_p
     conv_id, msg_id = proc.stdout.readline().split()
     watcher = Store(path)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(watcher.get_message(int(msg_id))["content"]) < 40:
+    while time.monotonic() < deadline and len(watcher.get_message(int(msg_id)).content) < 40:
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -112,8 +120,8 @@ def test_killed_mid_answer_leaves_partial_marked_incomplete(tmp_path, embedded_p
     s = Store(path)
     assert s.integrity_check() == "ok"
     turns = convs.path(s, conv_id)
-    assert turns[0]["content"].startswith("Write a very long story")
-    assert turns[1]["finish_reason"] == "incomplete" and len(turns[1]["content"]) >= 40
+    assert turns[0].message.content.startswith("Write a very long story")
+    assert turns[1].message.finish_reason == "incomplete" and len(turns[1].message.content) >= 40
     s.close()
 
 
@@ -148,10 +156,11 @@ def test_cli_round_trip_to_another_machine(tmp_path, monkeypatch, capsys, embedd
     assert cont["conversation_id"] == new_id
     there = open_store()
     turns = convs.path(there, new_id)
-    assert [m["content"] for m in turns[:4]] == [m["content"] for m in convs.path(open_store(tmp_path / "here.db"), cid)]
-    assert turns[4]["content"] == "And of Spain?" and turns[5]["role"] == "assistant"
+    assert [t.message.content for t in turns[:4]] == [
+        t.message.content for t in convs.path(open_store(tmp_path / "here.db"), cid)]
+    assert turns[4].message.content == "And of Spain?" and turns[5].message.role == "assistant"
     # the continued turn kept the stored parameters (max_tokens 8, greedy)
-    assert turns[5]["params"]["max_tokens"] == 8 and turns[5]["params"]["temperature"] == 0
+    assert turns[5].message.params.max_tokens == 8 and turns[5].message.params.temperature == 0
 
 
 def test_cli_import_refuses_a_bad_file(tmp_path, monkeypatch, capsys):
@@ -195,9 +204,9 @@ def test_a_failed_start_keeps_the_question_and_says_why(store, params):
     from services.errors import PlaygroundError
 
     with pytest.raises(PlaygroundError) as info:
-        convs.send(store, None, "Hello there", "onnx:no-such-model", params)
+        convs.send(store, None, "Hello there", TurnSettings("onnx:no-such-model", params))
     (conv,) = store.list_conversations()
-    (question,) = store.messages(conv["id"])
-    assert question["content"] == "Hello there" and question["error"] == info.value.user_message()
+    (question,) = store.messages(conv.id)
+    assert question.content == "Hello there" and question.error == info.value.user_message()
     # Regenerate (with a working target) answers that same question
-    assert convs.last_question(store, conv["id"]) == question["id"]
+    assert convs.last_question(store, conv.id) == question.id

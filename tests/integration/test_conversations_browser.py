@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from services.conversations.rows import StoredMessage
 from services.conversations.store import Store
 from tests.conftest import ROOT
 
@@ -55,10 +56,10 @@ def wait_for(check, timeout=120.0):
     raise AssertionError("timed out waiting")
 
 
-def answers(db) -> list[dict]:
+def answers(db) -> list[StoredMessage]:
     s = Store(db)
     try:
-        return [m for c in s.list_conversations() for m in s.messages(c["id"]) if m["role"] == "assistant"]
+        return [m for c in s.list_conversations() for m in s.messages(c.id) if m.role == "assistant"]
     finally:
         s.close()
 
@@ -81,15 +82,15 @@ def test_stop_and_kill_keep_partial_answers(tmp_path, embedded_paths):
             ask(page, "Write a long story about a dragon who learns to bake bread.")
             stop = page.get_by_role("button", name="Stop")
             stop.wait_for(timeout=90_000)
-            wait_for(lambda: any(len(a["content"]) > 30 for a in answers(db)))
+            wait_for(lambda: any(len(a.content) > 30 for a in answers(db)))
             stop.click()
             page.get_by_text("this answer is incomplete").wait_for(timeout=60_000)
             (first,) = answers(db)
-            assert first["finish_reason"] == "cancelled" and first["content"]
+            assert first.finish_reason == "cancelled" and first.content
 
             # a second question, and the server is killed while it answers
             ask(page, "Now tell a long story about a knight and a lighthouse.")
-            wait_for(lambda: len(answers(db)) == 2 and len(answers(db)[1]["content"]) > 30)
+            wait_for(lambda: len(answers(db)) == 2 and len(answers(db)[1].content) > 30)
             conv = page.url.split("c=")[1].split("&")[0]
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -103,7 +104,7 @@ def test_stop_and_kill_keep_partial_answers(tmp_path, embedded_paths):
         s = Store(db)
         assert s.integrity_check() == "ok"
         second = answers(db)[1]
-        assert second["finish_reason"] == "incomplete" and len(second["content"]) > 30
+        assert second.finish_reason == "incomplete" and len(second.content) > 30
         s.close()
     finally:
         proc.kill()

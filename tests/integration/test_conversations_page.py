@@ -7,12 +7,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from services.conversations.import_export import export_json_text
+from services.conversations.rows import NewMessage, TurnSettings
 from services.conversations.store import SCHEMA_VERSION, open_store
+from services.types import GenerationParams, Metrics
 from tests.conftest import ROOT
 from tests.readable import readable
 from tests.unit.test_safe_markdown import assert_inert
 
 pytestmark = pytest.mark.integration
+TARGET = "onnx:smollm2-135m-instruct"
 
 
 @pytest.fixture
@@ -27,15 +30,15 @@ def app() -> AppTest:
 
 
 def seeded(store) -> str:
-    params = {"temperature": 0.0, "top_p": 0.5, "top_k": 7, "max_tokens": 33, "repetition_penalty": 1.1,
-              "seed": 5, "stop": ["END"]}
-    c = store.create_conversation(system="Answer in one word.", params=params)
-    store.add_message(c, "user", "Which city is the capital of France?")
-    store.add_message(c, "assistant", "Paris <script>x</script>", target="onnx:smollm2-135m-instruct",
-                      metrics={"ttft_s": 0.1, "decode_tokens_per_s": 50.0, "prompt_tokens": 9, "completion_tokens": 3,
-                               "total_s": 0.2, "load_s": 0.0}, finish_reason="stop")
-    store.add_message(c, "user", "And Italy?")
-    store.add_message(c, "assistant", "Ro", finish_reason="incomplete")
+    params = GenerationParams(temperature=0.0, top_p=0.5, top_k=7, max_tokens=33, repetition_penalty=1.1, seed=5,
+                              stop=("END",))
+    c = store.create_conversation(settings=TurnSettings(TARGET, params, "Answer in one word."))
+    store.add_message(c, NewMessage("user", "Which city is the capital of France?"))
+    store.add_message(c, NewMessage("assistant", "Paris <script>x</script>", target=TARGET, finish_reason="stop",
+                                    metrics=Metrics(ttft_s=0.1, decode_tokens_per_s=50.0, prompt_tokens=9,
+                                                    completion_tokens=3, total_s=0.2, load_s=0.0)))
+    store.add_message(c, NewMessage("user", "And Italy?"))
+    store.add_message(c, NewMessage("assistant", "Ro", finish_reason="incomplete"))
     return c
 
 
@@ -65,6 +68,7 @@ def test_resume_shows_messages_and_restores_the_system_prompt(db, embedded_paths
     assert at.text_area(key="chat_system").value == "Answer in one word."
     assert at.number_input(key="chat_max_tokens").value == 33 and at.slider(key="chat_top_p").value == 0.5
     assert at.text_input(key="chat_seed").value == "5" and at.text_input(key="chat_stop_strings").value == "END"
+    assert at.selectbox(key="chat_target").value == TARGET
     assert at.query_params["c"] == [c] or at.query_params["c"] == c
     at.button(key=f"chat_open_{other}").click().run()
     assert texts(at) == []
@@ -101,12 +105,12 @@ def test_delete_asks_first(db, embedded_paths):
 def test_rename_and_search(db, embedded_paths):
     store = open_store()
     c = seeded(store)
-    store.add_message(store.create_conversation(), "user", "pancake recipe")
+    store.add_message(store.create_conversation(), NewMessage("user", "pancake recipe"))
     at = app().run()
     at.button(key=f"chat_open_{c}").click().run()
     at.text_input(key=f"chat_title_{c}").set_value("Capitals").run()
     at.button(key="chat_rename").click().run()
-    assert store.get_conversation(c)["title"] == "Capitals"
+    assert store.get_conversation(c).title == "Capitals"
     at.text_input(key="chat_search").set_value("italy").run()
     assert [b.label for b in at.sidebar.button if b.key.startswith("chat_open_")] == ["Capitals"]
     at.text_input(key="chat_search").set_value("nothing-like-this").run()
@@ -121,28 +125,28 @@ def test_page_answers_stores_regenerates_and_edits(db, embedded_paths):
     assert not at.exception
     store = open_store()
     (conv,) = store.list_conversations()
-    assert [m["role"] for m in store.messages(conv["id"])] == ["user", "assistant"]
+    assert [m.role for m in store.messages(conv.id)] == ["user", "assistant"]
     first = texts(at)[1][1]
 
     at.button(key="chat_regenerate").click().run()
     assert not at.exception
-    answers = [m for m in store.messages(conv["id"]) if m["role"] == "assistant"]
-    assert len(answers) == 2 and answers[0]["parent_id"] == answers[1]["parent_id"]
+    answers = [m for m in store.messages(conv.id) if m.role == "assistant"]
+    assert len(answers) == 2 and answers[0].parent_id == answers[1].parent_id
     assert any("version 2 / 2" in c.value for c in at.caption)
     prev = [b for b in at.button if b.key and b.key.startswith("chat_prev_")][0]
     prev.click().run()
     assert any("version 1 / 2" in c.value for c in at.caption) and texts(at)[1][1] == first
 
-    user_id = store.messages(conv["id"])[0]["id"]
+    user_id = store.messages(conv.id)[0].id
     at.button(key=f"chat_edit_{user_id}").click().run()
     at.text_area(key=f"chat_edit_text_{user_id}").set_value("What is the capital of Italy?")
     at.button(key=f"FormSubmitter:chat_edit_form_{user_id}-Send as a new branch").click().run()
     assert not at.exception
     shown = texts(at)
     assert shown[0] == ("user", "What is the capital of Italy?") and len(shown) == 2
-    users = [m for m in store.messages(conv["id"]) if m["role"] == "user"]
-    assert [u["content"] for u in users] == ["What is the capital of France?", "What is the capital of Italy?"]
-    assert len([m for m in store.messages(conv["id"]) if m["role"] == "assistant"]) == 3
+    users = [m for m in store.messages(conv.id) if m.role == "user"]
+    assert [u.content for u in users] == ["What is the capital of France?", "What is the capital of Italy?"]
+    assert len([m for m in store.messages(conv.id) if m.role == "assistant"]) == 3
 
 
 def test_import_from_the_page(db, tmp_path, embedded_paths):
@@ -190,7 +194,8 @@ def test_imported_titles_and_labels_cannot_load_remote_images(db, embedded_paths
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), (0, 0, 255)).save(buf, "PNG")
     png = buf.getvalue()
-    source.add_message(c, "user", "look", images=(ImagePart(png, "image/png", "![y](https://attacker.test/l.png)"),))
+    label = "![y](https://attacker.test/l.png)"
+    source.add_message(c, NewMessage("user", "look", images=(ImagePart(png, "image/png", label),)))
     new_id = import_json(open_store(), export_json_text(source, c))
     at = app()
     at.query_params["c"] = new_id

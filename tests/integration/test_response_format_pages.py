@@ -5,7 +5,9 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from services.conversations.rows import NewMessage, TurnSettings
 from services.conversations.store import open_store
+from services.types import GenerationParams, Metrics, ResponseFormat
 from tests.conftest import ROOT
 from tests.readable import readable
 from tests.unit.test_safe_markdown import assert_inert
@@ -57,17 +59,22 @@ def test_chat_answer_under_a_schema_is_json_with_the_valid_badge(db, embedded_pa
     assert set(data) >= {"city", "country"} and all(isinstance(data[k], str) for k in ("city", "country"))
     assert badges(answer) == [":green-badge[✅ valid JSON against the schema]"]
     assert badges(at.chat_message[0]) == []  # the question has none
-    stored = open_store().get_message(open_store().messages(at.session_state["chat_conversation"])[-1]["id"])
-    assert stored["params"]["response_format"] == {"kind": "json_schema", "schema": SCHEMA}
-    assert stored["metrics"]["schema_valid"] is True
+    stored = open_store().get_message(open_store().messages(at.session_state["chat_conversation"])[-1].id)
+    assert stored.params.response_format == ResponseFormat("json_schema", SCHEMA)
+    assert stored.metrics.schema_valid is True
 
 
 def _seed(store, metrics: dict, fmt: dict | None) -> str:
-    params = {"temperature": 0.0, "max_tokens": 40} | ({"response_format": fmt} if fmt else {})
-    c = store.create_conversation(target=ONNX, params=params)
-    store.add_message(c, "user", QUESTION)
-    store.add_message(c, "assistant", '{"city": "Paris"}', target=ONNX, params=params, finish_reason="stop",
-                      metrics={"ttft_s": 0.1, "decode_tokens_per_s": 40.0, "total_s": 0.3} | metrics)
+    params = GenerationParams(temperature=0.0, max_tokens=40, response_format=fmt)
+    c = store.create_conversation(settings=TurnSettings(ONNX, params))
+    store.add_message(c, NewMessage("user", QUESTION))
+    store.add_message(c, NewMessage("assistant", '{"city": "Paris"}', target=ONNX, params=params, finish_reason="stop",
+                                    metrics=Metrics(ttft_s=0.1, decode_tokens_per_s=40.0, total_s=0.3, **metrics)))
+    if fmt is None:
+        # as stored before response formats existed: the parameters have no response_format at all
+        with store._tx() as conn:
+            conn.execute("UPDATE conversations SET params = ? WHERE id = ?",
+                         ('{"temperature": 0.0, "max_tokens": 40}', c))
     return c
 
 

@@ -25,10 +25,10 @@ def test_a_question_is_stored_and_a_follow_up_asks_about_its_frames(embedded_pat
     cid = first["conversation_id"]
     store = open_store(db)
     conv = store.get_conversation(cid)
-    assert conv["kind"] == "vision" and conv["target"] == TARGET
+    assert conv.kind == "vision" and conv.target == TARGET
     parts = vconv.media(store, cid)
     assert [p.label for p in parts][0] == "sign.png" and [p.timestamp_s for p in parts][1:] == [0.0, 5.9]
-    assert vconv.turns(store, cid)[0]["notice"].startswith("clip.mp4: ")
+    assert vconv.turns(store, cid)[0].message.notice.startswith("clip.mp4: ")
 
     # the follow-up names no files: it is about the stored image and frames
     assert main(["vision", "And the video?", "--conversation", cid, "--temperature", "0", "--max-tokens", "12",
@@ -36,7 +36,7 @@ def test_a_question_is_stored_and_a_follow_up_asks_about_its_frames(embedded_pat
     second = json.loads(capsys.readouterr().out)
     assert second["conversation_id"] == cid and second["target"] == TARGET and second["text"]
     assert second["image_tokens_estimate"] == first["image_tokens_estimate"]
-    assert [t["role"] for t in vconv.turns(store, cid)] == ["user", "assistant", "user", "assistant"]
+    assert [t.message.role for t in vconv.turns(store, cid)] == ["user", "assistant", "user", "assistant"]
     assert len(store.list_conversations()) == 1
 
     # new media on a follow-up is refused with a sentence; nothing is stored

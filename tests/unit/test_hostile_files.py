@@ -18,6 +18,7 @@ from services.conversations import import_export as conversation_io
 from services.compare import runfile
 from services.compare.run import CompareSpec, ColumnResult
 from services.errors import BadRequest, MediaError
+from services.conversations.rows import NewMessage, TurnSettings
 from services.conversations.store import Store
 from services.types import GenerationParams, ImagePart, Metrics
 from tests.fixtures.media_files import plain_image
@@ -128,12 +129,14 @@ def sweep(doc, load, stored, skip=()):
 def export(tmp_path):
     store = Store(tmp_path / "src.db")
     png = plain_image(size=(8, 8))
-    conv = store.create_conversation(target="onnx:smollm2-135m-instruct",
-                                     params=GenerationParams(stop=("END",)).to_dict(), system="Be brief.")
-    q = store.add_message(conv, "user", "What is this?", images=(ImagePart(png, "image/png", "a.png", 1.5),))
-    store.add_message(conv, "assistant", "A square.", parent_id=q, target="onnx:smollm2-135m-instruct",
-                      params=GenerationParams(seed=3, stop=("x", "y")).to_dict(), finish_reason="stop",
-                      metrics=Metrics(0.1, 20.5, 5, 3, 0.4, 0.0, 100.0, {"prompt_cache_tokens": 2}).to_dict())
+    conv = store.create_conversation(settings=TurnSettings("onnx:smollm2-135m-instruct",
+                                                           GenerationParams(stop=("END",)), "Be brief."))
+    q = store.add_message(conv, NewMessage("user", "What is this?",
+                                           images=(ImagePart(png, "image/png", "a.png", 1.5),)))
+    store.add_message(conv, NewMessage("assistant", "A square.", target="onnx:smollm2-135m-instruct",
+                                       params=GenerationParams(seed=3, stop=("x", "y")), finish_reason="stop",
+                                       metrics=Metrics(0.1, 20.5, 5, 3, 0.4, 0.0, 100.0, {"prompt_cache_tokens": 2})),
+                      parent_id=q)
     data = conversation_io.export_json(store, conv)
     store.close()
     return data

@@ -6,6 +6,7 @@ from services.conversations import branches as convs
 from services.chat import MAX_PROMPT_CHARS, start_chat
 from services.compare.run import CompareSpec
 from services.errors import BadRequest
+from services.conversations.rows import TurnSettings
 from services.conversations.store import Store
 from services.types import GenerationParams, Message
 
@@ -22,9 +23,9 @@ def store(tmp_path):
 
 def test_a_question_over_the_cap_is_refused_before_it_is_stored(store):
     with pytest.raises(BadRequest, match=CAP):
-        convs.ask(store, None, LONG, target="onnx:smollm2-135m-instruct", params=GenerationParams())
+        convs.ask(store, None, LONG, TurnSettings("onnx:smollm2-135m-instruct", GenerationParams()))
     with pytest.raises(BadRequest, match="The system prompt is"):
-        convs.ask(store, None, "hi", system=LONG)
+        convs.ask(store, None, "hi", TurnSettings("onnx:smollm2-135m-instruct", system=LONG))
     assert store.list_conversations() == []
     # exactly at the cap is fine
     conv, _ = convs.ask(store, None, "y" * MAX_PROMPT_CHARS)
@@ -35,7 +36,7 @@ def test_an_edit_over_the_cap_is_refused_and_the_branch_is_unchanged(store):
     conv, q = convs.ask(store, None, "short")
     with pytest.raises(BadRequest, match="The edited message is"):
         convs.edit_question(store, conv, q, LONG)
-    assert [m["content"] for m in store.messages(conv)] == ["short"]
+    assert [m.content for m in store.messages(conv)] == ["short"]
 
 
 def test_the_service_refuses_before_any_backend_work():

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from services.types import Metrics
 from tests.readable import readable
 from ui.metrics_card import metrics_line
 
 
 def test_metrics_line_unknown_prompt_tokens_reads_as_dash_not_none():
     # a stopped ONNX stream stores prompt_tokens=None; the caption used to say "None in"
-    line = metrics_line({"ttft_s": 2.2, "decode_tokens_per_s": 10.2, "prompt_tokens": None,
-                         "completion_tokens": 62, "total_s": 8.16}, "cancelled")
+    line = metrics_line(Metrics(ttft_s=2.2, decode_tokens_per_s=10.2, prompt_tokens=None, completion_tokens=62,
+                                total_s=8.16), "cancelled")
     assert "None" not in line
     assert "– in / 62 out" in line
 
@@ -18,18 +19,19 @@ def test_import_keeps_version_numbers_of_alternatives(tmp_path):
     # the export lists the active branch first; importing in file order made an edit "version 1 / 2"
     from services.conversations.import_export import export_json_text, import_json
     from services.conversations.branches import path
+    from services.conversations.rows import NewMessage, TurnSettings
     from services.conversations.store import Store
 
     src, dst = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
-    c = src.create_conversation(target="onnx:smollm2-135m-instruct", params={}, system="")
-    q1 = src.add_message(c, "user", "France?")
-    src.add_message(c, "assistant", "Paris.")
-    src.add_message(c, "user", "Italy?", parent_id=src.get_message(q1)["parent_id"])  # the edit, now active
-    src.add_message(c, "assistant", "Rome.")
-    before = [(m["content"], m["index"], len(m["siblings"])) for m in path(src, c)]
+    c = src.create_conversation(settings=TurnSettings("onnx:smollm2-135m-instruct"))
+    q1 = src.add_message(c, NewMessage("user", "France?"))
+    src.add_message(c, NewMessage("assistant", "Paris."))
+    src.add_message(c, NewMessage("user", "Italy?"), parent_id=src.get_message(q1).parent_id)  # the edit, now active
+    src.add_message(c, NewMessage("assistant", "Rome."))
+    before = [(t.message.content, t.index, len(t.siblings)) for t in path(src, c)]
     assert before[0] == ("Italy?", 1, 2)
     new_id = import_json(dst, export_json_text(src, c).encode())
-    assert [(m["content"], m["index"], len(m["siblings"])) for m in path(dst, new_id)] == before
+    assert [(t.message.content, t.index, len(t.siblings)) for t in path(dst, new_id)] == before
     src.close()
     dst.close()
 

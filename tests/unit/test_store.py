@@ -11,6 +11,7 @@ import time
 import pytest
 
 from services.errors import BadRequest
+from services.conversations.rows import Conversation, NewMessage, StoredMessage
 from services.conversations.store import SCHEMA_VERSION, Store, StoreError, default_path, open_store
 from services.types import ImagePart
 from tests.conftest import ROOT
@@ -66,14 +67,14 @@ def test_runs_and_votes(store):
 
 def test_title_from_first_prompt_rename_and_order(store):
     c1 = store.create_conversation()
-    store.add_message(c1, "user", "  What is   the capital of France?  ")
+    store.add_message(c1, NewMessage("user", "  What is   the capital of France?  "))
     c2 = store.create_conversation()
-    store.add_message(c2, "user", "second")
-    assert store.get_conversation(c1)["title"] == "What is the capital of France?"
-    assert [c["id"] for c in store.list_conversations()] == [c2, c1]
+    store.add_message(c2, NewMessage("user", "second"))
+    assert store.get_conversation(c1).title == "What is the capital of France?"
+    assert [c.id for c in store.list_conversations()] == [c2, c1]
     store.rename_conversation(c1, "Geography")
-    assert store.get_conversation(c1)["title"] == "Geography"
-    assert [c["id"] for c in store.list_conversations()] == [c1, c2]
+    assert store.get_conversation(c1).title == "Geography"
+    assert [c.id for c in store.list_conversations()] == [c1, c2]
     with pytest.raises(BadRequest, match="empty"):
         store.rename_conversation(c1, "  ")
 
@@ -82,11 +83,11 @@ def test_attachments_stored_once_and_collected(store):
     c1, c2 = store.create_conversation(), store.create_conversation()
     img = ImagePart(PNG, "image/png", "photo.png")
     for c in (c1, c2, c1):
-        store.add_message(c, "user", "look", images=(img, img))
+        store.add_message(c, NewMessage("user", "look", images=(img, img)))
     assert store.count_attachments() == 1
     msg = store.messages(c1)[0]
-    assert [a["label"] for a in msg["attachments"]] == ["photo.png", "photo.png"]
-    assert store.attachment(msg["attachments"][0]["sha256"]) == PNG
+    assert [a.label for a in msg.attachments] == ["photo.png", "photo.png"]
+    assert store.attachment(msg.attachments[0].sha256) == PNG
     store.delete_conversation(c1)
     assert store.count_attachments() == 1  # still used by c2
     store.delete_conversation(c2)
@@ -96,14 +97,14 @@ def test_attachments_stored_once_and_collected(store):
 
 def test_branches_keep_every_message(store):
     c = store.create_conversation()
-    u = store.add_message(c, "user", "q")
-    a1 = store.add_message(c, "assistant", "first")
-    a2 = store.add_message(c, "assistant", "second", parent_id=u)
-    assert {m["parent_id"] for m in store.messages(c) if m["role"] == "assistant"} == {u}
-    assert store.get_conversation(c)["active_leaf"] == a2
+    u = store.add_message(c, NewMessage("user", "q"))
+    a1 = store.add_message(c, NewMessage("assistant", "first"))
+    a2 = store.add_message(c, NewMessage("assistant", "second"), parent_id=u)
+    assert {m.parent_id for m in store.messages(c) if m.role == "assistant"} == {u}
+    assert store.get_conversation(c).active_leaf == a2
     other = store.create_conversation()
     with pytest.raises(BadRequest, match="not part of"):
-        store.add_message(other, "assistant", "x", parent_id=a1)
+        store.add_message(other, NewMessage("assistant", "x"), parent_id=a1)
 
 
 @pytest.mark.parametrize("fts", [True, False])
@@ -111,17 +112,17 @@ def test_search(tmp_path, fts):
     s = Store(tmp_path / "s.db", fts=fts)
     assert s.fts is fts
     c1, c2 = s.create_conversation(), s.create_conversation()
-    s.add_message(c1, "user", "Tell me about Paris in spring")
-    s.add_message(c2, "user", "Recipe for pancakes")
-    a = s.add_message(c2, "assistant", "")
+    s.add_message(c1, NewMessage("user", "Tell me about Paris in spring"))
+    s.add_message(c2, NewMessage("user", "Recipe for pancakes"))
+    a = s.add_message(c2, NewMessage("assistant", ""))
     s.update_message(a, content="Mix 100% flour_and eggs")
-    assert [c["id"] for c in s.search("paris")] == [c1]
-    assert [c["id"] for c in s.search("flour")] == [c2]
-    assert [c["id"] for c in s.search("pancakes")] == [c2]
+    assert [c.id for c in s.search("paris")] == [c1]
+    assert [c.id for c in s.search("flour")] == [c2]
+    assert [c.id for c in s.search("pancakes")] == [c2]
     assert s.search("paris pancakes") == []
     assert s.search('"unbalanced AND (') == []  # query syntax is taken literally
     s.rename_conversation(c1, "Trip notes")
-    assert [c["id"] for c in s.search("trip")] == [c1]
+    assert [c.id for c in s.search("trip")] == [c1]
     s.delete_conversation(c1)
     assert s.search("paris") == []
     s.close()
@@ -151,7 +152,7 @@ def test_corrupt_file_is_kept_and_a_fresh_one_opens(tmp_path):
     kept = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
     assert len(kept) == 1 and kept[0].read_bytes() == junk
     c = s.create_conversation()
-    s.add_message(c, "user", "still works")
+    s.add_message(c, NewMessage("user", "still works"))
     assert s.integrity_check() == "ok"
     s.close()
     again = Store(path)  # the fresh file is the one used from now on
@@ -164,7 +165,7 @@ def test_damaged_pages_are_detected(tmp_path):
     s = Store(path)
     c = s.create_conversation()
     for i in range(300):
-        s.add_message(c, "user", f"message {i} " + "x" * 300)
+        s.add_message(c, NewMessage("user", f"message {i} " + "x" * 300))
     s._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     s.close()
     data = bytearray(path.read_bytes())
@@ -186,7 +187,7 @@ def test_threads_lose_no_message(tmp_path):
     def writer(n):
         try:
             for i in range(40):
-                mid = s.add_message(c, "assistant", "", make_active=False)
+                mid = s.add_message(c, NewMessage("assistant", ""), make_active=False)
                 s.update_message(mid, content=f"t{n}-{i}", finish_reason="stop")
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -197,7 +198,7 @@ def test_threads_lose_no_message(tmp_path):
     for t in threads:
         t.join()
     assert errors == []
-    contents = {m["content"] for m in s.messages(c)}
+    contents = {m.content for m in s.messages(c)}
     assert contents == {f"t{n}-{i}" for n in range(8) for i in range(40)}
     assert s.integrity_check() == "ok"
     s.close()
@@ -210,13 +211,14 @@ def test_threads_lose_no_message(tmp_path):
 WRITER = r"""
 import sys, time
 sys.path.insert(0, sys.argv[2])
+from services.conversations.rows import NewMessage
 from services.conversations.store import Store, INCOMPLETE
 s = Store(sys.argv[1])
 c = s.create_conversation()
 print(c, flush=True)
 for i in range(100000):
-    s.add_message(c, "user", f"question {i}")
-    a = s.add_message(c, "assistant", "", finish_reason=INCOMPLETE)
+    s.add_message(c, NewMessage("user", f"question {i}"))
+    a = s.add_message(c, NewMessage("assistant", "", finish_reason=INCOMPLETE))
     text = ""
     for k in range(20):
         text += f"tok{k} "
@@ -240,11 +242,11 @@ def test_sigkill_mid_write_leaves_a_sound_database(tmp_path):
     assert s.integrity_check() == "ok"
     msgs = s.messages(conv_id)
     assert len(msgs) > 8
-    answers = [m for m in msgs if m["role"] == "assistant"]
+    answers = [m for m in msgs if m.role == "assistant"]
     # every finished answer is whole; at most the last one is partial, and it says so
-    assert all(m["content"].count("tok") == 20 for m in answers if m["finish_reason"] == "stop")
-    assert all(m["finish_reason"] == "incomplete" for m in answers if m["content"].count("tok") < 20)
-    assert [m["role"] for m in msgs[:2]] == ["user", "assistant"]
+    assert all(m.content.count("tok") == 20 for m in answers if m.finish_reason == "stop")
+    assert all(m.finish_reason == "incomplete" for m in answers if m.content.count("tok") < 20)
+    assert [m.role for m in msgs[:2]] == ["user", "assistant"]
     s.close()
 
 
@@ -254,7 +256,7 @@ def test_forward_migration_keeps_data(tmp_path, monkeypatch):
     path = tmp_path / "old.db"
     s = Store(path)
     c = s.create_conversation("kept")
-    s.add_message(c, "user", "hello")
+    s.add_message(c, NewMessage("user", "hello"))
     s.close()
     # a future release adds a step; opening the old file runs it once and keeps every row
     steps = {**store_module.MIGRATIONS, SCHEMA_VERSION + 1: ["ALTER TABLE conversations ADD COLUMN pinned INTEGER DEFAULT 0"]}
@@ -262,7 +264,9 @@ def test_forward_migration_keeps_data(tmp_path, monkeypatch):
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     s = Store(path)
     assert s.schema_version() == SCHEMA_VERSION + 1
-    assert s.get_conversation(c)["pinned"] == 0 and s.messages(c)[0]["content"] == "hello"
+    # the new column is there with its default; the typed rows read the old columns as before
+    assert s._read("SELECT pinned FROM conversations WHERE id = ?", (c,))[0][0] == 0
+    assert s.get_conversation(c).title == "kept" and s.messages(c)[0].content == "hello"
     s.close()
     s = Store(path)  # nothing runs twice
     assert s.schema_version() == SCHEMA_VERSION + 1
@@ -300,3 +304,55 @@ def test_an_unusable_location_is_one_sentence(tmp_path, where):
         Store(path)
     message = err.value.user_message()
     assert "PHI_PLAYGROUND_DB" in message and "Traceback" not in message
+
+
+def test_rows_are_typed_and_settings_metrics_params_come_back_as_stored(store):
+    from services.conversations.rows import TurnSettings
+    from services.types import GenerationParams, Metrics
+
+    params = GenerationParams(temperature=0, max_tokens=16, stop=("###",))
+    c = store.create_conversation(settings=TurnSettings("onnx:m", params, "Be brief."))
+    conv = store.get_conversation(c)
+    assert isinstance(conv, Conversation) and (conv.target, conv.params, conv.system) == ("onnx:m", params, "Be brief.")
+    assert conv.n_messages is None and store.list_conversations()[0].n_messages == 0
+    q = store.add_message(c, NewMessage("user", "hi", notice="about a clip"))
+    metrics = Metrics(ttft_s=0.1, decode_tokens_per_s=50.0, prompt_tokens=9, completion_tokens=3, total_s=0.2,
+                      server={"eval_count": 3}, schema_valid=False, schema_error="not JSON")
+    a = store.add_message(c, NewMessage("assistant", "", target="onnx:m", params=params, finish_reason="incomplete"))
+    store.update_message(a, content="hello", metrics=metrics, finish_reason="stop")
+    question, answer = store.messages(c)
+    assert isinstance(answer, StoredMessage) and store.get_message(a) == answer
+    assert (question.params, question.metrics, question.parent_id) == (None, None, None)
+    assert question.notice == "about a clip"
+    assert (answer.params, answer.metrics, answer.parent_id, answer.content) == (params, metrics, q, "hello")
+    assert not answer.stopped_early and store.get_message(12345) is None
+    other = TurnSettings("llamacpp:m", GenerationParams(seed=3))
+    store.save_settings(c, other)
+    assert (store.get_conversation(c).target, store.get_conversation(c).params, store.get_conversation(c).system) == (
+        "llamacpp:m", GenerationParams(seed=3), "")
+    store.set_active_leaf(c, q)
+    assert store.get_conversation(c).active_leaf == q
+    with pytest.raises(BadRequest, match="No conversation"):
+        store.set_active_leaf("nope", None)
+
+
+def test_a_new_message_is_checked_before_anything_is_written(store):
+    from services.conversations.rows import TurnSettings
+
+    with pytest.raises(BadRequest, match="role must be system, user or assistant"):
+        NewMessage("wizard", "hi")
+    with pytest.raises(BadRequest, match="content must be text"):
+        NewMessage("user", None)
+    with pytest.raises(BadRequest, match="parameters are not valid"):
+        TurnSettings("onnx:m", None)
+    assert TurnSettings("onnx:m", system=None).system == ""
+
+
+def test_stored_parameters_this_version_cannot_read_come_back_as_none(store):
+    c = store.create_conversation()
+    a = store.add_message(c, NewMessage("assistant", "x"))
+    # written by some other version: a field this one does not know
+    with store._tx() as conn:
+        conn.execute("UPDATE messages SET params = ? WHERE id = ?", ('{"temperature": 0, "mirostat": 2}', a))
+        conn.execute("UPDATE conversations SET params = ? WHERE id = ?", ('{"top_p": 7}', c))
+    assert store.get_message(a).params is None and store.get_conversation(c).params is None

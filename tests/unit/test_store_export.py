@@ -11,8 +11,9 @@ import pytest
 from services.conversations.import_export import FORMAT, export_json, export_json_text, export_markdown, import_json
 from services.conversations.branches import path, switch_to
 from services.errors import BadRequest
+from services.conversations.rows import NewMessage, TurnSettings
 from services.conversations.store import Store
-from services.types import GenerationParams, ImagePart
+from services.types import GenerationParams, ImagePart, Metrics
 
 
 def _image(fmt: str, colour) -> bytes:
@@ -36,20 +37,22 @@ def store(tmp_path):
 
 def branched(store) -> str:
     """A conversation with an image, a regenerated answer and an edited question."""
-    params = GenerationParams(temperature=0, max_tokens=16, stop=("###",)).to_dict()
-    c = store.create_conversation(target="onnx:smollm2-135m-instruct", params=params, system="Be brief.")
-    u1 = store.add_message(c, "user", "What is in this picture? <b>", images=(ImagePart(PNG, "image/png", "a.png"),
-                                                                        ImagePart(JPEG, "image/jpeg", "b.jpg", 1.5)))
-    metrics = {"ttft_s": 0.12, "decode_tokens_per_s": 88.5, "prompt_tokens": 30, "completion_tokens": 16,
-               "total_s": 0.3, "load_s": 0.0, "peak_rss_mb": 512.0, "server": {}}
-    store.add_message(c, "assistant", "A cat.", target="onnx:smollm2-135m-instruct", params=params,
-                      metrics=metrics, finish_reason="stop")
-    store.add_message(c, "assistant", "A dog, maybe", parent_id=u1, target="transformers:smollm2-135m-instruct",
-                      params=params, metrics=metrics, finish_reason="incomplete", error="cut off")
-    u2 = store.add_message(c, "user", "And the colour?", images=(ImagePart(PNG, "image/png", "again.png"),))
-    store.add_message(c, "assistant", "Brown.", finish_reason="length", metrics=metrics)
+    params = GenerationParams(temperature=0, max_tokens=16, stop=("###",))
+    c = store.create_conversation(settings=TurnSettings("onnx:smollm2-135m-instruct", params, "Be brief."))
+    u1 = store.add_message(c, NewMessage("user", "What is in this picture? <b>",
+                                         images=(ImagePart(PNG, "image/png", "a.png"),
+                                                 ImagePart(JPEG, "image/jpeg", "b.jpg", 1.5))))
+    metrics = Metrics(ttft_s=0.12, decode_tokens_per_s=88.5, prompt_tokens=30, completion_tokens=16, total_s=0.3,
+                      load_s=0.0, peak_rss_mb=512.0)
+    store.add_message(c, NewMessage("assistant", "A cat.", target="onnx:smollm2-135m-instruct", params=params,
+                                    metrics=metrics, finish_reason="stop"))
+    store.add_message(c, NewMessage("assistant", "A dog, maybe", target="transformers:smollm2-135m-instruct",
+                                    params=params, metrics=metrics, finish_reason="incomplete", error="cut off"),
+                      parent_id=u1)
+    u2 = store.add_message(c, NewMessage("user", "And the colour?", images=(ImagePart(PNG, "image/png", "again.png"),)))
+    store.add_message(c, NewMessage("assistant", "Brown.", finish_reason="length", metrics=metrics))
     # an edit of the second question: a sibling of u2, so "Brown." stays on the old branch
-    store.add_message(c, "user", "And the size?", parent_id=store.get_message(u2)["parent_id"])
+    store.add_message(c, NewMessage("user", "And the size?"), parent_id=store.get_message(u2).parent_id)
     return c
 
 
@@ -71,7 +74,7 @@ def test_round_trip_is_lossless(store, tmp_path):
     second = export_json(other, new_id)
     assert strip(second) == strip(first)
     msgs = other.messages(new_id)
-    assert [other.attachment(a["sha256"]) for a in msgs[0]["attachments"]] == [PNG, JPEG]
+    assert [other.attachment(a.sha256) for a in msgs[0].attachments] == [PNG, JPEG]
     assert other.count_attachments() == 2
     # the same file imported twice gives two conversations; nothing is overwritten
     again = import_json(other, json.dumps(first))
@@ -100,11 +103,11 @@ def test_markdown_lists_attachments(store):
 
 def test_switching_branch_changes_the_visible_path(store):
     c = branched(store)
-    first_answer = next(m for m in store.messages(c) if m["content"] == "A cat.")
-    switch_to(store, c, first_answer["id"])
-    assert [m["content"] for m in path(store, c)] == ["What is in this picture? <b>", "A cat."]
+    first_answer = next(m for m in store.messages(c) if m.content == "A cat.")
+    switch_to(store, c, first_answer.id)
+    assert [t.message.content for t in path(store, c)] == ["What is in this picture? <b>", "A cat."]
     turns = path(store, c)
-    assert turns[1]["siblings"] and turns[1]["index"] == 0 and len(turns[1]["siblings"]) == 2
+    assert turns[1].siblings and turns[1].index == 0 and len(turns[1].siblings) == 2
 
 
 def corrupt(data, how):
@@ -172,4 +175,5 @@ def test_minimal_file_in_our_format_imports(store):
     new_id = import_json(store, json.dumps({
         "format": FORMAT, "schema_version": 1, "conversation": {"title": "hand-made"},
         "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}))
-    assert [(m["role"], m["content"]) for m in path(store, new_id)] == [("user", "hi"), ("assistant", "hello")]
+    turns = [(t.message.role, t.message.content) for t in path(store, new_id)]
+    assert turns == [("user", "hi"), ("assistant", "hello")]

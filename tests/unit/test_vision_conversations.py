@@ -8,6 +8,7 @@ import pytest
 
 from services.conversations import vision as vconv
 from services.conversations.import_export import export_json_text, import_json
+from services.conversations.rows import TurnSettings
 from services.conversations.store import Store
 from services.errors import BadRequest, PlaygroundError
 from services.media.images import prepare_image
@@ -17,6 +18,7 @@ from tests.standins.ollama_ndjson import OllamaStandIn
 
 TARGET = "ollama:llava-phi3"
 PARAMS = GenerationParams(max_tokens=16)
+BRIEF = TurnSettings(TARGET, PARAMS, "Be brief.")
 
 
 @pytest.fixture()
@@ -40,8 +42,8 @@ def test_a_vision_conversation_round_trips_through_a_file(tmp_path, ollama):
     store = Store(db)
     photos, frames = _media()
     # llava-phi3 takes one image: a frame, so its time goes into the prompt
-    reply = vconv.send(store, None, "What does the sign say?", TARGET, PARAMS, "Be brief.", frames=frames[:1],
-                       note="clip.mp4: 0:04.0 long").run()
+    reply = vconv.send(store, None, "What does the sign say?", BRIEF,
+                       vconv.Media(frames=frames[:1], note="clip.mp4: 0:04.0 long")).run()
     conv_id = reply.conv_id
     assert reply.text == "It says STOP." and reply.finish_reason == "stop"
     first = ollama.chat_requests[0].json["messages"]
@@ -49,7 +51,7 @@ def test_a_vision_conversation_round_trips_through_a_file(tmp_path, ollama):
     assert len(first[1]["images"]) == 1 and "image 1 at 0:02.0" in first[1]["content"]
     assert first[1]["images"][0] == base64.b64encode(frames[0].data).decode()
 
-    follow = vconv.send(store, conv_id, "And the door?", TARGET, PARAMS, "Be brief.").run()
+    follow = vconv.send(store, conv_id, "And the door?", BRIEF).run()
     assert follow.conv_id == conv_id
     second = ollama.chat_requests[1].json["messages"]
     assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
@@ -60,18 +62,19 @@ def test_a_vision_conversation_round_trips_through_a_file(tmp_path, ollama):
 
     again = Store(db)
     conv = again.get_conversation(conv_id)
-    assert conv["kind"] == "vision" and conv["title"] == "What does the sign say?"
-    assert [c["kind"] for c in again.list_conversations()] == ["vision"]
+    assert conv.kind == "vision" and conv.title == "What does the sign say?"
+    assert (conv.target, conv.params, conv.system) == (TARGET, PARAMS, "Be brief.")
+    assert [c.kind for c in again.list_conversations()] == ["vision"]
     (part,) = vconv.media(again, conv_id)
     assert (part.label, part.timestamp_s, part.data) == ("clip.mp4 @ 0:02.0", 2.0, frames[0].data)
     turns = vconv.turns(again, conv_id)
-    assert [(t["role"], t["content"]) for t in turns] == [
+    assert [(t.message.role, t.message.content) for t in turns] == [
         ("user", "What does the sign say?"), ("assistant", "It says STOP."),
         ("user", "And the door?"), ("assistant", "It says STOP.")]
-    assert turns[0]["notice"] == "clip.mp4: 0:04.0 long" and turns[1]["metrics"]["completion_tokens"] == 4
+    assert turns[0].message.notice == "clip.mp4: 0:04.0 long" and turns[1].message.metrics.completion_tokens == 4
     # an export keeps it a vision conversation
     copy = import_json(again, export_json_text(again, conv_id).encode())
-    assert again.get_conversation(copy)["kind"] == "vision" and len(vconv.media(again, copy)) == 1
+    assert again.get_conversation(copy).kind == "vision" and len(vconv.media(again, copy)) == 1
 
 
 def test_a_failed_question_keeps_its_media_and_is_not_resent(tmp_path, ollama):
@@ -79,19 +82,19 @@ def test_a_failed_question_keeps_its_media_and_is_not_resent(tmp_path, ollama):
     photos, frames = _media()
     with pytest.raises(PlaygroundError):
         # too many images for this target: the question and its media are stored anyway
-        vconv.send(store, None, "Read it", TARGET, PARAMS, images=photos, frames=frames).run()
+        vconv.send(store, None, "Read it", TurnSettings(TARGET, PARAMS), vconv.Media(photos, frames)).run()
     (conv,) = store.list_conversations()
-    stored = vconv.turns(store, conv["id"])
-    assert stored[-1]["content"] == "Read it" and "at most 1 images" in stored[-1]["error"]
+    stored = vconv.turns(store, conv.id)
+    assert stored[-1].message.content == "Read it" and "at most 1 images" in stored[-1].message.error
     assert ollama.chat_requests == []
     # photos first, then frames in time order
-    parts = vconv.media(store, conv["id"])
+    parts = vconv.media(store, conv.id)
     assert [p.label for p in parts] == ["sign.png", "clip.mp4 @ 0:00.5", "clip.mp4 @ 0:02.0"]
     assert parts[0].data == photos[0].data and [p.timestamp_s for p in parts] == [None, 0.5, 2.0]
     assert [len(half) for half in vconv.split_media(parts)] == [1, 2]
     # asking again (a target that takes them all): the failed question stays on screen but is not
     # sent again; the media goes with the new one
-    msgs = vconv.history(store, conv["id"], vconv.ask(store, conv["id"], "Read it, please")[1])
+    msgs = vconv.history(store, conv.id, vconv.ask(store, conv.id, "Read it, please")[1])
     assert [(m.role, m.content, len(m.images)) for m in msgs] == [("user", "Read it, please", 3)]
 
 
@@ -101,9 +104,9 @@ def test_questions_need_media_text_and_a_vision_conversation(tmp_path):
     with pytest.raises(BadRequest, match="Add images or a video"):
         vconv.ask(store, None, "What is this?")
     with pytest.raises(BadRequest, match="Type a question"):
-        vconv.ask(store, None, "  ", images=photos)
+        vconv.ask(store, None, "  ", media=vconv.Media(photos))
     assert store.list_conversations() == []
-    conv_id, _ = vconv.ask(store, None, "What is this?", images=photos, frames=frames)
+    conv_id, _ = vconv.ask(store, None, "What is this?", media=vconv.Media(photos, frames))
     with pytest.raises(BadRequest, match="empty"):
         vconv.ask(store, conv_id, " ")
     chat = store.create_conversation()
