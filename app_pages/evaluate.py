@@ -6,7 +6,7 @@ import streamlit as st
 
 from services.evaluate.promptfile import MAX_ROWS
 from services.evaluate.runner import MAX_TARGETS
-from ui.eval_file import file_summary, pick_prompt_file, propose_targets, run_settings
+from ui.eval_file import file_notes, file_summary, pick_prompt_file, propose_targets, run_settings
 from ui.eval_run import run_section
 from ui.eval_views import results_section, stored_runs
 from ui.target_picker import all_targets
@@ -20,10 +20,12 @@ pf, source_name, file_key = pick_prompt_file()
 propose_targets(pf, file_key, by_name)
 with st.sidebar:
     targets, repeat, judge = run_settings(by_name)
+stops: list[str] = []
 if pf is not None:
     file_summary(pf, source_name, targets, repeat, by_name)
+    stops = file_notes(pf, judge, by_name)
 
-run_section(pf, targets, repeat, judge, source_name)
+run_section(pf, targets, repeat, judge, source_name, blocked=bool(stops))
 if st.session_state.get("ev_last"):
     results_section(st.session_state.ev_last)
 stored_runs()

@@ -81,14 +81,19 @@ class ResponseFormat:
     schema: dict | None = None
     # the schema's name sent to OpenAI-style servers (a prompt file's jsonSchema.name); empty: from its title
     name: str = ""
+    # json_schema.strict sent to OpenAI-style servers: "auto" (true when the schema meets strict mode's
+    # rules), true or false as a prompt file wrote it, or None (the file wrote none: none is sent)
+    strict: bool | str | None = "auto"
 
     def __post_init__(self):
         if self.kind not in RESPONSE_KINDS:
             raise BadRequest(f"response_format must be one of {', '.join(RESPONSE_KINDS)}, not {self.kind!r}.")
         if not isinstance(self.name, str) or len(self.name) > SCHEMA_NAME_MAX_CHARS:
             raise BadRequest(f"A JSON schema's name must be text of at most {SCHEMA_NAME_MAX_CHARS} characters.")
+        if self.strict not in ("auto", True, False, None):
+            raise BadRequest(f"A JSON schema's strict must be true, false or auto, not {self.strict!r}.")
         if self.kind != "json_schema":
-            if self.schema is not None or self.name:
+            if self.schema is not None or self.name or self.strict != "auto":
                 raise BadRequest(f"A JSON schema needs response_format json_schema, not {self.kind}.")
             return
         if not isinstance(self.schema, dict):
@@ -120,7 +125,7 @@ class ResponseFormat:
     def __hash__(self) -> int:
         import json
 
-        return hash((self.kind, json.dumps(self.schema, sort_keys=True), self.name))
+        return hash((self.kind, json.dumps(self.schema, sort_keys=True), self.name, self.strict))
 
     @property
     def is_json(self) -> bool:
@@ -137,10 +142,11 @@ class ResponseFormat:
         if isinstance(value, str):
             return cls(value.strip().lower())
         if isinstance(value, dict):
-            unknown = sorted(set(value) - {"kind", "schema", "name"})
+            unknown = sorted(set(value) - {"kind", "schema", "name", "strict"})
             if unknown:
-                raise BadRequest(f"response_format takes kind, schema and name, not {', '.join(map(str, unknown))}.")
-            return cls(value.get("kind", "text"), value.get("schema"), value.get("name") or "")
+                raise BadRequest(f"response_format takes kind, schema, name and strict, not {', '.join(map(str, unknown))}.")
+            return cls(value.get("kind", "text"), value.get("schema"), value.get("name") or "",
+                       value.get("strict", "auto"))
         raise BadRequest(f"response_format must be text, json_object or json_schema, not {value!r}."[:300])
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,6 +154,8 @@ class ResponseFormat:
         out = {"kind": self.kind, "schema": self.schema}
         if self.name:
             out["name"] = self.name
+        if self.strict != "auto":
+            out["strict"] = self.strict
         return out
 
 
@@ -172,8 +180,13 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     # free text, any JSON object, or JSON matching a schema (each backend constrains decoding its own way)
     response_format: ResponseFormat = field(default_factory=ResponseFormat)
+    # sampling fields (temperature, top_p, max_tokens) the caller did not set, such as those a prompt file
+    # leaves out: remote APIs are sent none of them (the server's default applies); local runtimes use the
+    # values above
+    unset: frozenset[str] = frozenset()
 
     MAX_TOKENS_CAP = 32768
+    UNSETTABLE = frozenset({"temperature", "top_p", "max_tokens"})
 
     def __post_init__(self):
         def number(name, value, kind=float):
@@ -217,6 +230,10 @@ class GenerationParams:
             raise BadRequest(f"stop takes at most 8 strings, not {len(stop)}.")
         object.__setattr__(self, "stop", tuple(stop))
         object.__setattr__(self, "response_format", ResponseFormat.coerce(self.response_format))
+        unset = frozenset(self.unset or ())
+        if not unset <= self.UNSETTABLE:
+            raise BadRequest(f"unset takes {', '.join(sorted(self.UNSETTABLE))}, not {', '.join(sorted(unset - self.UNSETTABLE))}.")
+        object.__setattr__(self, "unset", unset)
         object.__setattr__(self, "top_k", int(self.top_k))
         object.__setattr__(self, "max_tokens", int(self.max_tokens))
 
@@ -252,6 +269,9 @@ class GenerationParams:
         d = asdict(self)
         d["stop"] = list(self.stop)
         d["response_format"] = self.response_format.to_dict()
+        d.pop("unset")
+        if self.unset:  # only when some are: the stored form of every other request stays as it was
+            d["unset"] = sorted(self.unset)
         return d
 
 

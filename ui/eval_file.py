@@ -10,7 +10,7 @@ from services.evaluate import sources
 from services.evaluate.formats import refusal
 from services.evaluate.promptfile import PromptFile, dumps, loads, with_rows
 from services.evaluate.runner import DEFAULT_JUDGE, MAX_REPEAT, MAX_TARGETS
-from services.evaluate.targets import proposed_target, target_for_model
+from services.evaluate.targets import judge_notes, propose, target_for_model, unreachable_judges
 from ui.file_download import file_download
 from ui.safe_markdown import plain, sanitize
 from ui.target_picker import label
@@ -46,13 +46,17 @@ def pick_prompt_file() -> tuple[PromptFile | None, str, str | None]:
 
 
 def propose_targets(pf: PromptFile | None, file_key: str | None, by_name: dict[str, TargetInfo]) -> None:
-    """A new file proposes its own model as the first target (any target can be picked instead)."""
+    """A new file proposes its own model as the first target when it can answer, else the embedded model
+    with a notice saying why (any target can be picked instead)."""
     state = st.session_state
     if file_key and state.get("ev_file_key") != file_key:
         state.ev_file_key = file_key
-        state.ev_targets = [proposed_target(pf.model, by_name, DEFAULT_JUDGE) if pf else DEFAULT_JUDGE]
+        first, state.ev_model_notice = propose(pf.model, by_name, DEFAULT_JUDGE) if pf else (DEFAULT_JUDGE, "")
+        state.ev_targets = [first]
     state.setdefault("ev_targets", [DEFAULT_JUDGE])
     state.ev_targets = [t for t in state.ev_targets if t in by_name]
+    if pf is not None and state.get("ev_model_notice"):
+        st.warning(plain(state.ev_model_notice))
 
 
 def run_settings(by_name: dict[str, TargetInfo]) -> tuple[list[str], int, str | None]:
@@ -66,8 +70,20 @@ def run_settings(by_name: dict[str, TargetInfo]) -> tuple[list[str], int, str | 
     repeat = int(st.number_input("Repeat each case", 1, MAX_REPEAT, 1, key="ev_repeat",
                                  help="ask each case N times: sampling variance shows in the interval"))
     judge_pick = st.selectbox("Judge (llm and uses evaluators)", [EACH] + names, key="ev_judge",
-                              help=f"default: each llm evaluator's modelId; built-in judges use {DEFAULT_JUDGE}")
+                              help=f"default: each llm evaluator's modelId; built-in judges (and llm evaluators "
+                                   f"without one) use {DEFAULT_JUDGE}")
     return targets, repeat, None if judge_pick == EACH else judge_pick
+
+
+def file_notes(pf: PromptFile, judge: str | None, by_name: dict[str, TargetInfo]) -> list[str]:
+    """What reading noticed, shown above the run; returns the sentences that stop a run (unreachable judges)."""
+    notes = pf.notices + judge_notes(pf.evaluators, judge, DEFAULT_JUDGE)
+    if notes:
+        st.info(sanitize("\n".join(f"- {n}" for n in notes)))
+    stops = unreachable_judges(pf.evaluators, judge, by_name)
+    for sentence in stops:
+        st.warning(plain(sentence))
+    return stops
 
 
 def file_summary(pf: PromptFile, source_name: str, targets: list[str], repeat: int,

@@ -55,10 +55,12 @@ def execute(spec: EvalSpec) -> None:
     st.rerun()
 
 
-def run_section(pf: PromptFile | None, targets: list[str], repeat: int, judge: str | None, source_name: str) -> None:
-    """The Run button; a stopped run kept; its warning shown; a re-run asked for by the stored runs started."""
+def run_section(pf: PromptFile | None, targets: list[str], repeat: int, judge: str | None, source_name: str,
+                *, blocked: bool = False) -> None:
+    """The Run button (off with no rows, or while a judge the file names cannot answer); a stopped run
+    kept; its warning shown; a re-run asked for by the stored runs started."""
     state = st.session_state
-    ready = pf is not None and 1 <= len(targets) <= MAX_TARGETS
+    ready = pf is not None and bool(pf.rows()) and 1 <= len(targets) <= MAX_TARGETS and not blocked
     if st.button("▶ Run evaluation", type="primary", disabled=not ready, key="ev_run"):
         try:
             spec = EvalSpec.build(pf, targets, repeat=repeat, judge=judge, source=source_name)

@@ -13,6 +13,7 @@ from services.errors import PlaygroundError
 from services.evaluate import results, storage
 from services.evaluate.results import MARK
 from services.types import Metrics
+from ui.eval_groups import group_section, params_caption
 from ui.file_download import file_download
 from ui.metrics_card import metrics_line
 from ui.safe_markdown import plain, sanitize, show
@@ -22,15 +23,15 @@ def _pct(v) -> str:
     return "–" if v is None else f"{v:.0%}"
 
 
-def summary_table(rec: dict) -> None:
+def summary_table(rec: dict, summaries: dict) -> None:
     """One row per target: pass rate, its interval, counts, mean score per evaluator, latency, tokens."""
     rows = []
-    for t, s in rec["summaries"].items():
+    for t, s in summaries.items():
         row = {"target": t, "pass rate": _pct(s["passRate"]),
                "95% interval": "–" if s["passRateLow"] is None else f"{s['passRateLow']:.0%} – {s['passRateHigh']:.0%}",
-               "passed / graded": f"{s['passed']} / {s['graded']}", "errors": s["errors"], "unscored": s["unscored"],
-               "s per case": s["meanLatencyS"], "tokens out per case": s["meanCompletionTokens"]}
-        if any(x.get("schemaChecked") for x in rec["summaries"].values()):
+               "passed / ran": f"{s['passed']} / {s['ran']}", "failed": s["failed"], "unscored": s["unscored"],
+               "errors": s["errors"], "s per case": s["meanLatencyS"], "tokens out per case": s["meanCompletionTokens"]}
+        if any(x.get("schemaChecked") for x in summaries.values()):
             # only runs under a JSON response format get the column
             row["valid JSON"] = f"{s.get('schemaValid', 0)} / {s.get('schemaChecked', 0)}"
         for name, e in s["evaluators"].items():
@@ -39,19 +40,19 @@ def summary_table(rec: dict) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
-def pass_rate_chart(rec: dict) -> None:
+def pass_rate_chart(summaries: dict) -> None:
     """A bar per target with its 95% Wilson interval drawn as an error bar."""
     data = pd.DataFrame([{"target": t, "pass rate": s["passRate"], "low": s["passRateLow"], "high": s["passRateHigh"],
-                          "graded": s["graded"]}
-                         for t, s in rec["summaries"].items() if s["passRate"] is not None])
+                          "ran": s["ran"]}
+                         for t, s in summaries.items() if s["passRate"] is not None])
     if data.empty:
-        st.caption("No graded answers yet: no pass rate to chart.")
+        st.caption("No answers yet: no pass rate to chart.")
         return
     base = alt.Chart(data).encode(y=alt.Y("target:N", title=None, axis=alt.Axis(labelLimit=360)))
     bars = base.mark_bar().encode(
         x=alt.X("pass rate:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="pass rate (95% interval)"),
         tooltip=["target", alt.Tooltip("pass rate:Q", format=".0%"), alt.Tooltip("low:Q", format=".0%"),
-                 alt.Tooltip("high:Q", format=".0%"), "graded"])
+                 alt.Tooltip("high:Q", format=".0%"), "ran"])
     whiskers = base.mark_rule(strokeWidth=2, color="black").encode(x="low:Q", x2="high:Q")
     st.altair_chart(bars + whiskers, width="stretch")
 
@@ -114,10 +115,16 @@ def results_section(rec: dict) -> None:
                      f"{rec['created']}{note}" + (f" · saved as run {rec['id']}" if rec.get("id") else "")))
     for sentence in (rec.get("refused") or {}).values():
         st.warning(plain(sentence))
-    summary_table(rec)
-    st.caption("Pass rate counts graded answers (every evaluator decided); errors and unscored answers (a judge "
-               "reply that matched no choice) are shown apart, never counted as failures.")
-    pass_rate_chart(rec)
+    summaries = results.target_summaries(rec)
+    summary_table(rec, summaries)
+    case = results.case_summary(rec["testResults"])
+    st.caption(plain(f"Cases passed: {case['passedTests']} of {case['totalTests']} ({case['passRate']:.0f}%), as "
+                     "gh models eval counts them: an answer passes when every evaluator passed; a failed check, a "
+                     "judge reply that matched no choice (unscored) and a model call that failed (error) all count "
+                     "as not passed, and are counted apart."))
+    params_caption(rec.get("requestParams") or {})
+    pass_rate_chart(summaries)
+    group_section(rec)
     st.markdown("**Cases x targets** (click a cell, or choose below, to read the answer and each verdict)")
     clicked = grid(rec, "ev_grid")
     if clicked is not None:

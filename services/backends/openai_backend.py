@@ -50,8 +50,9 @@ def chat_kwargs(request: ChatRequest, provider: Provider, headers: dict | None =
     else:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
     kw = {"model": model, "messages": messages, "stream": True, "extra_headers": headers or {},
-          "stream_options": {"include_usage": True}, "max_tokens": p.max_tokens,
-          "temperature": p.temperature, "top_p": p.top_p}
+          "stream_options": {"include_usage": True}}
+    # what the caller left unset (a prompt file that sets no temperature) is left to the server
+    kw.update({k: getattr(p, k) for k in ("max_tokens", "temperature", "top_p") if k not in p.unset})
     if p.seed is not None:
         kw["seed"] = p.seed
     if p.stop:

@@ -23,8 +23,6 @@ class Context:
 
     # the file's jsonSchema `schema`, for jsonSchema evaluators that have none of their own
     schema: dict | None = None
-    # the rendered user prompt the model answered (built-in judges show it)
-    prompt: str = ""
     # the judge target each judge evaluator uses, by evaluator name
     judges: dict | None = None
     ask: Ask | None = None
@@ -38,7 +36,7 @@ def _accept(cfg, row: dict, where: str) -> list[str]:
         if value is None or value == "":
             return []
         return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-    return [render(a, row, where) for a in accept]
+    return [render(a, row) for a in accept]
 
 
 def _judge(spec: EvaluatorSpec, row: dict, completion: str, ctx: Context) -> Verdict:
@@ -47,14 +45,14 @@ def _judge(spec: EvaluatorSpec, row: dict, completion: str, ctx: Context) -> Ver
         return Verdict(None, False, "No judge target was chosen for this evaluator.")
     _, _, choices, threshold = judge_parts(spec)
     try:
-        reply = ctx.ask(target, judge_messages(spec, row, completion, ctx.prompt))
+        reply = ctx.ask(target, judge_messages(spec, row, completion))
     except PlaygroundError as exc:
         return Verdict(None, False, f"The judge {target} failed: {exc.user_message()}")
     choice, how = match_choice(reply, choices)
     said = checks.short(reply.strip(), 120)
     if choice is None:
         return Verdict(None, False, f"Unmatched: {how}. The judge ({target}) said {said}.")
-    # GitHub's rule is score > 0; a file (or a built-in judge) may set passThreshold instead
+    # GitHub's rule is score > 0 (built-in judges too); an llm evaluator may set passThreshold instead
     passed = choice.score >= threshold if threshold is not None else choice.score > 0
     return Verdict(choice.score, passed, f"The judge ({target}) chose {choice.choice!r} ({how}); it said {said}.")
 
@@ -65,7 +63,7 @@ def evaluate(spec: EvaluatorSpec, row: dict, completion: str, ctx: Context) -> V
     cfg = spec.config
     if spec.kind == "string":
         op, value = next(iter(cfg.items()))
-        return checks.string_check(op, render(value, row, where), completion)
+        return checks.string_check(op, render(value, row), completion)
     if spec.kind == "regex":
         return checks.regex_check(cfg["pattern"], cfg["ignoreCase"], completion)
     if spec.kind == "json":
@@ -76,9 +74,9 @@ def evaluate(spec: EvaluatorSpec, row: dict, completion: str, ctx: Context) -> V
             raise BadRequest(f"{where} has no schema and the file has no jsonSchema.")
         return checks.schema_check(schema, completion)
     if spec.kind == "numeric":
-        return checks.numeric_check(render(cfg["value"], row, where), cfg["tolerance"], completion)
+        return checks.numeric_check(render(cfg["value"], row), cfg["tolerance"], completion)
     if spec.kind == "answer":
-        return checks.answer_check(render(cfg["value"], row, where), render(cfg["type"], row, where),
+        return checks.answer_check(render(cfg["value"], row), render(cfg["type"], row),
                                    _accept(cfg, row, where), completion)
     return _judge(spec, row, completion, ctx)
 

@@ -10,43 +10,46 @@ from services.types import GenerationParams, Message
 JUDGE_PARAMS = GenerationParams(temperature=0.0, top_p=1.0, max_tokens=64)
 # judge replies longer than this many words are only read this far
 MAX_REPLY_WORDS = 2000
-# the built-in judges score 1 to 5; a case passes at 3 or better
+# the built-in judges score 1 to 5 as 0, 0.25, 0.5, 0.75, 1; passed means a score above 0 (so 2 or
+# better), the rule gh models eval applies to every judge
 SCALE = tuple(Choice(str(n), (n - 1) / 4) for n in range(1, 6))
-BUILTIN_PASS = 0.5
 
-_ASK = ("Reply with a single digit from 1 to 5 and nothing else, where 1 is very poor and 5 is excellent.")
+_ASK = "Reply with a single digit from 1 to 5 and nothing else, where 1 is very poor and 5 is excellent."
 _SYSTEM = "You are a strict, fair grader of answers written by an AI assistant. You reply with one digit."
-# our own wording; `_prompt` is the user message the model was given, `completion` its answer
+# our own wording over the reference's inputs: `input` and `expected` from the test row, `completion`
+# the model's answer (a row without them leaves the placeholder as written, as the reference does)
 BUILTIN_PROMPTS = {
-    "similarity": ("How close in meaning is the ANSWER to the EXPECTED answer? Wording may differ; facts "
-                   "and conclusions must agree.\n\nEXPECTED:\n{{expected}}\n\nANSWER:\n{{completion}}\n\n" + _ASK),
+    "similarity": ("How close in meaning is the ANSWER to the CORRECT ANSWER for this QUESTION? Wording may "
+                   "differ; facts and conclusions must agree.\n\nQUESTION:\n{{input}}\n\nCORRECT ANSWER:\n"
+                   "{{expected}}\n\nANSWER:\n{{completion}}\n\n" + _ASK),
     "coherence": ("How coherent is the ANSWER: do its sentences follow logically and read as one whole?\n\n"
-                  "QUESTION:\n{{_prompt}}\n\nANSWER:\n{{completion}}\n\n" + _ASK),
+                  "QUESTION:\n{{input}}\n\nANSWER:\n{{completion}}\n\n" + _ASK),
     "fluency": ("How fluent is the ANSWER: grammar, word choice and readability, regardless of content?\n\n"
                 "ANSWER:\n{{completion}}\n\n" + _ASK),
     "relevance": ("How relevant is the ANSWER to the QUESTION: does it address what was asked, without "
-                  "padding?\n\nQUESTION:\n{{_prompt}}\n\nANSWER:\n{{completion}}\n\n" + _ASK),
-    "groundedness": ("Is every claim in the ANSWER supported by the CONTEXT? Claims not found in the context "
-                     "lower the grade.\n\nCONTEXT:\n{{_prompt}}\n\nANSWER:\n{{completion}}\n\n" + _ASK),
+                  "padding?\n\nQUESTION:\n{{input}}\n\nANSWER:\n{{completion}}\n\n" + _ASK),
+    "groundedness": ("Is the ANSWER to the QUESTION supported by the CONTEXT? Claims not found in the context "
+                     "lower the grade.\n\nCONTEXT:\n{{expected}}\n\nQUESTION:\n{{input}}\n\nANSWER:\n"
+                     "{{completion}}\n\n" + _ASK),
 }
-# row keys a built-in judge needs beside the answer and the prompt
-BUILTIN_NEEDS = {"similarity": ("expected",)}
+# the test-row keys each built-in judge reads (beside the answer), as the reference's judges do
+BUILTIN_INPUTS = {"similarity": ("input", "expected"), "coherence": ("input",), "fluency": (),
+                  "relevance": ("input",), "groundedness": ("expected", "input")}
 
 
 def judge_parts(spec: EvaluatorSpec) -> tuple[str, str, tuple[Choice, ...], float | None]:
     """(prompt template, system prompt, choices, pass threshold) of an llm or built-in judge."""
     if spec.kind == "uses":
         name = spec.config.removeprefix("github/")
-        return BUILTIN_PROMPTS[name], _SYSTEM, SCALE, BUILTIN_PASS
+        return BUILTIN_PROMPTS[name], _SYSTEM, SCALE, None
     cfg = spec.config
     return cfg["prompt"], cfg.get("systemPrompt", ""), spec.choices, cfg.get("passThreshold")
 
 
-def judge_messages(spec: EvaluatorSpec, row: dict, completion: str, prompt: str) -> tuple[Message, ...]:
+def judge_messages(spec: EvaluatorSpec, row: dict, completion: str) -> tuple[Message, ...]:
     """The judge's conversation: its system prompt, then its prompt templated with the row and answer."""
     template, system, _, _ = judge_parts(spec)
-    values = {**row, "completion": completion, "_prompt": prompt}
-    text = render(template, values, f"evaluator {spec.name!r} prompt")
+    text = render(template, {**row, "completion": completion})
     return ((Message("system", system),) if system.strip() else ()) + (Message("user", text),)
 
 

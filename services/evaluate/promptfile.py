@@ -1,16 +1,16 @@
-"""GitHub's `.prompt.yml` read and written with PyYAML's safe loader, checked once, with stated bounds."""
+"""GitHub's `.prompt.yml`, read as `gh models eval` reads it (see yaml_reader), checked once, with stated
+bounds; what the reference would ignore or leave as written is kept and said in `notices`."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-
-import yaml
+from dataclasses import dataclass, field, replace
 
 from services.errors import BadRequest
+from services.evaluate import yaml_reader as yr
 from services.evaluate.evaluator_spec import EvaluatorSpec, parse_evaluator
-from services.evaluate.judges import BUILTIN_NEEDS
-from services.evaluate.templating import missing
+from services.evaluate.file_notices import Notes
+from services.evaluate.placeholder_notes import placeholder_notices
 from services.structured.schema_input import MAX_SCHEMA_TEXT_BYTES
 from services.types import ROLES, SCHEMA_NAME_MAX_CHARS, GenerationParams, ResponseFormat
 
@@ -23,8 +23,11 @@ MAX_CELL_CHARS = 20_000
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 KNOWN = ("name", "description", "model", "modelParameters", "responseFormat", "jsonSchema", "messages",
          "testData", "evaluators")
-# modelParameters keys and the GenerationParams field each maps to
+# modelParameters keys, the GenerationParams field each maps to, and how each is read
 PARAM_KEYS = {"maxTokens": "max_tokens", "temperature": "temperature", "topP": "top_p"}
+_PARAM_READERS = {"maxTokens": yr.integer, "temperature": yr.number, "topP": yr.number}
+# what a prompt file's modelParameters can set; the rest of GenerationParams is never sent for it
+SAMPLING = frozenset(PARAM_KEYS.values())
 
 
 @dataclass
@@ -34,6 +37,7 @@ class PromptFile:
     name: str = ""
     description: str = ""
     model: str = ""
+    # maxTokens, temperature and topP typed; any other key as the text written
     model_parameters: dict = field(default_factory=dict)
     response_format: str | None = None
     # the JSON text as the file held it (kept verbatim), and its parsed form
@@ -42,14 +46,17 @@ class PromptFile:
     test_data: list[dict] = field(default_factory=list)
     evaluators: list[EvaluatorSpec] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    # what reading the file noticed (ignored keys, near misses, settings read another way)
+    read_notes: list[str] = field(default_factory=list)
 
-    def _named_schema(self) -> tuple[dict | None, str]:
-        """The `schema` inside jsonSchema and its `name`, from one read of the JSON text."""
+    def _named_schema(self) -> tuple[dict | None, str, bool | None]:
+        """The `schema` inside jsonSchema, its `name` and its `strict`, from one read of the JSON text."""
         parsed = json.loads(self.json_schema) if self.json_schema else None
         if not isinstance(parsed, dict):
-            return None, ""
-        name = parsed.get("name")
-        return parsed.get("schema", parsed), name if isinstance(name, str) else ""
+            return None, "", None
+        name, strict = parsed.get("name"), parsed.get("strict")
+        return (parsed.get("schema", parsed), name if isinstance(name, str) else "",
+                strict if isinstance(strict, bool) else None)
 
     @property
     def schema(self) -> dict | None:
@@ -62,24 +69,38 @@ class PromptFile:
         if self.response_format is None:
             return None
         if self.response_format == "json_schema":
-            schema, name = self._named_schema()
-            return ResponseFormat("json_schema", schema, name=name)
+            schema, name, strict = self._named_schema()
+            # strict as written: true, false, or (not written) not sent at all
+            return ResponseFormat("json_schema", schema, name=name, strict=strict)
         return ResponseFormat(self.response_format)
 
     def params(self, base: GenerationParams | None = None) -> GenerationParams:
-        """GenerationParams from modelParameters and responseFormat, over the given (or default) ones."""
-        values = (base or GenerationParams()).to_dict()
+        """GenerationParams from modelParameters and responseFormat, over the given (or default) ones.
+
+        Sampling fields the file does not set are marked unset: remote APIs get none of them (their own
+        defaults apply, as with gh models eval); local runtimes use the values shown.
+        """
+        base = base or GenerationParams(unset=SAMPLING)
+        values = base.to_dict()
+        unset = set(base.unset)
         for key, target in PARAM_KEYS.items():
             if key in self.model_parameters:
                 values[target] = self.model_parameters[key]
+                unset.discard(target)
+        values["unset"] = sorted(unset)
         fmt = self.request_format
         if fmt is not None:
             values["response_format"] = fmt
         return GenerationParams.from_dict(values)
 
     def rows(self) -> list[dict]:
-        """The test rows; a file without testData runs once with no variables."""
-        return self.test_data or [{}]
+        """The test rows; a file without testData runs no case, as gh models eval does."""
+        return self.test_data
+
+    @property
+    def notices(self) -> list[str]:
+        """Everything to tell before a run: what reading noticed, and placeholders left as written."""
+        return self.read_notes + placeholder_notices(self)
 
     def to_dict(self) -> dict:
         """The file's map, in GitHub's field order, unknown keys last."""
@@ -103,41 +124,42 @@ class PromptFile:
 
 
 def dumps(pf: PromptFile) -> str:
-    """YAML text of a prompt file (safe_dump: plain data only, keys in the order above)."""
-    return yaml.safe_dump(pf.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+    """YAML text of a prompt file: what was written unquoted is written so again, other text that would
+    read as another type is quoted."""
+    return yr.dump(pf.to_dict())
 
 
-def _text_field(data: dict, key: str) -> str:
-    value = data.get(key, "")
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BadRequest(f"The prompt file's {key} must be text.")
-    return value
-
-
-def _params(raw) -> dict:
-    if raw is None:
+def _params(raw, notes: Notes) -> dict:
+    if yr.is_blank(raw):
         return {}
     if not isinstance(raw, dict):
         raise BadRequest("modelParameters must be a map (maxTokens, temperature, topP).")
-    known = {k: v for k, v in raw.items() if k in PARAM_KEYS}
+    notes.keys(raw, PARAM_KEYS, "modelParameters")
+    out = {}
+    for key, value in raw.items():
+        if key in PARAM_KEYS:
+            if not yr.is_blank(value):
+                out[key] = _PARAM_READERS[key](value, f"modelParameters.{key}")
+        else:
+            out[key] = value
     try:
-        GenerationParams.from_dict({PARAM_KEYS[k]: v for k, v in known.items()})
+        GenerationParams.from_dict({PARAM_KEYS[k]: v for k, v in out.items() if k in PARAM_KEYS})
     except BadRequest as exc:
         raise BadRequest(f"modelParameters: {exc.user_message()}") from None
-    return dict(raw)
+    return out
 
 
-def _schema(raw, fmt: str | None) -> str | None:
-    if raw is None:
+def _schema_text(raw, fmt: str | None, notes: Notes) -> str | None:
+    if yr.is_blank(raw):
         if fmt == "json_schema":
             raise BadRequest("responseFormat is json_schema, so the file needs a jsonSchema.")
         return None
     if isinstance(raw, dict):
-        text = json.dumps(raw, ensure_ascii=False)  # a map is accepted and written back as JSON text
+        notes.add("jsonSchema is written as a YAML map; gh models eval needs it as a string holding JSON "
+                  "(jsonSchema: |- followed by the JSON). It is read here and written back as JSON text.")
+        text = json.dumps(yr.as_json_tree(raw), ensure_ascii=False, allow_nan=True)
     elif isinstance(raw, str):
-        text = raw
+        text = str(raw)
     else:
         raise BadRequest("jsonSchema must be a string holding JSON.")
     if len(text.encode("utf-8")) > MAX_SCHEMA_TEXT_BYTES:
@@ -152,6 +174,8 @@ def _schema(raw, fmt: str | None) -> str | None:
         raise BadRequest("jsonSchema holds a number too long to read; shorten it.") from None
     if not isinstance(parsed, dict):
         raise BadRequest("jsonSchema must be a JSON object with name and schema.")
+    if "strict" in parsed and not isinstance(parsed["strict"], bool):
+        raise BadRequest(f"jsonSchema's strict must be true or false, not {json.dumps(parsed['strict'])[:40]}.")
     if fmt == "json_schema":
         for key in ("name", "schema"):
             if key not in parsed:
@@ -176,7 +200,7 @@ def _schema(raw, fmt: str | None) -> str | None:
     return text
 
 
-def _messages(raw) -> list[dict]:
+def _messages(raw, notes: Notes) -> list[dict]:
     if not isinstance(raw, list) or not raw:
         raise BadRequest("The prompt file needs messages: a list of {role, content}.")
     if len(raw) > MAX_MESSAGES:
@@ -185,12 +209,11 @@ def _messages(raw) -> list[dict]:
     for n, m in enumerate(raw, 1):
         if not isinstance(m, dict) or "role" not in m or "content" not in m:
             raise BadRequest(f"messages item {n} must be a map with role and content.")
-        role = str(m["role"]).lower()
+        notes.keys(m, ("role", "content"), f"messages[{n}]")
+        role = yr.text(m["role"], f"messages item {n} role").strip().lower()
         if role not in ROLES:
-            raise BadRequest(f"messages item {n} has role {m['role']!r}; roles are {', '.join(ROLES)}.")
-        if not isinstance(m["content"], str):
-            raise BadRequest(f"messages item {n} content must be text.")
-        out.append({**m, "role": role})
+            raise BadRequest(f"messages item {n} has role {str(m['role'])!r}; roles are {', '.join(ROLES)}.")
+        out.append({**m, "role": role, "content": yr.text(m["content"], f"messages item {n} content")})
     if out[-1]["role"] != "user":
         raise BadRequest("The last message must be from the user: it is what each model answers.")
     return out
@@ -213,86 +236,70 @@ def check_rows(rows, where: str = "testData") -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def check_placeholders(pf: PromptFile, rows_name: str = "testData") -> None:
-    """Every `{{name}}` in messages and evaluators has a value in every row (the answer is `completion`)."""
-    for n, row in enumerate(pf.rows(), 1):
-        keys = set(row)
-        for i, m in enumerate(pf.messages, 1):
-            gone = missing(m["content"], keys)
-            if gone:
-                raise BadRequest(f"messages item {i} uses {{{{{gone[0]}}}}}, which {rows_name} row {n} does not give.")
-        for e in pf.evaluators:
-            if e.kind == "llm":
-                texts = [e.config["prompt"]]
-                extra = {"completion", "_prompt"}
-            elif e.kind == "uses":
-                texts, extra = [], set()
-                for need in BUILTIN_NEEDS.get(e.config.removeprefix("github/"), ()):
-                    if need not in keys:
-                        raise BadRequest(f"evaluator {e.name!r} ({e.config}) needs {need!r} in every {rows_name} row; "
-                                         f"row {n} has none.")
-            else:
-                texts = [v for v in e.config.values() if isinstance(v, str)] if isinstance(e.config, dict) else []
-                extra = set()
-            for t in texts:
-                gone = missing(t, keys | extra)
-                if gone:
-                    raise BadRequest(f"evaluator {e.name!r} uses {{{{{gone[0]}}}}}, which {rows_name} row {n} does not give.")
+def _evaluators(raw, notes: Notes) -> list[EvaluatorSpec]:
+    if yr.is_blank(raw):
+        return []
+    if not isinstance(raw, list):
+        raise BadRequest("evaluators must be a list.")
+    if len(raw) > MAX_EVALUATORS:
+        raise BadRequest(f"The prompt file has {len(raw)} evaluators; at most {MAX_EVALUATORS}.")
+    out: list[EvaluatorSpec] = []
+    for n, item in enumerate(raw, 1):
+        spec = parse_evaluator(item, n, notes)
+        names = {e.name for e in out}
+        if spec.name in names:
+            # the reference allows two evaluators of one name; results here are keyed by name
+            new = next(f"{spec.name} ({k})" for k in range(2, MAX_EVALUATORS + 2) if f"{spec.name} ({k})" not in names)
+            notes.add(f"Two evaluators are named {spec.name!r}; the second is called {new!r} in the results.")
+            spec = replace(spec, name=new)
+        out.append(spec)
+    return out
 
 
 def from_dict(data, source: str = "The prompt file") -> PromptFile:
-    """A checked PromptFile from a parsed YAML map."""
+    """A checked PromptFile from a parsed YAML map (yaml_reader.read's output, or plain Python values)."""
     if not isinstance(data, dict):
         raise BadRequest(f"{source} must be a YAML map with messages (and optionally testData and evaluators).")
-    fmt = data.get("responseFormat")
+    notes = Notes()
+    notes.keys(data, KNOWN)
+    raw_fmt = data.get("responseFormat")
+    fmt = None if yr.is_blank(raw_fmt) else raw_fmt.strip() if isinstance(raw_fmt, str) else raw_fmt
     if fmt is not None and fmt not in RESPONSE_FORMATS:
-        raise BadRequest(f"responseFormat must be one of {', '.join(RESPONSE_FORMATS)}, not {fmt!r}.")
-    evaluators_raw = data.get("evaluators") or []
-    if not isinstance(evaluators_raw, list):
-        raise BadRequest("evaluators must be a list.")
-    if len(evaluators_raw) > MAX_EVALUATORS:
-        raise BadRequest(f"The prompt file has {len(evaluators_raw)} evaluators; at most {MAX_EVALUATORS}.")
-    evaluators = [parse_evaluator(e, n) for n, e in enumerate(evaluators_raw, 1)]
-    names = [e.name for e in evaluators]
-    dup = next((n for n in names if names.count(n) > 1), None)
-    if dup:
-        raise BadRequest(f"Two evaluators are named {dup!r}; names must differ.")
+        shown = repr(str(fmt)[:40]) if isinstance(fmt, str) else "a list or a map"
+        raise BadRequest(f"responseFormat must be one of {', '.join(RESPONSE_FORMATS)}, not {shown}.")
+    fmt = str(fmt) if fmt is not None else None
+    evaluators = _evaluators(data.get("evaluators"), notes)
+    rows = data.get("testData")
     pf = PromptFile(
-        name=_text_field(data, "name"), description=_text_field(data, "description"),
-        model=_text_field(data, "model"), model_parameters=_params(data.get("modelParameters")),
-        response_format=fmt, json_schema=_schema(data.get("jsonSchema"), fmt),
-        messages=_messages(data.get("messages")),
-        test_data=check_rows(data.get("testData") or []), evaluators=evaluators,
+        name=yr.text(data.get("name"), "The prompt file's name"),
+        description=yr.text(data.get("description"), "The prompt file's description"),
+        model=yr.text(data.get("model"), "The prompt file's model").strip(),
+        model_parameters=_params(data.get("modelParameters"), notes),
+        response_format=fmt, json_schema=_schema_text(data.get("jsonSchema"), fmt, notes),
+        messages=_messages(data.get("messages"), notes),
+        test_data=check_rows([] if yr.is_blank(rows) else rows), evaluators=evaluators,
         extra={k: v for k, v in data.items() if k not in KNOWN},
     )
     if any(e.kind == "jsonSchema" and "schema" not in e.config for e in evaluators) and pf.schema is None:
         raise BadRequest("A jsonSchema evaluator without its own schema needs the file's jsonSchema.")
-    check_placeholders(pf)
+    if not evaluators:
+        notes.add("This file has no evaluators: every case that gets an answer passes, as with gh models eval.")
+    pf.read_notes = notes.sentences()
     return pf
 
 
 def loads(text: str | bytes, source: str = "The prompt file") -> PromptFile:
-    """Parse YAML text (safe_load only) into a checked PromptFile."""
+    """Parse YAML text into a checked PromptFile."""
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_BYTES:
             raise BadRequest(f"{source} is {len(text):,} bytes; at most {MAX_FILE_BYTES:,}.")
         try:
-            text = text.decode("utf-8")
+            text = text.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise BadRequest(f"{source} is not UTF-8 text.") from None
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
         raise BadRequest(f"{source} is larger than {MAX_FILE_BYTES:,} bytes.")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "it cannot be parsed"
-        raise BadRequest(f"{source} is not valid YAML{where}: {problem}.") from None
-    except RecursionError:
-        raise BadRequest(f"{source} nests too deeply to read; flatten it.") from None
-    except ValueError:  # an integer longer than Python converts (4300 digits)
-        raise BadRequest(f"{source} holds a number too long to read; shorten it.") from None
+    data = yr.read(text, source)
     try:
         return from_dict(data, source)
     except RecursionError:  # values nested hundreds deep, under the YAML reader's own limit
@@ -300,9 +307,5 @@ def loads(text: str | bytes, source: str = "The prompt file") -> PromptFile:
 
 
 def with_rows(pf: PromptFile, rows: list[dict]) -> PromptFile:
-    """The same file with other test rows (from JSONL or CSV), checked against its placeholders."""
-    from dataclasses import replace
-
-    out = replace(pf, test_data=check_rows(rows, "the test data"))
-    check_placeholders(out, "the test data")
-    return out
+    """The same file with other test rows (from JSONL or CSV); its notices follow the new rows."""
+    return replace(pf, test_data=check_rows(rows, "the test data"))

@@ -15,40 +15,80 @@ FORMAT = "phi-playground-eval/1"
 MARK = {"pass": "✓", "fail": "✗", "unscored": "?", "error": "⚠", "cancelled": "–"}
 
 
+def target_summaries(rec: dict) -> dict:
+    """Each target's numbers, from the trials (so a run stored before today's rules reads by them too)."""
+    names = rec["evaluators"]
+    return {t: summarize([x for x in rec["testResults"] if x["target"] == t], names) for t in rec["targets"]}
+
+
+def case_summary(test_results: list[dict]) -> dict:
+    """gh models eval's summary: a case passes when every one of its answers passed every evaluator.
+
+    A case is one test row: with several targets or repeats it passes only when all its answers
+    did; an answer whose model call failed counts as failed; answers Stop cancelled did not run.
+    passRate is a percentage, 100 when no case ran (as the reference reports it).
+    """
+    by_case: dict[int, list[str]] = {}
+    for t in test_results:
+        if t["status"] != "cancelled":
+            by_case.setdefault(t["case"], []).append(t["status"])
+    total = len(by_case)
+    passed = sum(1 for statuses in by_case.values() if all(s == "pass" for s in statuses))
+    return {"totalTests": total, "passedTests": passed, "failedTests": total - passed,
+            "passRate": 100.0 * passed / total if total else 100.0}
+
+
+def request_params(spec, local: dict[str, bool]) -> dict:
+    """Per target, the sampling parameters its requests carry: a remote API gets only what the file
+    sets (the rest is its own default); a local runtime uses every value, this app's default for the rest."""
+    p = spec.params
+    values = {"max_tokens": p.max_tokens, "temperature": p.temperature, "top_p": p.top_p}
+    out = {}
+    for t in spec.targets:
+        if local.get(t, True):
+            out[t] = {"used": values, "defaults": sorted(p.unset)}
+        else:
+            out[t] = {"sent": {k: v for k, v in values.items() if k not in p.unset}, "notSent": sorted(p.unset)}
+    return out
+
+
 def record(run) -> dict:
     """Everything about a run, JSON-ready: the prompt file, settings, every trial and per-target summaries."""
     spec = run.spec
     trials = [tr.to_dict(run.rows[tr.case]) for tr in run.trials]
-    names = [e.name for e in spec.prompt.evaluators]
-    return {
+    rec = {
         "format": FORMAT,
         "name": spec.prompt.name, "description": spec.prompt.description, "model": spec.prompt.model,
         "source": spec.source, "promptFile": dumps(spec.prompt),
         "targets": list(spec.targets), "repeat": spec.repeat, "judge": spec.judge, "judges": run.judges,
-        "params": spec.params.to_dict(), "cases": len(run.rows), "evaluators": names,
+        "params": spec.params.to_dict(), "requestParams": request_params(spec, run.local),
+        "cases": len(run.rows), "evaluators": [e.name for e in spec.prompt.evaluators],
+        "notices": spec.prompt.notices,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
         "wallS": run.wall_s, "stopped": run.stopped, "refused": dict(run.refused),
-        "summaries": {t: summarize([x for x in trials if x["target"] == t], names) for t in spec.targets},
         "testResults": trials,
     }
+    rec["summaries"] = target_summaries(rec)
+    return rec
 
 
 def gh_json(rec: dict) -> dict:
-    """The export: GitHub's fields (name, description, model, testResults, summary) plus ours per target.
+    """The export: gh models eval's fields with its meanings, then ours under keys of their own.
 
-    Each testResults item has testCase, modelResponse and evaluationResults [{evaluatorName, score,
-    passed, details}] as `gh models eval --json` writes them, and target, repeat, status and metrics
-    beside them. `summary` counts every answered trial of every target; `summaries` has each target's.
+    name, description, model; testResults items with testCase, modelResponse and evaluationResults
+    [{evaluatorName, score (always a number), passed, details}]; summary {totalTests, passedTests,
+    failedTests, passRate} per case (see case_summary). Ours: each item's target, repeat, status,
+    metrics and error; per-target `summaries` with 95% intervals, unscored and error counts, latency.
     """
-    answered = [t for t in rec["testResults"] if t["status"] not in ("error", "cancelled")]
-    passed = sum(1 for t in answered if t["status"] == "pass")
     out = {k: rec[k] for k in ("name", "description", "model")}
     out["testResults"] = rec["testResults"]
-    out["summary"] = {"totalTests": len(answered), "passedTests": passed, "failedTests": len(answered) - passed,
-                      "passRate": round(100.0 * passed / len(answered), 2) if answered else 0.0}
-    for k in ("targets", "repeat", "judges", "params", "summaries", "created", "wallS", "stopped", "format"):
+    out["summary"] = case_summary(rec["testResults"])
+    out["summaries"] = target_summaries(rec)
+    for k in ("targets", "repeat", "judges", "params", "created", "wallS", "stopped", "format"):
         out[k] = rec[k]
-    out["refused"] = rec.get("refused", {})  # runs stored before formats were applied have none
+    # runs stored before these were kept have none
+    for k, empty in (("refused", {}), ("requestParams", {}), ("notices", [])):
+        out[k] = rec.get(k, empty)
     return out
 
 

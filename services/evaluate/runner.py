@@ -25,7 +25,7 @@ from services.evaluate.checks import Verdict
 from services.evaluate.evaluators import Context, case_status, evaluate
 from services.evaluate.formats import refusals
 from services.evaluate.promptfile import PromptFile
-from services.evaluate.targets import target_for_model
+from services.evaluate.targets import judge_targets
 from services.evaluate.templating import render
 from services.streaming import StreamOutcome, read_outcome
 from services.types import GenerationParams, Message, Target
@@ -86,13 +86,7 @@ class EvalSpec:
 
     def judges(self) -> dict[str, str]:
         """The judge target of each judge evaluator: --judge, else its modelId, else the embedded model."""
-        out = {}
-        for e in self.prompt.evaluators:
-            if e.kind == "llm":
-                out[e.name] = self.judge or target_for_model(e.config.get("modelId", "")) or DEFAULT_JUDGE
-            elif e.kind == "uses":
-                out[e.name] = self.judge or DEFAULT_JUDGE
-        return out
+        return judge_targets(self.prompt.evaluators, self.judge, DEFAULT_JUDGE)
 
 
 @dataclass
@@ -213,8 +207,7 @@ class EvalRun:
     def _case_messages(self, case: int) -> tuple[tuple[Message, ...], str]:
         if case not in self._messages:
             row = self.rows[case]
-            msgs = tuple(Message(m["role"], render(m["content"], row, f"messages item {n}"))
-                         for n, m in enumerate(self.spec.prompt.messages, 1))
+            msgs = tuple(Message(m["role"], render(m["content"], row)) for m in self.spec.prompt.messages)
             self._messages[case] = (msgs, msgs[-1].content)
         return self._messages[case]
 
@@ -307,7 +300,7 @@ class EvalRun:
             tr.status, tr.error, tr.error_type = "error", f"Not sent: {tr.target} failed earlier in this run. {down}", "TargetDown"
             return
         tr.status = "running"
-        messages, prompt = self._case_messages(tr.case)
+        messages, _ = self._case_messages(tr.case)
         try:
             self._generate(tr, messages)
         except IncompleteGeneration as exc:
@@ -323,7 +316,7 @@ class EvalRun:
         if tr.status == "cancelled":
             return  # a partial answer is kept but never graded
         tr.response = tr.response.strip()  # as GitHub's tool does before evaluating
-        ctx = Context(schema=self.spec.prompt.schema, prompt=prompt, judges=self.judges, ask=self._ask_judge)
+        ctx = Context(schema=self.spec.prompt.schema, judges=self.judges, ask=self._ask_judge)
         verdicts = []
         for e in self.spec.prompt.evaluators:
             try:
@@ -331,8 +324,10 @@ class EvalRun:
             except BadRequest as exc:
                 v = Verdict(None, False, exc.user_message())
             verdicts.append(v)
-            tr.results.append({"evaluatorName": e.name, "score": v.score, "passed": v.passed,
-                               "details": v.details, "status": v.status})
+            # the reference's fields (score always a number: an unscored verdict is 0 and not passed),
+            # and ours: status says whether the evaluator decided
+            tr.results.append({"evaluatorName": e.name, "score": v.score if v.score is not None else 0.0,
+                               "passed": v.passed, "details": v.details, "status": v.status})
         tr.status = case_status(verdicts)
 
     # ---------- consumer side ----------

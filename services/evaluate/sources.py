@@ -9,7 +9,7 @@ from pathlib import Path
 
 from services.errors import BadRequest
 from services.evaluate.promptfile import MAX_FILE_BYTES, MAX_ROWS, PromptFile, check_rows, dumps, loads
-from services.structured.wire import schema_name
+from services.structured.wire import openai_response_format
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "prompts"
 # how many characters of a CSV field we accept (csv's own default is 128 KB)
@@ -119,8 +119,10 @@ def from_chat(messages: list[tuple[str, str]], *, system: str = "", params=None,
         if params.response_format.is_json:
             fmt = params.response_format.kind
             if fmt == "json_schema":
-                # GitHub's shape: a name beside the schema, as JSON text; the name the chat's requests sent
-                named = {"name": schema_name(params.response_format), "schema": params.response_format.schema}
+                # GitHub's shape: a name and strict beside the schema, as JSON text; the name and strict the
+                # chat's requests sent (a file sends strict only as written)
+                sent = openai_response_format(params.response_format)["json_schema"]
+                named = {"name": sent["name"], "strict": sent.get("strict", False), "schema": sent["schema"]}
                 schema = json.dumps(named, ensure_ascii=False)
     pf = PromptFile(name=name or "Chat prompt", model=model_for_target(target) if target else "",
                     model_parameters=model_parameters, response_format=fmt, json_schema=schema, messages=msgs)

@@ -32,26 +32,36 @@ def _mean(values: Iterable) -> float | None:
     return round(fmean(vals), 4) if vals else None
 
 
+def _decided(result: dict) -> bool:
+    # runs stored before every score was a number mark an undecided verdict with score None
+    return result.get("status", "") != "unscored" and result["score"] is not None
+
+
 def summarize(trials: list[dict], evaluator_names: list[str]) -> dict:
-    """One target's numbers from its trials (dicts as Trial.to_dict writes them)."""
+    """One target's (or one group's) numbers from its trials (dicts as Trial.to_dict writes them).
+
+    A trial passes when every evaluator passed, as gh models eval counts a case; a failed evaluator,
+    one that could not decide (unscored) and a model call that failed (error) all count as not
+    passed, and are counted apart. The pass rate is over the trials that ran (Stop's cancelled ones
+    did not), with its 95% Wilson interval.
+    """
     counts = {s: sum(1 for t in trials if t["status"] == s) for s in ("pass", "fail", "unscored", "error", "cancelled")}
-    graded = counts["pass"] + counts["fail"]
-    low, high = wilson(counts["pass"], graded)
+    ran = len(trials) - counts["cancelled"]
+    low, high = wilson(counts["pass"], ran)
     answered = [t for t in trials if t["status"] not in ("error", "cancelled")]
     scores = {}
     for name in evaluator_names:
-        vals = [r["score"] for t in answered for r in t["evaluationResults"]
-                if r["evaluatorName"] == name and r["score"] is not None]
-        unscored = sum(1 for t in answered for r in t["evaluationResults"]
-                       if r["evaluatorName"] == name and r["score"] is None)
-        scores[name] = {"mean": _mean(vals), "n": len(vals), "unscored": unscored}
+        mine = [r for t in answered for r in t["evaluationResults"] if r["evaluatorName"] == name]
+        vals = [r["score"] for r in mine if _decided(r)]
+        scores[name] = {"mean": _mean(vals), "n": len(vals), "unscored": len(mine) - len(vals)}
     # answers checked against a JSON response format (None on text runs and on runs stored before)
     checked = [t.get("schemaValid") for t in answered if t.get("schemaValid") is not None]
     metric = lambda key: _mean(t["metrics"].get(key) for t in answered)  # noqa: E731
     return {
-        "trials": len(trials), "passed": counts["pass"], "failed": counts["fail"], "unscored": counts["unscored"],
-        "errors": counts["error"], "cancelled": counts["cancelled"], "graded": graded,
-        "passRate": round(counts["pass"] / graded, 4) if graded else None,
+        "trials": len(trials), "ran": ran, "passed": counts["pass"], "failed": counts["fail"],
+        "unscored": counts["unscored"], "errors": counts["error"], "cancelled": counts["cancelled"],
+        "graded": counts["pass"] + counts["fail"],
+        "passRate": round(counts["pass"] / ran, 4) if ran else None,
         "passRateLow": round(low, 4) if low is not None else None,
         "passRateHigh": round(high, 4) if high is not None else None,
         "evaluators": scores,

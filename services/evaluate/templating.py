@@ -1,20 +1,18 @@
-"""Plain `{{key}}` templating (no logic), as GitHub's prompt files use it, with missing keys refused."""
+"""`{{key}}` templating as GitHub's prompt files use it: exact keys replaced, anything else left as written.
+
+gh models eval replaces the text `{{key}}` for every key a test row has; a placeholder no row fills,
+and `{{ key }}` with spaces, stay in the text as written. Here the replacement is one left-to-right
+pass (a value that itself holds `{{other}}` is never replaced again), linear in the text: each
+`{{` is matched with the nearest `}}` after it, found once and reused.
+"""
 
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Iterator
 
-from services.errors import BadRequest
-
-# `{{ name }}`: a name of letters, digits, '_', '-' or '.'; the spaces are optional. Linear: each
-# part is a single class, and neighbouring classes do not overlap.
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]{0,63})\s*\}\}")
-
-
-def placeholders(text: str) -> list[str]:
-    """The placeholder names in a template, each once, in order."""
-    return list(dict.fromkeys(PLACEHOLDER.findall(text or "")))
+# a `{{...}}` whose inside is longer than this, or holds a line break or a brace, is not a placeholder
+MAX_NAME_CHARS = 100
 
 
 def as_text(value) -> str:
@@ -30,20 +28,46 @@ def as_text(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def render(template: str, values: dict, where: str = "the template") -> str:
-    """Replace every `{{key}}`; a key the values lack is one sentence naming the place."""
+def _spans(template: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, inside) of every `{{inside}}`, each `{{` paired with the nearest `}}` after it."""
+    i, close = 0, -1
+    while True:
+        i = template.find("{{", i)
+        if i < 0:
+            return
+        if close < i + 2:
+            close = template.find("}}", i + 2)
+            if close < 0:
+                return
+        yield i, close + 2, template[i + 2: close]
+        i += 1
 
-    def sub(match: re.Match) -> str:
-        key = match.group(1)
-        if key not in values:
-            have = ", ".join(sorted(values)) or "none"
-            raise BadRequest(f"{where} uses {{{{{key}}}}} but there is no value for it (values here: {have}).")
-        return as_text(values[key])
 
-    return PLACEHOLDER.sub(sub, template or "")
+def _is_name(inside: str) -> bool:
+    return 0 < len(inside) <= MAX_NAME_CHARS and not any(c in inside for c in "{}\n")
+
+
+def render(template: str, values: dict) -> str:
+    """Replace each `{{key}}` whose key the values have; every other `{{...}}` stays as written."""
+    template = template or ""
+    out, pos = [], 0
+    for start, end, inside in _spans(template):
+        if start < pos or inside not in values:
+            continue
+        out.append(template[pos:start])
+        out.append(as_text(values[inside]))
+        pos = end
+    out.append(template[pos:])
+    return "".join(out)
+
+
+def placeholders(text: str) -> list[str]:
+    """The placeholder names in a template, each once, in order."""
+    return list(dict.fromkeys(inside for _, _, inside in _spans(text or "") if _is_name(inside)))
 
 
 def missing(template: str, keys) -> list[str]:
-    """Placeholders in a template that the given keys do not provide."""
+    """Placeholders in a template that the given keys do not fill (they stay as written)."""
     have = set(keys)
     return [k for k in placeholders(template) if k not in have]
+

@@ -36,8 +36,10 @@ def openai_response_format(fmt: ResponseFormat) -> dict | None:
     if fmt.kind == "json_object":
         return {"type": "json_object"}
     if fmt.kind == "json_schema":
-        return {"type": "json_schema", "json_schema": {"name": schema_name(fmt), "schema": fmt.schema,
-                                                       "strict": _strict_ok(fmt.schema)}}
+        inner = {"name": schema_name(fmt), "schema": fmt.schema}
+        if fmt.strict is not None:  # a prompt file's strict as written; a file that wrote none sends none
+            inner["strict"] = _strict_ok(fmt.schema) if fmt.strict == "auto" else fmt.strict
+        return {"type": "json_schema", "json_schema": inner}
     return None
 
 

@@ -56,7 +56,8 @@ EXPECTED = {  # evaluator: (score, passed, status)
     "contains": (1.0, True, "pass"), "starts": (1.0, True, "pass"), "ends": (0.0, False, "fail"),
     "equals": (1.0, True, "pass"), "rx": (1.0, True, "pass"), "js": (1.0, True, "pass"),
     "schema": (0.0, False, "fail"), "num": (1.0, True, "pass"), "judged": (0.0, False, "fail"),
-    "unsure": (None, False, "unscored"), "sim": (0.75, True, "pass"),
+    # a reply that names no choice: 0 and not passed in the reference's fields, unscored in ours
+    "unsure": (0.0, False, "unscored"), "sim": (0.75, True, "pass"),
 }
 
 
@@ -66,7 +67,7 @@ def scripted(body: dict) -> Reply | None:
     if model == "judge":
         if last.startswith("MAYBE"):
             return Reply.text("perhaps")
-        if "EXPECTED:" in last:
+        if "CORRECT ANSWER:" in last:
             return Reply.text("4")
         return Reply.text("Not good.")
     if model == "down":
@@ -129,7 +130,8 @@ def test_a_failing_target_marks_its_cases_as_errors_and_the_other_goes_on(server
     assert [t.status for t in ok] == ["pass", "pass", "fail", "fail", "pass", "pass"]
     rec = results.record(run)
     s = rec["summaries"]
-    assert s["openai:down"]["errors"] == 6 and s["openai:down"]["passRate"] is None
+    # errors count as not passed (as a failed case in gh models eval's summary), and apart
+    assert s["openai:down"]["errors"] == 6 and s["openai:down"]["passRate"] == 0.0
     assert (s["openai:m-a"]["passed"], s["openai:m-a"]["graded"]) == (4, 6)
     assert s["openai:m-a"]["passRate"] == pytest.approx(0.6667, abs=1e-4)
     assert s["openai:m-a"]["passRateLow"] == pytest.approx(0.3000, abs=1e-4)
@@ -141,7 +143,9 @@ def test_json_export_has_gh_fields_plus_target_and_metrics(server):
     run = run_eval(EvalSpec.build(promptfile.loads(QUIZ), ["openai:m-a", "openai:m-b"]))
     out = results.gh_json(results.record(run))
     assert {"name", "description", "model", "testResults", "summary", "summaries", "targets"} <= set(out)
-    assert out["summary"] == {"totalTests": 6, "passedTests": 4, "failedTests": 2, "passRate": 66.67}
+    # per case, as gh models eval counts: a case passes when all its answers (both targets) passed
+    assert out["summary"] == {"totalTests": 3, "passedTests": 2, "failedTests": 1, "passRate": 200 / 3}
+    assert (out["summaries"]["openai:m-a"]["passed"], out["summaries"]["openai:m-a"]["ran"]) == (2, 3)
     item = out["testResults"][0]
     assert item["testCase"] == {"place": "the Louvre", "city": "Paris"}
     assert item["modelResponse"] == ANSWER
@@ -304,12 +308,21 @@ def test_keep_closes_stores_and_says_when_it_could_not(server, tmp_path):
     assert "PHI_PLAYGROUND_DB" in not_saved
 
 
-def test_a_prompt_file_proposes_its_model_when_it_is_listed():
+def test_a_prompt_file_proposes_its_model_when_it_can_answer_else_says_why():
+    from services.backends.base import TargetInfo
     from services.evaluate.runner import DEFAULT_JUDGE
-    from services.evaluate.targets import proposed_target
+    from services.evaluate.targets import propose
 
-    listed = {"onnx:smollm2-135m-instruct", "github:openai/gpt-4o-mini"}
-    assert proposed_target("openai/gpt-4o-mini", listed, DEFAULT_JUDGE) == "github:openai/gpt-4o-mini"
-    assert proposed_target("onnx:smollm2-135m-instruct", listed, "x:y") == "onnx:smollm2-135m-instruct"
-    assert proposed_target("mistral-ai/not-listed", listed, DEFAULT_JUDGE) == DEFAULT_JUDGE
-    assert proposed_target("", listed, DEFAULT_JUDGE) == DEFAULT_JUDGE
+    listed = {t.target: t for t in (TargetInfo("onnx:smollm2-135m-instruct", True),
+                                    TargetInfo("github:openai/gpt-4o-mini", True),
+                                    TargetInfo("github:microsoft/phi-3.5-mini-instruct", False, "set GITHUB_TOKEN."))}
+    assert propose("openai/gpt-4o-mini", listed, DEFAULT_JUDGE) == ("github:openai/gpt-4o-mini", "")
+    assert propose("onnx:smollm2-135m-instruct", listed, "x:y") == ("onnx:smollm2-135m-instruct", "")
+    target, why = propose("microsoft/phi-3.5-mini-instruct", listed, DEFAULT_JUDGE)
+    assert target == DEFAULT_JUDGE
+    assert why == ("The file's model microsoft/phi-3.5-mini-instruct (github:microsoft/phi-3.5-mini-instruct) cannot "
+                   f"answer here: set GITHUB_TOKEN. {DEFAULT_JUDGE} (the embedded model) is chosen instead; pick "
+                   "another target in the sidebar.")
+    target, why = propose("mistral-ai/not-listed", listed, DEFAULT_JUDGE)
+    assert target == DEFAULT_JUDGE and "github does not list mistral-ai/not-listed." in why
+    assert propose("", listed, DEFAULT_JUDGE)[0] == DEFAULT_JUDGE

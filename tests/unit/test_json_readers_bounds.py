@@ -51,7 +51,7 @@ def read_problem_set(text):
 READERS = [
     (read_pasted_schema, '{"maxLength": %s}' % LONG_NUMBER),
     (read_pasted_schema, '{"a": %s}' % DEEP),
-    (read_prompt_file, "name: t\nmodelParameters:\n  max_tokens: %s\nmessages:\n  - role: user\n    content: hi\n"
+    (read_prompt_file, "name: t\nmodelParameters:\n  maxTokens: %s\nmessages:\n  - role: user\n    content: hi\n"
      % LONG_NUMBER),
     (read_prompt_file, _prompt_file_with_schema('{"type": "object", "maxProperties": %s}' % LONG_NUMBER)),
     (read_prompt_file, _prompt_file_with_schema('{"a": %s}' % DEEP)),

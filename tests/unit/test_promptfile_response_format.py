@@ -46,12 +46,13 @@ def test_json_schema_file_asks_every_case_under_that_schema():
     pf = promptfile.loads(schema_file())
     p = pf.params()
     # the file's jsonSchema name goes with the schema: OpenAI-style servers receive it as json_schema.name
-    assert p.response_format == ResponseFormat("json_schema", CITY, name="city")
+    # strict as written: this file writes none, so none is sent
+    assert p.response_format == ResponseFormat("json_schema", CITY, name="city", strict=None)
     assert (p.max_tokens, p.temperature) == (40, 0)
     # key order survives: grammars emit properties in the order the schema lists them
     assert list(p.response_format.schema["properties"]) == ["city", "population"]
     spec = EvalSpec.build(pf, ["openai:m-a"])
-    assert spec.params.response_format == ResponseFormat("json_schema", CITY, name="city")
+    assert spec.params.response_format == ResponseFormat("json_schema", CITY, name="city", strict=None)
 
 
 @pytest.mark.parametrize("name,problem", [(7, "name must be text"), (None, "name must be text"),
@@ -93,7 +94,8 @@ def deep(n: int) -> dict:
 
 BAD = [
     (HEAD + "responseFormat: [json_schema]\n", "responseFormat must be one of text, json_object, json_schema"),
-    (HEAD + "responseFormat: json_schema\njsonSchema: 5\n", "jsonSchema must be a string holding JSON."),
+    (HEAD + "responseFormat: json_schema\njsonSchema: [5]\n", "jsonSchema must be a string holding JSON."),
+    (HEAD + "responseFormat: json_schema\njsonSchema: 5\n", "jsonSchema must be a JSON object with name"),
     (HEAD + "responseFormat: json_schema\njsonSchema: '[1, 2]'\n", "jsonSchema must be a JSON object with name"),
     (HEAD + "responseFormat: json_schema\njsonSchema: '{\"name\": \"c\", \"schema\": true}'\n",
      "jsonSchema's schema must be a JSON object"),
@@ -144,7 +146,7 @@ def test_a_chat_saved_as_a_prompt_file_reads_back_with_the_same_response_format(
     else:
         assert "responseFormat" not in data and "jsonSchema" not in data
     if fmt.kind == "json_schema":
-        assert json.loads(data["jsonSchema"]) == {"name": "response", "schema": CITY}
+        assert json.loads(data["jsonSchema"]) == {"name": "response", "strict": True, "schema": CITY}
     back = promptfile.loads(text).params()
     # the same request as the chat's: the name the chat sent (from the schema's title, else "response") is kept
     assert (back.response_format.kind, back.response_format.schema) == (fmt.kind, fmt.schema)
@@ -189,12 +191,14 @@ def test_each_answer_records_its_validity_and_the_server_gets_the_schema(server)
     assert [by_case[c]["status"] for c in (0, 1)] == ["pass", "fail"]
     s = rec["summaries"]["openai:m-a"]
     assert (s["schemaValid"], s["schemaChecked"]) == (1, 2)
-    assert rec["params"]["response_format"] == {"kind": "json_schema", "schema": CITY, "name": "city"}
+    assert rec["params"]["response_format"] == {"kind": "json_schema", "schema": CITY, "name": "city", "strict": None}
+    assert all("strict" not in s["json_schema"] for s in sent)  # the file writes no strict: none is sent
     assert rec["refused"] == {}
     rows = list(csv.DictReader(io.StringIO(results.to_csv(rec))))
     assert [r["schema_valid"] for r in sorted(rows, key=lambda r: r["case"])] == ["True", "False"]
     # a re-run asks under the same format
-    assert results.spec_from_record(rec).params.response_format == ResponseFormat("json_schema", CITY, name="city")
+    assert results.spec_from_record(rec).params.response_format == ResponseFormat("json_schema", CITY, name="city",
+                                                                                  strict=None)
 
 
 def test_a_text_run_records_no_validity(server):
@@ -233,7 +237,8 @@ def test_eval_cli_says_once_which_target_cannot_constrain(tmp_path, capsys):
     (vision / "genai_config.json").write_text(json.dumps({"model": {"type": "phi3v"}}))
     path = tmp_path / "cities.prompt.yml"
     path.write_text(schema_file(), encoding="utf-8")
-    assert main(["eval", str(path), "--target", f"onnx:{vision}", "--no-store"]) == 0
+    # its cases are errors, and an error counts as a failed case: exit 1, as gh models eval exits on failures
+    assert main(["eval", str(path), "--target", f"onnx:{vision}", "--no-store"]) == 1
     err = capsys.readouterr().err
     assert "every case is asked under responseFormat json_schema" in err
     assert err.count("cannot constrain its answers to a JSON schema") == 1
