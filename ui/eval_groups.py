@@ -38,7 +38,7 @@ def _chart(rows: list[dict], column: str) -> None:
     data = pd.DataFrame([r for r in rows if r["passRate"] is not None])
     if data.empty:
         return
-    base = alt.Chart(data).encode(y=alt.Y("group:N", title=column, axis=alt.Axis(labelLimit=200)),
+    base = alt.Chart(data).encode(y=alt.Y("group:N", title=column, sort=None, axis=alt.Axis(labelLimit=200)),
                                   yOffset="target:N", color=alt.Color("target:N", legend=alt.Legend(orient="bottom")))
     bars = base.mark_bar().encode(
         x=alt.X("passRate:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="pass rate (95% interval)"),
@@ -63,10 +63,10 @@ def group_section(rec: dict) -> None:
     except PlaygroundError as exc:
         st.warning(plain(exc.user_message()))
         return
-    st.dataframe(pd.DataFrame([{column: r["group"], "target": r["target"], "pass rate": _pct(r["passRate"]),
-                                "95% interval": "–" if r["passRateLow"] is None
-                                else f"{r['passRateLow']:.0%} – {r['passRateHigh']:.0%}",
-                                "passed / ran": f"{r['passed']} / {r['ran']}", "errors": r["errors"],
-                                "unscored": r["unscored"]} for r in rows]),
-                 hide_index=True, width="stretch", key="ev_groups_table")
+    # a plain table: a few rows a person reads and copies as text
+    st.table(pd.DataFrame([{column: r["group"], "target": r["target"], "pass rate": _pct(r["passRate"]),
+                            "95% interval": "–" if r["passRateLow"] is None
+                            else f"{r['passRateLow']:.0%} – {r['passRateHigh']:.0%}",
+                            "passed / ran": f"{r['passed']} / {r['ran']}", "errors": r["errors"],
+                            "unscored": r["unscored"]} for r in rows]).set_index(column))
     _chart(rows, column)

@@ -82,9 +82,8 @@ def evaluate(spec: EvaluatorSpec, row: dict, completion: str, ctx: Context) -> V
 
 
 def case_status(verdicts: list[Verdict]) -> str:
-    """A case passes when every evaluator passed; fails when any failed; else it is unscored."""
-    if not verdicts:
-        return "unscored"
+    """A case passes when every evaluator passed (with none, it passes, as in gh models eval); fails when
+    any failed; else it is unscored."""
     if any(v.status == "fail" for v in verdicts):
         return "fail"
     if any(v.status == "unscored" for v in verdicts):

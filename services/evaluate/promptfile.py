@@ -268,15 +268,17 @@ def from_dict(data, source: str = "The prompt file") -> PromptFile:
         shown = repr(str(fmt)[:40]) if isinstance(fmt, str) else "a list or a map"
         raise BadRequest(f"responseFormat must be one of {', '.join(RESPONSE_FORMATS)}, not {shown}.")
     fmt = str(fmt) if fmt is not None else None
+    # read in the file's field order, so notices list places in the order a person reads them
+    model_parameters = _params(data.get("modelParameters"), notes)
+    json_schema = _schema_text(data.get("jsonSchema"), fmt, notes)
+    messages = _messages(data.get("messages"), notes)
     evaluators = _evaluators(data.get("evaluators"), notes)
     rows = data.get("testData")
     pf = PromptFile(
         name=yr.text(data.get("name"), "The prompt file's name"),
         description=yr.text(data.get("description"), "The prompt file's description"),
         model=yr.text(data.get("model"), "The prompt file's model").strip(),
-        model_parameters=_params(data.get("modelParameters"), notes),
-        response_format=fmt, json_schema=_schema_text(data.get("jsonSchema"), fmt, notes),
-        messages=_messages(data.get("messages"), notes),
+        model_parameters=model_parameters, response_format=fmt, json_schema=json_schema, messages=messages,
         test_data=check_rows([] if yr.is_blank(rows) else rows), evaluators=evaluators,
         extra={k: v for k, v in data.items() if k not in KNOWN},
     )

@@ -104,3 +104,39 @@ def test_hostile_file_and_answers_stay_text(page, app, exfil):
     page.wait_for_timeout(1000)
     assert exfil.requests == [], [r.path for r in exfil.requests]
     assert_no_traceback(page)
+
+
+LANGUAGE_FILE = """name: e2e languages
+model: openai:not-served
+modelParameters: {maxTokens: 8, temperature: 0}
+messages:
+  - {role: user, content: "{{question}}"}
+testData:
+  - {language: English, question: What is 2 plus 2?, answer: 4}
+  - {language: French, question: Combien font 2 plus 2 ?, answer: 4}
+  - {language: Chinese, question: 2加2等于几？, answer: 4}
+evaluators:
+  - name: says-four
+    string: {contains: "{{answer}}"}
+""".encode()
+
+
+def test_a_model_that_cannot_answer_is_said_and_results_group_by_language(page, app):
+    upload_prompt_file(page, app, "languages.prompt.yml", LANGUAGE_FILE)
+    # the file's model is not served here: the embedded model is chosen, and the page says why
+    box = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect")
+    assert "onnx:smollm2-135m-instruct" in box.inner_text()
+    text = main_text(page)
+    assert "The file's model openai:not-served (openai:not-served) cannot answer here" in text
+    assert "the embedded model) is chosen instead" in text
+    page.get_by_role("button", name="▶ Run evaluation").click()
+    page.get_by_role("button", name="⬇ Results CSV").wait_for(timeout=240_000)
+    wait_idle(page)
+    pick(page, "Group results by a test-data column", "language", within=page.get_by_test_id("stMainBlockContainer"))
+    grouped = page.get_by_test_id("stTable").filter(has_text="Chinese")
+    grouped.wait_for(timeout=30_000)
+    rows = [[c.inner_text().strip() for c in r.locator("th, td").all()] for r in grouped.locator("tbody tr").all()]
+    assert [r[0] for r in rows] == ["English", "French", "Chinese"], rows
+    assert all(r[1] == "onnx:smollm2-135m-instruct" and r[4] in ("0 / 1", "1 / 1") for r in rows), rows
+    assert_no_traceback(page)
+    screenshot(page, "evaluate-groups")

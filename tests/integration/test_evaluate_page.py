@@ -1,5 +1,5 @@
-"""AppTest: the Evaluate page proposes a file's model, runs the bundled quiz on the embedded target, keeps
-the run, re-runs it from the stored runs and diffs the two."""
+"""AppTest: the Evaluate page proposes a file's model (or says why not), runs the bundled quiz on the embedded
+target, keeps the run, re-runs it from the stored runs and diffs the two; the languages example grouped by language."""
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -23,10 +23,11 @@ def test_quiz_on_the_embedded_target_is_kept_rerun_and_diffed(embedded_paths, tm
     at = evaluate_page()
     assert not at.exception
     at.selectbox(key="ev_example").set_value("quiz.prompt.yml").run()
-    # the file's model (a GitHub Models id) is proposed as its first target
-    assert at.multiselect(key="ev_targets").value == ["github:microsoft/phi-3.5-mini-instruct"]
+    # the file's model (a GitHub Models id) cannot answer without a key: the embedded model is chosen, and said
+    assert at.multiselect(key="ev_targets").value == [EMBEDDED]
+    assert any("The file's model microsoft/phi-3.5-mini-instruct (github:microsoft/phi-3.5-mini-instruct) cannot "
+               "answer here" in w.value.replace("\\", "") for w in at.warning)
     assert any("5 case" in e.label for e in at.expander)
-    at.multiselect(key="ev_targets").set_value([EMBEDDED]).run()
     at.button(key="ev_run").click().run()
     assert not at.exception and not at.error
     assert [s.value for s in at.subheader] == ["Results"]
@@ -48,3 +49,20 @@ def test_quiz_on_the_embedded_target_is_kept_rerun_and_diffed(embedded_paths, tm
     assert any("No case changed its verdict." in c.value for c in at.caption)
     at.button(key="ev_show_stored").click().run()
     assert not at.exception and any("saved as run" in c.value for c in at.caption)
+
+
+def test_languages_example_groups_by_language(embedded_paths, tmp_path, monkeypatch):
+    monkeypatch.setenv("PHI_PLAYGROUND_DB", str(tmp_path / "evaluate.db"))
+    at = evaluate_page()
+    at.selectbox(key="ev_example").set_value("languages.prompt.yml").run()
+    assert at.multiselect(key="ev_targets").value == [EMBEDDED]
+    at.button(key="ev_run").click().run()
+    assert not at.exception and not at.error
+    # the file has a language column: it is offered first
+    assert at.selectbox(key="ev_group_by").options[:2] == ["(no grouping)", "language"]
+    at.selectbox(key="ev_group_by").set_value("language").run()
+    assert not at.exception
+    (table,) = [t.value for t in at.table]
+    assert list(table.index) == ["English", "French", "Spanish", "German", "Portuguese", "Russian", "Chinese"]
+    assert set(table["target"]) == {EMBEDDED} and all(v.endswith("/ 3") for v in table["passed / ran"])
+    assert all("–" in v and v.endswith("%") for v in table["95% interval"])
