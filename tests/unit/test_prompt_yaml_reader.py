@@ -9,6 +9,7 @@ import tracemalloc
 
 import pytest
 
+from bench.bench_prompt_aliases import nested_anchors
 from services.errors import BadRequest
 from services.evaluate import promptfile
 from services.evaluate import yaml_reader as yr
@@ -69,13 +70,6 @@ def test_an_alias_inside_the_value_it_names_is_refused():
         yr.read("a: &a [1, *a]\n")
     with pytest.raises(BadRequest, match="has an alias inside the value it names"):
         yr.read("a: &a {b: {c: *a}}\n")
-
-
-def nested_anchors(levels: int, fan: int = 10) -> str:
-    """A few hundred bytes whose aliases resolve to fan**levels values (the billion-laughs shape)."""
-    lines = ["l0: &l0 [" + ", ".join(["x"] * fan) + "]"]
-    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * fan) + "]" for i in range(1, levels + 1)]
-    return "\n".join(lines) + "\nmessages:\n  - {role: user, content: hi}\n"
 
 
 @pytest.mark.parametrize("levels", range(1, 13))
