@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from services.errors import PlaygroundError
-from services.evaluate import groups
+from services.evaluate import groups, results
 from ui.safe_markdown import plain
 
 NONE = "(no grouping)"
@@ -20,16 +20,7 @@ def _pct(v) -> str:
 
 def params_caption(request_params: dict) -> None:
     """One line per target: the sampling parameters sent, and what was left to the server or our default."""
-    lines = []
-    for target, p in request_params.items():
-        if "sent" in p:
-            sent = ", ".join(f"{k} {v}" for k, v in p["sent"].items()) or "no sampling parameters"
-            left = f" ({', '.join(p['notSent'])}: the server's default)" if p["notSent"] else ""
-            lines.append(f"{target} was sent {sent}{left}")
-        else:
-            used = ", ".join(f"{k} {v}" for k, v in p["used"].items())
-            left = f" ({', '.join(p['defaults'])}: this app's default)" if p["defaults"] else ""
-            lines.append(f"{target} ran with {used}{left}")
+    lines = results.params_sentences(request_params)
     if lines:
         st.caption(plain("Parameters: " + "; ".join(lines) + "."))
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from services.cli.common import print_json
-from services.cli.eval_tables import group_table, params_lines, table
+from services.cli.eval_tables import group_table, table
 from services.errors import BadRequest, PlaygroundError
 from services.evaluate import groups, results, sources, storage
 from services.evaluate.promptfile import with_rows
@@ -168,7 +168,7 @@ def run(args) -> int:
         print(f"every case is asked under responseFormat {fmt.kind} (constrained decoding)", file=sys.stderr)
     from services.compare.run import is_local
 
-    for line in params_lines(results.request_params(spec, {t: is_local(t) for t in spec.targets})):
+    for line in results.params_sentences(results.request_params(spec, {t: is_local(t) for t in spec.targets})):
         print(line, file=sys.stderr)
 
     rec = results.record(run_eval(spec, _progress(spec)))

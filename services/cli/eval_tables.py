@@ -1,4 +1,4 @@
-"""`eval`'s printed tables: per target, per group, and the parameters each target's requests carry."""
+"""`eval`'s printed tables: per target and per group."""
 
 from __future__ import annotations
 
@@ -37,18 +37,3 @@ def group_table(column: str, rows: list[dict]) -> list[str]:
         rate, ci = _rate(r)
         lines.append(f"{r['group']:{width}s} {r['target']:44s} {rate:>9s} {ci:>13s} {r['passed']:>5d}/{r['ran']:<5d}")
     return lines
-
-
-def params_lines(request_params: dict) -> list[str]:
-    """One line per target: what its requests carry and what is left to the server or this app's default."""
-    out = []
-    for target, p in request_params.items():
-        if "sent" in p:
-            sent = ", ".join(f"{k}={v}" for k, v in p["sent"].items()) or "no sampling parameters"
-            left = f"; {', '.join(p['notSent'])} left to the server's default" if p["notSent"] else ""
-            out.append(f"{target}: sends {sent}{left}")
-        else:
-            used = ", ".join(f"{k}={v}" + (" (this app's default)" if k in p["defaults"] else "")
-                             for k, v in p["used"].items())
-            out.append(f"{target}: runs with {used}")
-    return out

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from services.errors import BadRequest
 from services.evaluate import yaml_reader as yr
-from services.evaluate.file_notices import Notes
+from services.evaluate.file_notices import Notes, near_miss
 
 # gh models eval's order: with several given, the first non-empty one is used
 STRING_OPS = ("equals", "contains", "startsWith", "endsWith")
@@ -210,8 +210,6 @@ def parse_evaluator(raw, n: int, notes: Notes | None = None) -> EvaluatorSpec:
         text = _required_text(cfg, f"{where} uses")
         builtin = text.removeprefix("github/")
         if not text.startswith("github/") or builtin not in BUILTINS:
-            from services.evaluate.file_notices import near_miss
-
             guess = near_miss(builtin, BUILTINS)
             hint = f" (did you mean github/{guess}?)" if guess else ""
             raise BadRequest(f"{where} uses {text!r}{hint}; built-in judges are "

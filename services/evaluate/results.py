@@ -52,6 +52,21 @@ def request_params(spec, local: dict[str, bool]) -> dict:
     return out
 
 
+def params_sentences(request_params: dict) -> list[str]:
+    """One line per target: what its requests carry, and what was left to the server or this app's default."""
+    out = []
+    for target, p in request_params.items():
+        if "sent" in p:
+            sent = ", ".join(f"{k}={v}" for k, v in p["sent"].items()) or "no sampling parameters"
+            left = f"; {', '.join(p['notSent'])} left to the server's default" if p["notSent"] else ""
+            out.append(f"{target}: sends {sent}{left}")
+        else:
+            used = ", ".join(f"{k}={v}" + (" (this app's default)" if k in p["defaults"] else "")
+                             for k, v in p["used"].items())
+            out.append(f"{target}: runs with {used}")
+    return out
+
+
 def record(run) -> dict:
     """Everything about a run, JSON-ready: the prompt file, settings, every trial and per-target summaries."""
     spec = run.spec

@@ -200,32 +200,30 @@ def text(value, where: str) -> str:
     raise BadRequest(f"{where} must be text, not a {'list' if isinstance(value, list) else 'map'}.")
 
 
+def _number_of(value) -> int | float | None:
+    """A number a program put here, or an unquoted integer or float; None for anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, Plain):
+        return None
+    n = _int_text(value)
+    return n if n is not None else _float_text(value)
+
+
 def integer(value, where: str) -> int:
     """A whole-number field: an unquoted integer (or a whole float such as 100.0)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, Plain):
-        n = _int_text(value)
-        if n is not None:
-            return n
-        f = _float_text(value)
-        if f is not None and f.is_integer():
-            return int(f)
-    raise BadRequest(f"{where} must be a whole number written without quotes, not {_shown(value)}.")
+    n = _number_of(value)
+    if n is None or (isinstance(n, float) and not n.is_integer()):
+        raise BadRequest(f"{where} must be a whole number written without quotes, not {_shown(value)}.")
+    return int(n)
 
 
 def number(value, where: str) -> int | float:
     """A number field: an unquoted integer (kept whole, so it is written back as written) or float."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    if isinstance(value, Plain):
-        n = _int_text(value)
-        if n is not None:
-            return n
-        f = _float_text(value)
-        if f is not None:
-            return f
-    raise BadRequest(f"{where} must be a number written without quotes, not {_shown(value)}.")
+    n = _number_of(value)
+    if n is None:
+        raise BadRequest(f"{where} must be a number written without quotes, not {_shown(value)}.")
+    return n
 
 
 def boolean(value, where: str) -> bool:
