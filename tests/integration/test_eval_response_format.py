@@ -43,7 +43,9 @@ def test_eval_cli_constrains_every_answer_to_the_files_schema(embedded_paths, tm
     assert "responseFormat json_schema" in printed.err and "not applied" not in printed.err
     assert "valid under responseFormat json_schema: 2 of 2 answers" in printed.out
     data = json.loads(out.read_text())
-    assert data["params"]["response_format"] == {"kind": "json_schema", "schema": SCHEMA, "name": "city"}
+    # the file writes no strict: none is sent (strict as written)
+    assert data["params"]["response_format"] == {"kind": "json_schema", "schema": SCHEMA, "name": "city",
+                                                 "strict": None}
     assert len(data["testResults"]) == 2 and data["refused"] == {}
     for t in data["testResults"]:
         answer = json.loads(t["modelResponse"])  # the whole answer, no fence, no prose around it
