@@ -12,6 +12,9 @@ NEAR_EDITS_SHORT = 1
 MAX_COMPARED_CHARS = 64
 # at most this many places are listed in one sentence
 MAX_LISTED = 12
+# at most this many unknown keys per file are compared with the known ones (a file may hold thousands of
+# unknown top-level keys; each comparison costs up to 64 x 20 steps)
+MAX_COMPARED_KEYS = 200
 
 
 def edits(a: str, b: str) -> int:
@@ -42,9 +45,9 @@ def near_miss(key: str, known: Iterable[str]) -> str | None:
     return best
 
 
-def _listed(items: list[str]) -> str:
+def _listed(items: list[str], total: int) -> str:
     shown = ", ".join(items[:MAX_LISTED])
-    return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+    return shown + (f" and {total - MAX_LISTED:,} more" if total > MAX_LISTED else "")
 
 
 class Notes:
@@ -52,6 +55,8 @@ class Notes:
 
     def __init__(self):
         self.ignored: list[str] = []
+        self.ignored_count = 0
+        self.compared = 0
         self.typos: list[tuple[str, str]] = []
         self.other: list[str] = []
 
@@ -62,11 +67,14 @@ class Notes:
             if key in known:
                 continue
             place = f"{where}.{key}" if where else str(key)
-            guess = near_miss(str(key), known)
+            self.compared += 1
+            guess = near_miss(str(key), known) if self.compared <= MAX_COMPARED_KEYS else None
             if guess:
                 self.typos.append((place, guess))
-            else:
-                self.ignored.append(place)
+                continue
+            self.ignored_count += 1
+            if len(self.ignored) < MAX_LISTED:
+                self.ignored.append(place[:80])
 
     def add(self, sentence: str) -> None:
         """Any other notice, once."""
@@ -75,8 +83,9 @@ class Notes:
 
     def sentences(self) -> list[str]:
         out = []
-        for place, guess in self.typos:
+        for place, guess in self.typos[:MAX_LISTED]:
             out.append(f"`{place}`: did you mean `{guess}`? As written it is ignored (gh models eval ignores it too).")
         if self.ignored:
-            out.append(f"Ignored, as gh models eval ignores keys it does not know: {_listed(self.ignored)}.")
+            out.append(f"Ignored, as gh models eval ignores keys it does not know: "
+                       f"{_listed(self.ignored, self.ignored_count)}.")
         return out + self.other

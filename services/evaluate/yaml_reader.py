@@ -70,13 +70,12 @@ def _check_size(root, source: str) -> None:
     sizes: dict[int, int] = {}
     depths: dict[int, int] = {}
     on_path: set[int] = set()
-    stack = [(root, False)]
+    stack: list[tuple[object, list | None]] = [(root, None)]
     while stack:
-        node, done = stack.pop()
+        node, kids = stack.pop()
         key = id(node)
-        if done:
+        if kids is not None:  # second visit: every part is sized
             on_path.discard(key)
-            kids = _children(node)
             size = 1 + sum(sizes[id(k)] for k in kids)
             depth = 1 + max((depths[id(k)] for k in kids), default=0)
             if size > MAX_VALUES:
@@ -88,14 +87,18 @@ def _check_size(root, source: str) -> None:
             continue
         if key in sizes:
             continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[key], depths[key] = 1, 1
+            continue
+        kids = _children(node)
         on_path.add(key)
-        stack.append((node, True))
-        for kid in _children(node):
+        stack.append((node, kids))
+        for kid in kids:
             if id(kid) in on_path:
                 raise BadRequest(f"{source} has an alias inside the value it names (line {_line(kid)}); "
                                  "a value cannot contain itself.")
             if id(kid) not in sizes:
-                stack.append((kid, False))
+                stack.append((kid, None))
 
 
 class _Decoder:
@@ -280,7 +283,7 @@ def as_json_tree(tree):
     return _convert(tree, lambda v: _scalar_json(v) if isinstance(v, Plain) else str(v))
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
     """safe_dump, except that text read unquoted is written unquoted again (`1.10` stays `1.10`)."""
 
 
