@@ -54,10 +54,12 @@ def group_section(rec: dict) -> None:
     except PlaygroundError as exc:
         st.warning(plain(exc.user_message()))
         return
-    # a plain table: a few rows a person reads and copies as text
-    st.table(pd.DataFrame([{column: r["group"], "target": r["target"], "pass rate": _pct(r["passRate"]),
-                            "95% interval": "–" if r["passRateLow"] is None
-                            else f"{r['passRateLow']:.0%} – {r['passRateHigh']:.0%}",
-                            "passed / ran": f"{r['passed']} / {r['ran']}", "errors": r["errors"],
-                            "unscored": r["unscored"]} for r in rows]).set_index(column))
+    # a plain table: a few rows a person reads and copies as text; st.table renders markdown in every
+    # cell, so each one (test-data values and target names are untrusted) goes through plain()
+    frame = pd.DataFrame([{column: r["group"], "target": r["target"], "pass rate": _pct(r["passRate"]),
+                           "95% interval": "–" if r["passRateLow"] is None
+                           else f"{r['passRateLow']:.0%} – {r['passRateHigh']:.0%}",
+                           "passed / ran": f"{r['passed']} / {r['ran']}", "errors": r["errors"],
+                           "unscored": r["unscored"]} for r in rows])
+    st.table(frame.map(plain).rename(columns=plain).set_index(plain(column)))
     _chart(rows, column)

@@ -97,6 +97,9 @@ def test_hostile_file_and_answers_stay_text(page, app, exfil):
     wait_idle(page)
     page.get_by_text("<img src=x onerror=alert('name')>", exact=False).first.click()  # the file's expander
     wait_idle(page)
+    # grouped by the column that holds markup: the table shows it as text
+    pick(page, "Group results by a test-data column", "word", within=page.get_by_test_id("stMainBlockContainer"))
+    assert "<svg/onload=alert(9)>" in page.get_by_test_id("stTable").inner_text()
     text = main_text(page)
     # shown as text a person can read, never as markup
     assert "<script>alert('s')</script>" in text and "<img src=x onerror=alert(1)>" in text
