@@ -204,11 +204,13 @@ PARAMS = {
         # services.types.ResponseFormat, which checks the schema itself
         "response_format": {"type": ["object", "null"], "additionalProperties": False, "properties": {
             "kind": {"type": "string", "enum": ["text", "json_object", "json_schema"]},
-            "schema": {"type": ["object", "null"], "x-expect": "a JSON schema (an object)"}}},
+            "schema": {"type": ["object", "null"], "x-expect": "a JSON schema (an object)"},
+            "name": text(200, nullable=True),
+            "strict": {"type": ["boolean", "string", "null"], "maxLength": 8}}},
     },
 }
 
-# the measured figures of one answer (services.types.Metrics): numbers only, the server's numbers too
+# the measured figures of one answer (services.types.Metrics)
 METRICS = {
     "type": "object",
     "additionalProperties": False,
@@ -216,8 +218,11 @@ METRICS = {
         **{name: number(minimum=0) for name in ("ttft_s", "decode_tokens_per_s", "total_s", "load_s", "peak_rss_mb")},
         "prompt_tokens": number(minimum=0, integer=True),
         "completion_tokens": number(minimum=0, integer=True),
-        # Ollama's eval_* figures, OpenAI's usage, prompt cache hits: numbers, as every backend reports them
-        "server": {"type": ["object", "null"], "maxProperties": 32, "additionalProperties": number()},
+        # Ollama's eval_* figures, OpenAI's usage, prompt cache hits as numbers; which runtime answered while
+        # the default was building (answered_by, default_building) as a short text and a flag
+        "server": {"type": ["object", "null"], "maxProperties": 32, "additionalProperties": {
+            "type": ["number", "string", "boolean", "null"], "maxLength": 200,
+            "maximum": MAX_JSON_NUMBER, "minimum": -MAX_JSON_NUMBER}},
         # under a JSON response format: whether the answer validated, and the first problem
         "schema_valid": {"type": ["boolean", "null"]},
         "schema_error": {"type": ["string", "null"], "maxLength": 400},

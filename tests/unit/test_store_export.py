@@ -177,3 +177,27 @@ def test_minimal_file_in_our_format_imports(store):
         "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}))
     turns = [(t.message.role, t.message.content) for t in path(store, new_id)]
     assert turns == [("user", "hi"), ("assistant", "hello")]
+
+
+def test_what_the_app_stores_re_imports(store, tmp_path):
+    # the server figures a runtime reports beside numbers (which runtime answered while the default was
+    # building) and a named, strict JSON schema: an export of them must import again, unchanged
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    for strict in (True, False, None):
+        params = GenerationParams(temperature=0, response_format={"kind": "json_schema", "schema": schema,
+                                                                  "name": "city", "strict": strict})
+        c = store.create_conversation(settings=TurnSettings("onnx:smollm2-135m-instruct", params, ""))
+        store.add_message(c, NewMessage("user", "Where is the Eiffel Tower?"))
+        metrics = Metrics(ttft_s=0.1, completion_tokens=9,
+                          server={"answered_by": "llamacpp:smollm2-135m-instruct", "default_building": True,
+                                  "eval_count": 9})
+        store.add_message(c, NewMessage("assistant", '{"city": "Paris"}', target="onnx:smollm2-135m-instruct",
+                                        params=params, metrics=metrics, finish_reason="stop"))
+        first = export_json(store, c)
+        other = Store(tmp_path / f"other-{strict}.db")
+        second = export_json(other, import_json(other, export_json_text(store, c).encode()))
+        assert strip(second) == strip(first)
+        back = other.messages(other.list_conversations()[0].id)[-1]
+        assert back.metrics.server["answered_by"] == "llamacpp:smollm2-135m-instruct"
+        assert back.params.response_format.name == "city" and back.params.response_format.strict == strict
+        other.close()
