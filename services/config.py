@@ -197,9 +197,8 @@ def where_to_set(name: str) -> str:
 
 
 def redact(text: str, secrets_: list[str | None]) -> str:
-    """Remove every known secret from a text before it is shown or logged."""
-    # longest first, so a key that contains another one is replaced whole
-    for s in sorted({s for s in secrets_ if s}, key=len, reverse=True):
-        if len(s) >= 4:
-            text = text.replace(s, mask(s))
-    return text
+    """Remove every known secret from a text before it is shown or logged: as it is, URL-encoded,
+    base64-encoded or split by whitespace (services/redaction.py)."""
+    from services.redaction import redact as redact_forms
+
+    return redact_forms(text, [s for s in secrets_ if s], mask)

@@ -9,9 +9,13 @@ from ui.safe_markdown import plain
 
 
 def badge_text(metrics: Metrics | None, response_format: ResponseFormat | None = None) -> tuple[str, str] | None:
-    """(colour, text) for an answer's badge; None when the answer was not checked (free text)."""
-    if metrics is None or metrics.schema_valid is None:
+    """(colour, text) for an answer's badge; None for free text (no check and nothing to say)."""
+    if metrics is None:
         return None
+    if metrics.schema_valid is None:
+        # a check that could not finish (a pattern cut off, a schema naming another document) says why
+        reason = (metrics.schema_error or "").strip()
+        return ("orange", f"⚠️ not checked: {reason}") if reason else None
     if metrics.schema_valid:
         against = " against the schema" if response_format is not None and response_format.kind == "json_schema" else ""
         return "green", f"✅ valid JSON{against}"

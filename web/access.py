@@ -7,7 +7,7 @@ import hmac
 import ipaddress
 from http.cookies import SimpleCookie
 import socket
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 TOKEN_ENV = "PHI_PLAYGROUND_TOKEN"
 COOKIE = "phi_playground_token"
@@ -19,6 +19,13 @@ DENIED = (b"This Phi Playground needs its access token: open the login URL print
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 ELSEWHERE = (b"This Phi Playground answers this machine only, at http://127.0.0.1 or http://localhost; to reach it "
              b"from elsewhere its owner starts it with PHI_PLAYGROUND_TOKEN set.\n")
+
+
+OTHER_ORIGIN = (b"This Phi Playground accepts requests from its own pages only (the same scheme, host and port); "
+                b"open it at its own address instead of from another page.\n")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# a websocket's scope names ws/wss; its page's origin names http/https
+PAGE_SCHEMES = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
 
 
 class StartupRefused(SystemExit):
@@ -99,6 +106,11 @@ class TokenGate:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        if not from_own_origin(scope):
+            # before the token: a page on another port of this machine sends the cookie too (cookies are
+            # not bound to a port), so only the origin tells the app's own pages from another site's
+            await self._deny(kind, send, 403, OTHER_ORIGIN)
+            return
         if self.token is None:
             # the bind is loopback (checked at startup); the peer check also holds if the app is served some
             # other way, and the Host check stops DNS rebinding (a site whose name turns into 127.0.0.1)
@@ -164,7 +176,42 @@ class TokenGate:
 
 def _host_name(scope) -> str:
     """The name in the request's Host header, without the port ('' when there is none)."""
-    value = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "")
+    value = _header(scope, b"host") or ""
     if value.startswith("["):
         return value[1:].partition("]")[0]
     return value.rpartition(":")[0] if value.count(":") == 1 else value
+
+
+def _header(scope, name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == name), None)
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of an origin, the default port filled in; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in DEFAULT_PORTS or parts.username is not None or parts.path not in ("", "/") \
+                or parts.query or parts.fragment or not parts.hostname:
+            return None
+        return scheme, parts.hostname.lower(), parts.port or DEFAULT_PORTS[scheme]
+    except ValueError:  # a port that is not a number, or out of range
+        return None
+
+
+def from_own_origin(scope) -> bool:
+    """False when the request carries an Origin other than the app's own (scheme, host and port, exactly).
+
+    Browsers send Origin on every websocket handshake and on every request a page makes that could
+    change something (any cross-origin request, and non-GET ones), so a page of another origin, another
+    port of this machine included, is refused. A request without Origin comes from no web page (curl, a
+    script, a link followed by navigation, which changes nothing): it passes to the loopback and token
+    checks as before. `Origin: null` (a sandboxed frame, a file) is never the app's own.
+    """
+    given = _header(scope, b"origin")
+    if given is None:
+        return True
+    scheme = PAGE_SCHEMES.get(scope.get("scheme", "http"))
+    host = _header(scope, b"host")
+    own = _origin(f"{scheme}://{host}") if scheme and host else None
+    return own is not None and _origin(given) == own

@@ -6,7 +6,7 @@ import base64
 
 from services.backends import get_backend
 from services.codegen.literals import Concat, attachments, expr, literal
-from services.codegen.script import MAIN, READ_FILE, Script, assign, header
+from services.codegen.script import MAIN, READ_FILE, Script, address_assignment, assign, header
 from services.media import vision
 from services.structured.wire import ollama_format
 from services.types import ChatRequest
@@ -43,7 +43,7 @@ def script(request: ChatRequest, *, inline_images: bool = False) -> Script:
     out = [header("the ollama client", "chat_ollama.py", REQUIREMENTS, notes)]
     out.append("import base64\nimport os\nfrom pathlib import Path\n\nimport ollama\n\n")
     out.append(assign("TARGET", str(request.target)))
-    out.append(f"HOST = os.environ.get('OLLAMA_HOST') or {literal(host)}\n")
+    out.append(address_assignment("HOST", host, "OLLAMA_HOST"))
     out.append(assign("MODEL", request.target.model))
     out.append(assign("OPTIONS", options))
     out.append("# None: free text; \"json\": any JSON; a JSON schema: structured output\n")

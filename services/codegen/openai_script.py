@@ -5,7 +5,7 @@ from __future__ import annotations
 from services import providers
 from services.backends.openai_backend import chat_kwargs
 from services.codegen.literals import attachments, expr, literal, with_placeholders
-from services.codegen.script import CUT_AT_STOP, MAIN, READ_FILE, Script, assign, header
+from services.codegen.script import CUT_AT_STOP, MAIN, READ_FILE, Script, address_assignment, assign, header
 from services.media import vision
 from services.types import ChatRequest
 
@@ -56,7 +56,7 @@ def script(request: ChatRequest, *, inline_images: bool = False) -> Script:
     out = [header(f"the OpenAI SDK ({provider.title})", filename, REQUIREMENTS, notes)]
     out.append("import base64\nimport os\nfrom pathlib import Path\n\nfrom openai import OpenAI\n\n")
     out.append(assign("TARGET", str(request.target)))
-    out.append(f"BASE_URL = os.environ.get('OPENAI_BASE_URL') or {literal(base)}\n")
+    out.append(address_assignment("BASE_URL", base, "OPENAI_BASE_URL"))
     out.append(assign("KEY_ENV", provider.key_env))
     out.append(assign("DEFAULT_QUERY", query))
     out.append("# every stop string the app uses: the API takes 4, the rest are cut here as the app does\n")

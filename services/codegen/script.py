@@ -6,6 +6,9 @@ import io
 import zipfile
 from dataclasses import dataclass, field
 
+from urllib.parse import urlsplit, urlunsplit
+
+from services import config
 from services.codegen.literals import literal
 
 
@@ -80,3 +83,25 @@ if __name__ == "__main__":
 def assign(name: str, value) -> str:
     """`NAME = <literal>` on its own line(s)."""
     return f"{name} = {literal(value)}\n"
+
+
+def without_secrets(address: str) -> str:
+    """The address with its user, password and every query value but api-version taken out."""
+    try:
+        parts = urlsplit(address)
+        host = parts.netloc.rpartition("@")[2]
+        query = "&".join(item for item in parts.query.split("&")
+                         if item.partition("=")[0].lower() in config.PLAIN_QUERY) if parts.query else ""
+        return urlunsplit((parts.scheme, host, parts.path, query, ""))
+    except ValueError:
+        return ""
+
+
+def address_assignment(name: str, address: str, env_name: str) -> str:
+    """`NAME = os.environ.get(ENV) or 'address'`; an address holding credentials (a user and password, an
+    ?api-key=) is written without them, and a comment says they are read from the environment."""
+    if not config.url_secrets(address):
+        return f"{name} = os.environ.get({literal(env_name)}) or {literal(address)}\n"
+    return (f"# the configured address holds credentials: they are read from ${env_name} (set it to the whole\n"
+            f"# address), never written here\n"
+            f"{name} = os.environ.get({literal(env_name)}) or {literal(without_secrets(address))}\n")

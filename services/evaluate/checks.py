@@ -117,16 +117,25 @@ def check_schema(schema, where: str) -> None:
 
 
 def schema_check(schema, completion: str) -> Verdict:
-    """Passes when the answer is JSON that the schema accepts; details name the first problem."""
-    from jsonschema.validators import validator_for
+    """Passes when the answer is JSON that the schema accepts; details name the first problem.
+
+    The schema's pattern and patternProperties run under a time limit; a check cut off is unscored.
+    """
+    from jsonschema.exceptions import ValidationError
+
+    from services.structured.bounded_schema import PatternCutOff, UncheckableSchema, iter_errors
 
     try:
         value, note = parse_json(completion)
     except ValueError as exc:
         msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         return binary(False, f"Not valid JSON: {msg}")
-    validator = validator_for(schema)(schema)
-    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
+    try:
+        errors = sorted(iter_errors(schema, value), key=lambda e: list(e.path))
+    except (PatternCutOff, UncheckableSchema) as exc:
+        return Verdict(None, False, f"Not checked: {exc}.")
+    except ValidationError as exc:  # a pattern the regex engine cannot read
+        return Verdict(None, False, f"Not checked: {exc.message}.")
     if not errors:
         return binary(True, f"Matches the schema{note}")
     first = errors[0]

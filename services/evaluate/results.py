@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 
+from services.csv_export import dicts_csv
 from services.errors import BadRequest
 from services.evaluate.promptfile import dumps, loads
 from services.evaluate.stats import summarize
@@ -115,9 +114,7 @@ def to_csv(rec: dict) -> str:
     """One row per trial; per evaluator a score and a passed column."""
     names = rec["evaluators"]
     cols = CSV_COLUMNS + [f"{n}:{k}" for n in names for k in ("score", "passed", "details")]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols)
-    w.writeheader()
+    out = []
     for t in rec["testResults"]:
         row = {"target": t["target"], "case": t["case"] + 1, "repeat": t["repeat"] + 1, "status": t["status"],
                "testCase": json.dumps(t["testCase"], ensure_ascii=False), "modelResponse": t["modelResponse"],
@@ -129,8 +126,8 @@ def to_csv(rec: dict) -> str:
             row[f"{r['evaluatorName']}:score"] = r["score"]
             row[f"{r['evaluatorName']}:passed"] = r["passed"]
             row[f"{r['evaluatorName']}:details"] = r["details"]
-        w.writerow(row)
-    return buf.getvalue()
+        out.append(row)
+    return dicts_csv(cols, out)
 
 
 def check_record(rec) -> dict:

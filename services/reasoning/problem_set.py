@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from services.csv_export import dicts_csv
 from services.errors import BadRequest, PlaygroundError
 from services.reasoning.methods import PRESETS, build_messages, extract_answer, parse_number
 from services.types import GenerationParams
@@ -176,13 +175,8 @@ class SuiteRun:
 
     def to_csv(self) -> str:
         """One row per problem and target."""
-        buf = io.StringIO()
         cols = [f for f in Outcome.__dataclass_fields__ if f != "text"]
-        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        for o in self.outcomes:
-            w.writerow(asdict(o))
-        return buf.getvalue()
+        return dicts_csv(cols, (asdict(o) for o in self.outcomes))
 
 
 def suite_prompt(problems: list[Problem], *, step_by_step: bool = True):

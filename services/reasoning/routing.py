@@ -7,11 +7,10 @@ reads the records. Statistics are in services/reasoning/routing_stats.py.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import json
 
+from services.csv_export import dicts_csv, rows_csv
 from services.backends.transformers.moe_routing import (  # noqa: F401  (re-exported: callers read routing from here)
     RoutingRecorder,
     config_path,
@@ -145,24 +144,15 @@ def to_json(events: list[Routing], info: dict | None = None) -> str:
 
 def to_csv(events: list[Routing]) -> str:
     """Routing records as CSV: one row per token and layer, experts and weights `;`-joined."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["position", "token", "layer", "experts", "weights", "shared"])
-    for e in events:
-        w.writerow([e.position, e.token, e.layer, ";".join(map(str, e.experts)), ";".join(map(str, e.weights)),
-                    ";".join(map(str, e.shared))])
-    return buf.getvalue()
+    return rows_csv(["position", "token", "layer", "experts", "weights", "shared"],
+                    ([e.position, e.token, e.layer, ";".join(map(str, e.experts)), ";".join(map(str, e.weights)),
+                      ";".join(map(str, e.shared))] for e in events))
 
 
 def stats_csv(events: list[Routing]) -> str:
     """Per-layer statistics as CSV (entropy, load CV, busiest expert)."""
     rows = layer_stats(events)
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return buf.getvalue()
+    return dicts_csv(list(rows[0]), rows) if rows else ""
 
 
 def heatmap(events: list[Routing]) -> list[dict]:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import regex
 import referencing
 import referencing.exceptions
-from jsonschema import exceptions, validators
+from jsonschema import exceptions
 
+from services.structured.bounded_schema import PatternCutOff, UncheckableSchema, iter_errors
 from services.types import ResponseFormat
 
-# a schema's `pattern` is a person's regex run on model output: the `regex` module stops it after this
-PATTERN_TIMEOUT_S = 0.2
 # the longest first-error message kept (it is shown in a badge and stored with the answer)
 MAX_ERROR_CHARS = 240
 
@@ -24,29 +22,6 @@ class SchemaCheck:
 
     valid: bool | None
     error: str = ""
-
-
-def _search(pattern: str, text: str) -> bool:
-    try:
-        return regex.search(pattern, text, timeout=PATTERN_TIMEOUT_S) is not None
-    except TimeoutError:
-        raise exceptions.ValidationError(f"the pattern {pattern[:60]!r} took too long to check") from None
-    except regex.error as err:
-        raise exceptions.ValidationError(f"the pattern {pattern[:60]!r} is not a usable regex ({err})") from None
-
-
-def _pattern(validator, patrn, instance, schema):
-    if validator.is_type(instance, "string") and not _search(patrn, instance):
-        yield exceptions.ValidationError(f"{instance[:60]!r} does not match {patrn[:60]!r}")
-
-
-def _pattern_properties(validator, pattern_properties, instance, schema):
-    if not validator.is_type(instance, "object"):
-        return
-    for pattern, subschema in pattern_properties.items():
-        for k, v in instance.items():
-            if _search(pattern, k):
-                yield from validator.descend(v, subschema, path=k, schema_path=pattern)
 
 
 def _no_fetch(uri: str):
@@ -86,10 +61,11 @@ def check_answer(text: str, fmt: ResponseFormat, *, token_limit: int | None = No
         if isinstance(value, dict):
             return SchemaCheck(True)
         return SchemaCheck(False, f"The answer is JSON but not an object (it is {type(value).__name__}).")
-    base = validators.validator_for(fmt.schema)
-    checker = validators.extend(base, {"pattern": _pattern, "patternProperties": _pattern_properties})
     try:
-        error = exceptions.best_match(checker(fmt.schema, registry=_REGISTRY).iter_errors(value))
+        # a schema's patterns are a person's regexes run on model output: bounded in time (bounded_schema.py)
+        error = exceptions.best_match(iter_errors(fmt.schema, value, registry=_REGISTRY))
+    except (PatternCutOff, UncheckableSchema) as err:  # the check stopped: neither valid nor invalid
+        return SchemaCheck(None, f"The answer could not be checked: {err}."[:MAX_ERROR_CHARS])
     except exceptions.ValidationError as err:  # a pattern that could not be run
         return SchemaCheck(False, f"The answer could not be checked: {err.message}."[:MAX_ERROR_CHARS])
     except (referencing.exceptions.Unresolvable, exceptions._WrappedReferencingError) as err:

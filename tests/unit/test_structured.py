@@ -115,7 +115,7 @@ def test_text_answers_are_not_checked_and_any_object_is_one():
 def test_patterns_are_time_bounded_and_refs_never_fetched():
     slow = ResponseFormat("json_schema", {"type": "string", "pattern": "^(a|aa)+$"})
     check = check_answer(json.dumps("a" * 5000 + "b"), slow)
-    assert check.valid is False  # either no match or "took too long": never a hang
+    assert check.valid is None and "cut off" in check.error  # neither valid nor invalid: never a hang
     remote = ResponseFormat("json_schema", {"$ref": "https://example.invalid/schema.json"})
     check = check_answer("{}", remote)
     assert check.valid is None and "not fetched" in check.error

@@ -129,3 +129,39 @@ def test_welcome_names_the_login_url_only_with_a_token():
     assert "this machine only): http://127.0.0.1:8501" in access.welcome("127.0.0.1", 8501, None)
     text = access.welcome("0.0.0.0", 8501, TOKEN)
     assert f":8501/?token={TOKEN}" in text and "0.0.0.0" in text
+
+
+OWN = "http://127.0.0.1:8501"
+# another port of this machine, the other loopback name, another scheme, a sandboxed frame, junk
+FOREIGN = ["http://127.0.0.1:3000", "http://localhost:8501", "https://127.0.0.1:8501", "null",
+           "http://127.0.0.1:8501.evil.example", "http://user@127.0.0.1:8501", "http://127.0.0.1:x", ""]
+
+
+@pytest.mark.parametrize("token", [None, TOKEN])
+def test_only_the_apps_own_origin_gets_the_websocket_and_state_changes(token):
+    auth = {"Authorization": f"Bearer {TOKEN}"} if token else {}
+    c = _app(token)
+    ws_url = OWN.replace("http", "ws") + "/ws"  # the test client's websocket names its host only this way
+    for origin in FOREIGN:
+        with pytest.raises(WebSocketDisconnect) as closed, c.websocket_connect(ws_url, headers={"Origin": origin, **auth}):
+            pass
+        assert closed.value.code == 1008, origin
+        for method in ("PUT", "GET"):
+            r = c.request(method, "/x/y", headers={"Origin": origin, **auth})
+            assert r.status_code == 403 and "its own pages only" in r.text, (origin, method)
+    # the app's own origin (the default port written or not), and clients that send no Origin
+    for origin in (OWN, OWN + "/", "HTTP://127.0.0.1:8501"):
+        with c.websocket_connect(ws_url, headers={"Origin": origin, **auth}) as ws:
+            assert ws.receive_text() == "hello"
+        assert c.put("/x/y", headers={"Origin": origin, **auth}).status_code == 200
+    assert c.put("/x/y", headers=auth).status_code == 200
+    plain_port = _app(token, base_url="http://localhost")
+    assert plain_port.put("/x/y", headers={"Origin": "http://localhost:80", **auth}).status_code == 200
+
+
+def test_the_origin_is_compared_with_the_requests_own_host_and_scheme():
+    assert access.from_own_origin({"scheme": "wss", "headers": [(b"host", b"[::1]:8501"),
+                                                                (b"origin", b"https://[::1]:8501")]})
+    assert not access.from_own_origin({"scheme": "ws", "headers": [(b"origin", b"http://127.0.0.1:8501")]})
+    assert not access.from_own_origin({"scheme": "ws", "headers": [(b"host", b"127.0.0.1:8501/x"),
+                                                                   (b"origin", b"http://127.0.0.1:8501")]})
