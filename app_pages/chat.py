@@ -11,7 +11,7 @@ from services.errors import PlaygroundError
 from services.evaluate.sources import from_chat
 from ui.chat_attachments import chat_input_with_images
 from ui.code_panel import code_panel
-from ui.conversation_list import CURRENT, conversation_sidebar, current_id, get_store
+from ui.conversation_list import CURRENT, conversation_sidebar, current_id, earlier_messages, get_store
 from ui.file_download import file_download
 from ui.metrics_card import metrics_caption
 from ui.params_panel import params_panel
@@ -111,23 +111,22 @@ if action and action[0] == "regenerate" and turns and turns[-1].message.role == 
 elif action and action[0] == "edit":
     ids = [t.message.id for t in turns]
     shown = turns[: ids.index(action[1])] if action[1] in ids else turns  # the edited branch replaces these
-for n, turn in enumerate(shown):
+# a long conversation opens on its latest messages; earlier ones are drawn on demand, a page at a time
+hidden = earlier_messages(conv_id, len(shown))
+for n, turn in enumerate(shown[hidden:], start=hidden):
     render_turn(turn, last=n == len(turns) - 1)
 # the last request of this conversation in this session, as a script for its runtime
 last_request = state.get("chat_last_request")
 code_panel(last_request[1] if last_request and last_request[0] == conv_id else None, key="chat_code")
 
-if turns:
-    try:
-        # the conversation as a GitHub prompt file: system prompt, messages up to the last question, parameters
-        prompt_file = from_chat([(t.message.role, t.message.content) for t in turns], system=system, params=params,
-                                target=target, name=turns[0].message.content[:60])
-    except PlaygroundError:
-        prompt_file = None
-    if prompt_file:
-        file_download("⬇ Save as prompt file", prompt_file, file_name="chat.prompt.yml", mime="application/yaml",
-                      key="chat_save_prompt_file", where=st.sidebar,
-                      help="a .prompt.yml (GitHub Models format) to run on the Evaluate page")
+if any(t.message.role == "user" for t in turns):
+    # the conversation as a GitHub prompt file: system prompt, messages up to the last question, parameters;
+    # written when the button is clicked, not on every rerun (a long conversation is a long file)
+    file_download("⬇ Save as prompt file",
+                  lambda: from_chat([(t.message.role, t.message.content) for t in turns], system=system,
+                                    params=params, target=target, name=turns[0].message.content[:60]),
+                  file_name="chat.prompt.yml", mime="application/yaml", key="chat_save_prompt_file", where=st.sidebar,
+                  help="a .prompt.yml (GitHub Models format) to run on the Evaluate page")
 
 ready = info.available and params is not None
 # images attached to the question: for vision targets the chat input takes them

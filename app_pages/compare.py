@@ -20,6 +20,7 @@ from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
 from ui.safe_markdown import plain, sanitize
 from ui.target_picker import all_targets, label
+from ui.upload_cache import parse_once
 
 state = st.session_state
 
@@ -79,14 +80,24 @@ prompt = st.text_area("Prompt", key="cmp_prompt", placeholder="Ask every target 
                       max_chars=MAX_PROMPT_CHARS)
 images = []
 video_file = None
-if any(by_name[t].capabilities.images for t in targets):
+vision_caps = [by_name[t].capabilities for t in targets if by_name[t].capabilities.images]
+if vision_caps:
     from services.media.images import prepare_image
 
+    # as Chat does: no more images per question than every vision target here takes, counted before decoding
+    most = min(c.max_images for c in vision_caps)
     c_img, c_vid = st.columns(2)
-    for f in c_img.file_uploader("Images (sent to the vision targets; text-only targets get the prompt alone)",
-                                 accept_multiple_files=True, key="cmp_images") or []:
+    files = c_img.file_uploader("Images (sent to the vision targets; text-only targets get the prompt alone)",
+                                accept_multiple_files=True, key="cmp_images",
+                                help=f"at most {most} per question for the vision targets picked") or []
+    if len(files) > most:
+        st.error(f"The vision targets picked take at most {most} image(s) per question and {len(files)} are "
+                 "attached: remove some.")
+        files = []
+    for f in files:
         try:
-            images.append(prepare_image(f.name, f.getvalue()).part)
+            # decoded once per file (by its digest), not on every rerun while it stays in the uploader
+            images.append(parse_once("compare image", f.getvalue(), lambda raw, n=f.name: prepare_image(n, raw).part))
         except PlaygroundError as exc:
             st.error(sanitize(exc.user_message()))
     video_file = c_vid.file_uploader("A video: the same frames go to every vision target", key="cmp_video")

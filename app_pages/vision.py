@@ -11,7 +11,8 @@ from services.errors import PlaygroundError
 from services.media import vision
 from ui import vision_media as view
 from ui.code_panel import code_panel
-from ui.conversation_list import conversation_sidebar, current_id, current_key, get_store, set_current
+from ui.conversation_list import (conversation_sidebar, current_id, current_key, earlier_messages, get_store,
+                                  set_current)
 from ui.params_panel import params_panel
 from ui.provisioning import ensure_embedded_ready
 from ui.safe_markdown import LiveMarkdown, sanitize, show
@@ -52,7 +53,9 @@ else:
 view.ocr_readings(target, parts)
 view.token_estimate(info, parts, uploaded.num_crops, params.max_tokens if params else 0)
 
-for n, msg in enumerate(turns):
+# a long conversation opens on its latest messages; earlier ones are drawn on demand
+hidden = earlier_messages(conv_id, len(turns), KIND)
+for n, msg in enumerate(turns[hidden:], start=hidden):
     view.turn(msg, first=n == 0)
 # the last question of this conversation in this session, as a script for its target's runtime
 last_request = state.get("vision_last_request")

@@ -16,13 +16,14 @@ from ui.safe_markdown import sanitize
 def prepare_files(files, max_images: int, max_side: int = media.DEFAULT_MAX_SIDE) -> tuple[tuple[ImagePart, ...], list[str]]:
     """Checked, re-encoded images and one message per file that cannot be used."""
     parts, problems = [], []
+    if len(files or []) > max_images:
+        # counted before any is decoded: a pile of large images costs nothing to refuse
+        return (), [f"This target takes at most {max_images} images per request; {len(files)} were attached."]
     for f in files or []:
         try:
             parts.append(media.prepare_image(f.name, f.getvalue(), max_side=max_side).part)
         except MediaError as exc:
             problems.append(exc.user_message())
-    if len(parts) > max_images:
-        problems.append(f"This target takes at most {max_images} images per request; {len(parts)} were attached.")
     return tuple(parts), problems
 
 

@@ -12,6 +12,7 @@ from ui.compare_columns import column_name, diff_panel, result_columns, speed_ch
 from ui.compare_judge import judge_panel
 from ui.file_download import file_download
 from ui.safe_markdown import plain, sanitize
+from ui.upload_cache import parse_once
 
 VOTES = {"a": "👈 A is better", "b": "👉 B is better", "tie": "🤝 Tie", "both_bad": "👎 Both are bad"}
 # the prompt above a run's columns is cut here: the answers are what the section is about
@@ -57,6 +58,11 @@ def last_run(kept: saved.Saved, names: list[str]) -> None:
         judge_panel(run, names)
 
 
+def _read_run_file(raw: bytes):
+    loaded = runfile.loads(raw)
+    return loaded, runfile.spec_from_run(loaded)
+
+
 def run_file_loader() -> None:
     """Load an exported run: show its results, or queue it to run again (state.cmp_pending)."""
     state = st.session_state
@@ -66,8 +72,8 @@ def run_file_loader() -> None:
         if upload is None:
             return
         try:
-            loaded = runfile.loads(upload.getvalue())
-            loaded_spec = runfile.spec_from_run(loaded)
+            # read once per file (by its digest): the file stays in the uploader across reruns
+            loaded, loaded_spec = parse_once("run file", upload.getvalue(), _read_run_file)
         except PlaygroundError as exc:
             st.error(sanitize(exc.user_message()))
             return

@@ -19,6 +19,8 @@ PAGES = {"chat": "app_pages/chat.py", "vision": "app_pages/vision.py"}
 # a chat is the plain case; other kinds are marked in the list
 ICONS = {"vision": "🖼️"}
 NEW_LABELS = {"chat": "➕ New chat", "vision": "➕ New conversation"}
+# a conversation opens on this many of its latest messages; each "earlier" click draws this many more
+PAGE_MESSAGES = 40
 
 
 def current_key(kind: str = "chat") -> str:
@@ -66,6 +68,21 @@ def current_id(store: Store, targets: list[str] = (), kind: str = "chat") -> str
     if conv_id and store.get_conversation(conv_id) is None:
         conv_id = state[key] = None
     return conv_id
+
+
+def earlier_messages(conv_id: str | None, total: int, kind: str = "chat") -> int:
+    """How many of a conversation's first messages to leave undrawn, with the button that draws a page more.
+
+    Drawing every message of a 10,000-message conversation took 45 s per rerun; the latest page is enough
+    to go on with, and the window each conversation was widened to lasts for the session.
+    """
+    windows = st.session_state.setdefault(f"{kind}_message_windows", {})
+    shown = windows.get(conv_id, PAGE_MESSAGES)
+    hidden = max(total - shown, 0)
+    if hidden:
+        st.button(f"⬆ Show {min(PAGE_MESSAGES, hidden)} earlier messages ({hidden:,} not shown)",
+                  key=f"{kind}_earlier", on_click=windows.__setitem__, args=(conv_id, shown + PAGE_MESSAGES))
+    return hidden
 
 
 def set_current(store: Store, conv_id: str | None, *, targets: list[str] = (), kind: str = "chat") -> None:

@@ -14,6 +14,7 @@ from services.evaluate.targets import judge_notes, propose, target_for_model, un
 from ui.file_download import file_download
 from ui.safe_markdown import plain, sanitize
 from ui.target_picker import label
+from ui.upload_cache import parse_once
 
 EACH = "(each evaluator's own modelId)"
 
@@ -32,11 +33,15 @@ def pick_prompt_file() -> tuple[PromptFile | None, str, str | None]:
         else:
             up = c2.file_uploader("A .prompt.yml file (GitHub Models format)", type=["yml", "yaml"], key="ev_upload")
             if up is not None:
-                pf, source_name, file_key = loads(up.getvalue(), up.name), up.name, f"upload:{up.name}:{up.size}"
+                # parsed once per file (by its digest): an uploaded file stays in its box across reruns
+                pf = parse_once(f"prompt file {up.name}", up.getvalue(), lambda raw: loads(raw, up.name))
+                source_name, file_key = up.name, f"upload:{up.name}:{up.size}"
         data = st.file_uploader("Test data (optional): a .jsonl or .csv file that replaces the file's testData",
                                 type=["jsonl", "csv"], key="ev_data")
         if pf is not None and data is not None:
-            pf = with_rows(pf, sources.rows_from_file(data.name, data.getvalue()))
+            rows = parse_once(f"test data {data.name}", data.getvalue(),
+                              lambda raw: sources.rows_from_file(data.name, raw))
+            pf = with_rows(pf, rows)
             file_key = f"{file_key}+{data.name}:{data.size}"
     except PlaygroundError as exc:
         # the sentence names the file and the place; the upload stays in its box to fix and retry

@@ -22,6 +22,7 @@ from ui.file_download import file_download
 from ui.provisioning import ensure_embedded_ready
 from ui.safe_markdown import plain, sanitize
 from ui.target_picker import all_targets
+from ui.upload_cache import parse_once
 
 
 def _problems() -> list[Problem]:
@@ -29,7 +30,10 @@ def _problems() -> list[Problem]:
     upload = st.file_uploader("Problem set (JSONL)", type=["jsonl", "json", "txt"], key="moe_suite_file",
                               help=f"leave empty for the bundled set ({plain(BUNDLED.name)})")
     try:
-        return parse_problems(upload.getvalue()) if upload is not None else load_problems()
+        if upload is None:
+            return load_problems()
+        # parsed once per file (by its digest), not on every rerun while it stays in the uploader
+        return parse_once("problem set", upload.getvalue(), parse_problems)
     except PlaygroundError as exc:
         st.error(sanitize(exc.user_message()))
         return []

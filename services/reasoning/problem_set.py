@@ -18,6 +18,8 @@ DIFFICULTIES = ("easy", "medium", "hard")
 ANSWER_TYPES = ("number", "text")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_PROBLEMS = 500
+# a problem set file: 500 problems of a few KB each fit well under this
+MAX_FILE_BYTES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,13 @@ def _problem(data, line: int) -> Problem:
 
 
 def parse_problems(text: str | bytes) -> list[Problem]:
-    """Problems from JSONL text (or an uploaded file's UTF-8 bytes); every error names its line."""
+    """Problems from JSONL text (or an uploaded file's UTF-8 bytes); every error names its line.
+
+    Bounded before any line is read: the size, then the count as problems are read (never all first).
+    """
+    if len(text) > MAX_FILE_BYTES:
+        raise BadRequest(f"The problem set is larger than {MAX_FILE_BYTES // 1_000_000} MB; split it "
+                         f"(at most {MAX_PROBLEMS} problems run at once).")
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -71,6 +79,8 @@ def parse_problems(text: str | bytes) -> list[Problem]:
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        if len(problems) >= MAX_PROBLEMS:
+            raise BadRequest(f"The problem set has more than {MAX_PROBLEMS} problems; at most {MAX_PROBLEMS} run at once.")
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -84,8 +94,6 @@ def parse_problems(text: str | bytes) -> list[Problem]:
         problems.append(p)
     if not problems:
         raise BadRequest("The problem set is empty: give one JSON object per line.")
-    if len(problems) > MAX_PROBLEMS:
-        raise BadRequest(f"The problem set has {len(problems)} problems; at most {MAX_PROBLEMS} run at once.")
     return problems
 
 
