@@ -89,10 +89,10 @@ if vision_caps:
     c_img, c_vid = st.columns(2)
     files = c_img.file_uploader("Images (sent to the vision targets; text-only targets get the prompt alone)",
                                 accept_multiple_files=True, key="cmp_images",
-                                help=f"at most {most} per question for the vision targets picked") or []
+                                help=plain(f"at most {most} per question for the vision targets picked")) or []
     if len(files) > most:
-        st.error(f"The vision targets picked take at most {most} image(s) per question and {len(files)} are "
-                 "attached: remove some.")
+        st.error(plain(f"The vision targets picked take at most {most} image(s) per question and {len(files)} "
+                       "are attached: remove some."))
         files = []
     for f in files:
         try:

@@ -28,19 +28,18 @@ def _base64_cores(secret: bytes) -> set[str]:
 
 
 def encodings(secret: str) -> set[str]:
-    """The forms of one secret to look for (whitespace taken out of each)."""
+    """The forms of one secret to look for (whitespace taken out of each; percent escapes in upper case)."""
     forms = {secret}
     if len(secret) >= MIN_ENCODED:
-        for quoted in (quote(secret, safe=""), quote_plus(secret), quote(secret)):
-            forms |= {quoted, _lower_escapes(quoted)}
+        forms |= {quote(secret, safe=""), quote_plus(secret), quote(secret)}
         forms |= _base64_cores(secret.encode("utf-8"))
     return {"".join(f.split()) for f in forms} - {""}
 
 
-def _lower_escapes(text: str) -> str:
-    """%2F -> %2f: percent escapes in lower case, as some servers write them."""
+def _upper_escapes(text: str) -> str:
+    """%2f -> %2F (the same length): escapes found whichever case a server wrote them in."""
     parts = text.split("%")
-    return parts[0] + "".join("%" + p[:2].lower() + p[2:] for p in parts[1:])
+    return parts[0] + "".join("%" + p[:2].upper() + p[2:] for p in parts[1:])
 
 
 def _squeeze(text: str) -> tuple[str, list[int]]:
@@ -62,12 +61,13 @@ def redact(text: str, secrets: Iterable[str], mask: Callable[[str], str], min_ch
     if not secrets or not text:
         return text
     squeezed, where = _squeeze(text)
+    escaped = _upper_escapes(squeezed) if "%" in squeezed else squeezed
     spans: list[tuple[int, int, str]] = []  # (start, end) in text, and the secret found there
     for secret in secrets:
         # a short secret is only found as it is and unbroken; a long one in any of its forms
         forms = encodings(secret) if len(secret) >= MIN_ENCODED else set()
         for form in forms:
-            for at in _find_all(squeezed, form):
+            for at in _find_all(escaped if "%" in form else squeezed, form):
                 spans.append((where[at], where[at + len(form) - 1] + 1, secret))
         if not forms:
             spans += [(at, at + len(secret), secret) for at in _find_all(text, secret)]

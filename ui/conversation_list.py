@@ -80,7 +80,7 @@ def earlier_messages(conv_id: str | None, total: int, kind: str = "chat") -> int
     shown = windows.get(conv_id, PAGE_MESSAGES)
     hidden = max(total - shown, 0)
     if hidden:
-        st.button(f"⬆ Show {min(PAGE_MESSAGES, hidden)} earlier messages ({hidden:,} not shown)",
+        st.button(plain(f"⬆ Show {min(PAGE_MESSAGES, hidden)} earlier messages ({hidden:,} not shown)"),
                   key=f"{kind}_earlier", on_click=windows.__setitem__, args=(conv_id, shown + PAGE_MESSAGES))
     return hidden
 

@@ -1,4 +1,5 @@
-"""Stand-ins for the browser tests: an OpenAI-compatible server scripted per model name, and an exfil listener.
+"""Stand-ins for the browser tests: an OpenAI-compatible server scripted per model name, an exfil listener,
+and a page of another origin on this machine.
 
 Both are loopback stand-ins (no cloud API can run here): the first speaks the OpenAI
 chat-completions SSE format through tests/standins/openai_sse.py and answers each `openai:<model>`
@@ -6,6 +7,8 @@ target with one scripted behaviour; the second only counts the requests it recei
 """
 
 from __future__ import annotations
+
+import json
 
 from tests.standins._loopback import LoopbackServer
 from tests.standins.openai_sse import OpenAIStandIn, Reply
@@ -76,3 +79,35 @@ class ExfilListener(LoopbackServer):
         h.send_response(204)
         h.send_header("Content-Length", "0")
         h.end_headers()
+
+
+# a page of another local app: its script tries the playground's websocket and upload endpoint, with the
+# browser's cookies, and writes down what came back
+OTHER_ORIGIN_PAGE = """<!doctype html><title>another app on this machine</title><script>
+const app = %s;
+window.outcome = {};
+const ws = new WebSocket(app.replace("http", "ws") + "/_stcore/stream", ["streamlit"]);
+ws.onopen = () => { outcome.ws = "open"; };
+ws.onmessage = () => { outcome.received = true; };
+ws.onclose = e => { outcome.ws = outcome.ws || "closed " + e.code; };
+const upload = app + "/_stcore/upload_file/any-session/any-file";
+fetch(upload, {method: "PUT", credentials: "include", body: "x"})
+  .then(r => { outcome.put = r.status; }, () => { outcome.put = "failed"; });
+fetch(upload, {method: "POST", mode: "no-cors", credentials: "include", body: "x"})
+  .then(() => { outcome.post = "sent"; }, () => { outcome.post = "failed"; });
+</script><p>another app</p>"""
+
+
+class OtherOriginPage(LoopbackServer):
+    """A stdlib HTTP server on another loopback port serving OTHER_ORIGIN_PAGE aimed at `app_url`."""
+
+    def __init__(self, app_url: str):
+        super().__init__()
+        self.page = (OTHER_ORIGIN_PAGE % json.dumps(app_url)).encode()
+
+    def handle(self, h, req) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html; charset=utf-8")
+        h.send_header("Content-Length", str(len(self.page)))
+        h.end_headers()
+        h.wfile.write(self.page)

@@ -143,3 +143,20 @@ def test_with_a_token_the_page_works_after_opening_the_login_url(browser, token_
         assert response.status == 401 and "needs its access token" in page.inner_text("body")
     finally:
         stranger.close()
+
+
+def test_with_a_token_another_port_is_refused_even_with_the_cookie(browser, token_app):
+    from tests.e2e.test_origins import assert_refused, attack_from_another_port
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        open_app(page, token_app, f"?token={TOKEN}")  # logged in: the browser holds the cookie
+        # cookies are not bound to a port: the other page's requests carry it, and the origin check stops them
+        outcome, answered = attack_from_another_port(context, token_app.url)
+        assert_refused(outcome, answered)
+        page.reload(wait_until="domcontentloaded")
+        page.wait_for_selector("[data-testid='stMainBlockContainer'] h1")
+        assert page.get_by_test_id("stApp").get_attribute("data-test-connection-state") == "CONNECTED"
+    finally:
+        context.close()

@@ -205,3 +205,21 @@ def test_imported_titles_and_labels_cannot_load_remote_images(db, embedded_paths
     # the label reads as the title, and markdown finds no image or tag in it
     assert_inert(label)
     assert readable(label) == "![x](https://attacker.test/t.png) <img src=x onerror=alert(1)>"
+
+
+def test_a_long_conversation_opens_on_its_latest_messages_and_pages_back(db, embedded_paths):
+    from ui.conversation_list import PAGE_MESSAGES
+
+    store = open_store()
+    c = store.create_conversation("long")
+    for n in range(2 * PAGE_MESSAGES + 10):
+        store.add_message(c, "user" if n % 2 == 0 else "assistant", f"message {n}")
+    at = app().run()
+    at.button(key=f"chat_open_{c}").click().run()
+    assert not at.exception
+    shown = [t for _, t in texts(at)]
+    assert len(shown) == PAGE_MESSAGES and shown[-1] == f"message {2 * PAGE_MESSAGES + 9}"
+    at.button(key="chat_earlier").click().run()
+    assert len(texts(at)) == 2 * PAGE_MESSAGES
+    at.button(key="chat_earlier").click().run()
+    assert texts(at)[0][1] == "message 0" and not [b for b in at.button if b.key == "chat_earlier"]
