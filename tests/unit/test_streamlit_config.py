@@ -28,6 +28,8 @@ def test_security_options_hold(options):
     # a person sees a sentence, never a traceback or an exception message
     assert options("client.showErrorDetails") == "none"
     assert options("browser.gatherUsageStats") is False
+    # tables offer no CSV download of their own: Streamlit's writes formula cells as they are
+    assert options("client.disableDataExport") is True
 
 
 def test_private_by_default(options):
