@@ -19,7 +19,7 @@ def safe_file_name(name: str, default: str = "download") -> str:
     last = re.split(r"[/\\]", name or "")[-1]
     cleaned = _UNSAFE.sub("_", last).strip(" .")
     if len(cleaned) > MAX_NAME_CHARS:
-        stem, dot, ext = cleaned.rpartition(".")
+        _, dot, ext = cleaned.rpartition(".")
         keep = ext if dot and len(ext) <= 16 else ""
         cleaned = cleaned[: MAX_NAME_CHARS - len(keep) - 1].rstrip(" .") + ("." + keep if keep else "")
     return cleaned or default
@@ -31,5 +31,6 @@ def file_download(label: str, data, *, file_name: str, mime: str, key: str, wher
 
     The label and help are shown as plain text, whatever they hold, and the file name is made safe.
     """
-    (where or st).download_button(plain(label), data, file_name=safe_file_name(file_name), mime=mime, key=key, on_click="ignore",
-                                  help=plain(help) if help else None, use_container_width=use_container_width)
+    (where or st).download_button(plain(label), data, file_name=safe_file_name(file_name), mime=mime, key=key,
+                                  on_click="ignore", help=plain(help) if help else None,
+                                  use_container_width=use_container_width)

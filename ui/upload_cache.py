@@ -1,6 +1,6 @@
 """Parse an uploaded file once: an uploader keeps its file, and every widget click reruns the page.
 
-The outcome of parsing (the value, or the sentence of a refusal) is kept per session, keyed by the
+The outcome of parsing (the value, or the error that refused the file) is kept per session, keyed by the
 file's sha256 and what was done with it, in a small bounded map. Kept in the session, not in
 st.cache_data, because a refusal must be kept too (st.cache_data caches only return values, so a
 file that takes seconds to refuse would be parsed again on every rerun), and because nothing one

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass, field
-
 from urllib.parse import urlsplit, urlunsplit
 
 from services import config

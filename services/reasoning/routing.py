@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 
-from services.csv_export import dicts_csv, rows_csv
 from services.backends.transformers.moe_routing import (  # noqa: F401  (re-exported: callers read routing from here)
     RoutingRecorder,
     config_path,
@@ -25,6 +24,7 @@ from services.backends.transformers.moe_routing import (  # noqa: F401  (re-expo
     unavailable_reason,
 )
 from services.backends.base import TargetInfo
+from services.csv_export import dicts_csv, rows_csv
 from services.errors import BadRequest
 from services.reasoning.routing_stats import expert_load, layer_stats, specialisation, summary  # noqa: F401
 from services.types import GenerationParams, Message, Routing, Target

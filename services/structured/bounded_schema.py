@@ -75,7 +75,7 @@ def _keywords(base, budget: Budget) -> dict:
                     yield from validator.descend(v, subschema, path=k, schema_path=patrn)
 
     def additional_properties(validator, ap, instance, schema):
-        if not validator.is_type(instance, "object") or plain_additional is None:
+        if not validator.is_type(instance, "object"):
             return
         patterns = schema.get("patternProperties") if isinstance(schema, dict) else None
         if patterns:
