@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.conversations.import_export import export_json_text
+from services.conversations.rows import NewMessage
 from services.conversations.store import open_store
 from tests.e2e._app import open_app, uploader, wait_idle
 from tests.e2e.standin_targets import OtherOriginPage
@@ -18,7 +19,7 @@ def conversation_export(texts: list[str], title: str = "") -> bytes:
     conv = store.create_conversation(title)
     parent = None
     for n, text in enumerate(texts):
-        parent = store.add_message(conv, "user" if n % 2 == 0 else "assistant", text, parent_id=parent)
+        parent = store.add_message(conv, NewMessage("user" if n % 2 == 0 else "assistant", text), parent_id=parent)
     return export_json_text(store, conv).encode()
 
 

@@ -213,7 +213,7 @@ def test_a_long_conversation_opens_on_its_latest_messages_and_pages_back(db, emb
     store = open_store()
     c = store.create_conversation("long")
     for n in range(2 * PAGE_MESSAGES + 10):
-        store.add_message(c, "user" if n % 2 == 0 else "assistant", f"message {n}")
+        store.add_message(c, NewMessage("user" if n % 2 == 0 else "assistant", f"message {n}"))
     at = app().run()
     at.button(key=f"chat_open_{c}").click().run()
     assert not at.exception
