@@ -3,8 +3,7 @@
 Bounds, checked before or while parsing, so no file can make the server do unbounded work:
 - the caller's byte cap (checked first, on the raw bytes);
 - at most MAX_JSON_VALUES separators (`,`), counted in C before parsing: every array item or object
-  field past the first needs one, so this bounds how many Python objects the parse can build
-  (ValueBudget: the same bound for other loaders, such as YAML with aliases, counted while building);
+  field past the first needs one, so this bounds how many Python objects the parse can build;
 - nesting at most MAX_JSON_DEPTH levels (Python's parser would recurse until RecursionError);
 - NaN, Infinity and numbers that overflow a float are refused by the schema's number type, with
   their path; integers over 4300 digits are refused by Python's own limit.
@@ -144,25 +143,6 @@ def _depth_path(data) -> list | None:
     return None
 
 
-class ValueBudget:
-    """The values one file may make, counted while it is built, so the bound holds for the expanded document.
-
-    JSON has no aliases, so parse() spends its separators up front; a loader that repeats values
-    (YAML aliases) calls spend() with the size of each repeat as it resolves it, before building it.
-    """
-
-    def __init__(self, what: str, *, limit: int = MAX_JSON_VALUES, hint: str = ""):
-        self.what, self.limit, self.hint = what, limit, hint
-        self.used = 0
-
-    def spend(self, values: int = 1) -> None:
-        """Count `values` more; BadRequest, naming the bound, once the file would make more than `limit`."""
-        self.used += values
-        if self.used > self.limit:
-            raise BadRequest(f"This is not a usable {self.what}: it would make more than {self.limit:,} values "
-                             "(aliases count each time they are used).", hint=self.hint)
-
-
 def parse(source: bytes | str, *, max_bytes: int, what: str, hint: str = ""):
     """Decode and parse an untrusted JSON file within the bounds above; BadRequest says what is wrong."""
     def refuse(reason: str) -> BadRequest:
@@ -175,8 +155,8 @@ def parse(source: bytes | str, *, max_bytes: int, what: str, hint: str = ""):
             source = bytes(source).decode("utf-8-sig")
         except UnicodeDecodeError:
             raise refuse("it is not UTF-8 text") from None
-    # every array item or object field past the first needs a separator: counted in C, before parsing
-    ValueBudget(what, hint=hint).spend(source.count(",") + 1)
+    if source.count(",") >= MAX_JSON_VALUES:
+        raise refuse(f"it holds more than {MAX_JSON_VALUES:,} values")
     try:
         data = json.loads(source)
     except json.JSONDecodeError as exc:

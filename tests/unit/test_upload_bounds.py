@@ -7,7 +7,6 @@ import json
 import pytest
 
 from services.errors import BadRequest, MediaError
-from services.json_input import MAX_JSON_VALUES, ValueBudget
 from services.reasoning.problem_set import MAX_FILE_BYTES, MAX_PROBLEMS, parse_problems
 from tests.fixtures.media_files import text_image
 from ui import upload_cache
@@ -64,15 +63,6 @@ def test_a_problem_set_is_bounded_before_and_while_it_is_read():
     many = "\n".join(json.dumps({"id": f"p{n}", **line}) for n in range(MAX_PROBLEMS + 1))
     with pytest.raises(BadRequest, match=f"more than {MAX_PROBLEMS} problems"):
         parse_problems(many)
-
-
-def test_a_value_budget_counts_what_another_loader_builds():
-    budget = ValueBudget("prompt file", limit=10)
-    budget.spend(4)
-    budget.spend(6)
-    with pytest.raises(BadRequest, match="more than 10 values"):
-        budget.spend()
-    assert ValueBudget("file").limit == MAX_JSON_VALUES
 
 
 @pytest.mark.parametrize("name,saved", [
