@@ -82,7 +82,7 @@ def test_a_prompt_file_evaluator_with_a_catastrophic_pattern_runs_to_the_end():
     pattern, value = CATASTROPHIC[0]
     schema = json.dumps({"name": "r", "schema": {"type": "object", "properties": {"v": {"pattern": pattern}}}})
     text = (f"jsonSchema: {json.dumps(schema)}\nmessages:\n  - {{role: user, content: Answer.}}\n"
-            "evaluators:\n  - {name: shape, jsonSchema: {}}\n  - {name: has, string: {contains: a}}\n")
+            "testData:\n  - {case: one}\nevaluators:\n  - {name: shape, jsonSchema: {}}\n  - {name: has, string: {contains: a}}\n")
     with OpenAIStandIn(models=("m",), answers=lambda body: Reply.text(json.dumps({"v": value}))) as srv:
         with config.session({"OPENAI_BASE_URL": srv.url}):
             run = run_eval(EvalSpec.build(promptfile.loads(text), ["openai:m"]))
