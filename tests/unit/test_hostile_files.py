@@ -81,8 +81,10 @@ def must_refuse(original, new, path=()) -> bool:
     """A value of another JSON type (or not finite, or over every bound) in a place that had a value."""
     if original is None or new is None or new is REMOVE:
         return False
-    if "server" in path and kind(original) == "int" and kind(new) == "float":
-        return False  # a server's figures are numbers, whole or not (eval_count, eval_s)
+    if "server" in path and kind(original) in ("int", "float") and kind(new) in ("int", "float", "str", "bool"):
+        # a server's figures are numbers, whole or not (eval_count, eval_s), a short text (answered_by) or a
+        # flag (default_building); a number past every bound is still refused
+        return kind(new) == "int" and abs(new) > json_input.MAX_JSON_NUMBER
     if kind(new) == "nonfinite" or (kind(new) == "int" and abs(new) > json_input.MAX_JSON_NUMBER):
         return kind(original) in ("int", "float") or kind(new) not in COMPATIBLE.get(kind(original), ())
     return kind(new) not in COMPATIBLE[kind(original)]
