@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +40,12 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, owner, *args, **kwargs):
         self.owner = owner
         super().__init__(*args, **kwargs)
+
+    def handle_error(self, request, client_address):
+        # a client hanging up mid-answer (a stopped stream, a timeout a test provokes) is part of the tests;
+        # socketserver would print its traceback to stderr, where a later test reading stderr finds it
+        with self.owner._lock:
+            self.owner.handler_errors.append(sys.exc_info()[1])
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -125,6 +132,8 @@ class LoopbackServer:
 
     def __init__(self):
         self.requests: list[RecordedRequest] = []
+        # exceptions raised while answering (most often a client that closed the connection), kept, not printed
+        self.handler_errors: list[BaseException] = []
         self._lock = threading.Lock()
         self._open = 0
         self._httpd: _Server | None = None
