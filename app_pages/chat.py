@@ -173,22 +173,16 @@ if action:
         try:
             with st.spinner("Loading the model…"):
                 reply = convs.answer(store, conv_id, user_id, settings)
-                state.chat_last_request = (conv_id, reply.stream.request)  # for the Code panel
+                state.chat_last_request = (conv_id, reply.request)  # for the Code panel
         except PlaygroundError:
             # the reason is stored beside the question and shown after the rerun
             st.rerun()
-        if reply.notice:
-            st.info(sanitize(reply.notice))
-        # a click on Stop reruns the script, which closes the stream; the partial answer stays stored
-        st.button("⏹ Stop", key=f"chat_stop_{reply.message_id}")
-        # re-rendered at most every 0.1 s: parsing the whole answer per token would be quadratic
-        live = LiveMarkdown(st)
-        chunks = reply.chunks()
-        try:
-            for _piece in chunks:
-                live.update(reply.text)
-        except PlaygroundError:
-            pass  # stored on the answer (marked incomplete) and shown after the rerun
-        finally:
-            chunks.close()
+        # a click on Stop reruns the script, which leaves this block and closes the answer: the partial
+        # answer stays stored (an error too, shown after the rerun)
+        with reply:
+            if reply.notices:
+                st.info(sanitize(" ".join(reply.notices)))
+            st.button("⏹ Stop", key=f"chat_stop_{reply.message_id}")
+            # re-rendered at most every 0.1 s: parsing the whole answer per token would be quadratic
+            LiveMarkdown(st).follow(reply)
     st.rerun()

@@ -86,15 +86,15 @@ if question is not None:
         try:
             with st.spinner("Reading the images and loading the model…"):
                 reply = vconv.answer(store, conv_id, user_id, settings)
-                state.vision_last_request = (conv_id, reply.stream.request)  # for the Code panel
+                state.vision_last_request = (conv_id, reply.request)  # for the Code panel
         except PlaygroundError:
             st.rerun()  # the reason is stored beside the question and shown after the rerun
-        if reply.notice:
-            st.info(sanitize(reply.notice))
-        # a click on Stop reruns the script, which closes the stream; the partial answer stays stored
-        st.button("⏹ Stop", key=f"vision_stop_{reply.message_id}")
-        # re-rendered at most every 0.1 s: parsing the whole answer per token would be quadratic
-        live = LiveMarkdown(st)
-        # an error is stored on the answer (marked incomplete) and shown after the rerun
-        reply.finish(on_text=lambda _piece: live.update(reply.text))
+        # a click on Stop reruns the script, which leaves this block and closes the answer: the partial
+        # answer stays stored (an error too, shown after the rerun)
+        with reply:
+            if reply.notices:
+                st.info(sanitize(" ".join(reply.notices)))
+            st.button("⏹ Stop", key=f"vision_stop_{reply.message_id}")
+            # re-rendered at most every 0.1 s: parsing the whole answer per token would be quadratic
+            LiveMarkdown(st).follow(reply)
     st.rerun()

@@ -32,8 +32,10 @@ def _service_runner(backend_name: str):
     def run(n: int) -> dict:
         forget(backend_name)
         # repetition_penalty 1.0: the raw loops are plain greedy, so the service is asked the same
-        s = start_chat(target, [Message("user", PROMPT)],
-                       GenerationParams(temperature=0, max_tokens=n, repetition_penalty=1.0)).run()
+        answer = start_chat(target, [Message("user", PROMPT)],
+                            GenerationParams(temperature=0, max_tokens=n, repetition_penalty=1.0))
+        answer.text()  # a failure is raised
+        s = answer.outcome
         m = s.metrics
         return {"ttft_s": m.ttft_s, "decode_tps": m.decode_tokens_per_s, "tokens": m.completion_tokens,
                 "text": s.text}

@@ -26,7 +26,7 @@ if not fresh:
     embedded.provision()  # warm: nothing to build; the old blocking flow when the cache is empty
 provisioned = time.time() - t_prov
 s = start_chat(sys.argv[2], [Message("user", "Hi")], GenerationParams(temperature=0, max_tokens=4))
-chunks = s.text_chunks()
+chunks = iter(s)
 next(chunks)
 first = time.time() - t0
 import resource
@@ -35,7 +35,7 @@ out = {"first_token_s": first, "provision_s": provisioned, "cpu_s": ru.ru_utime 
 s.close()
 if fresh:
     # a fresh install answers through llama.cpp while the ONNX copy builds; wait for the switch
-    out["answered_by"] = s.metrics.server.get("answered_by")
+    out["answered_by"] = s.outcome.metrics.server.get("answered_by")
     out["default_ready_s"] = (time.time() - t0) if embedded_background.wait(1800) else None
 print(json.dumps(out))
 """
@@ -62,12 +62,12 @@ t = Target.parse(target)
 get_backend(t.backend).prepare(t.model)
 load = rss()
 params = GenerationParams(temperature=0, max_tokens=n)
-start_chat(target, [Message("user", "Name a colour.")], params).run()
+start_chat(target, [Message("user", "Name a colour.")], params).text()
 one = rss()
 errors = []
 def session(i):
     try:
-        start_chat(target, [Message("user", f"Session {i}: name a fruit.")], params).run()
+        start_chat(target, [Message("user", f"Session {i}: name a fruit.")], params).text()
     except Exception as exc:
         errors.append(repr(exc))
 threads = [threading.Thread(target=session, args=(i,)) for i in range(10)]

@@ -97,7 +97,9 @@ def answer_check(target: str, limit: int | None, seed: int = 0) -> dict:
     items = answers.load_instructions()[:limit]
     rows = []
     for it in items:
-        s = start_chat(target, [Message("user", it["prompt"])], GenerationParams(seed=seed)).run()
+        answer = start_chat(target, [Message("user", it["prompt"])], GenerationParams(seed=seed))
+        answer.text()  # a failure is raised
+        s = answer.outcome
         rows.append({"id": it["id"], "pass": answers.passes(it, s.text), "finish": s.finish_reason,
                      "looped": answers.looped(s.text, s.finish_reason),
                      "tokens": s.metrics.completion_tokens, "text": s.text[:300]})

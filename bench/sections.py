@@ -208,7 +208,9 @@ def conversation_one(name: str, n: int, turns: int, passes: int) -> dict:
         history: list[Message] = []
         for i, q in enumerate(TURN_QUESTIONS[:turns], 1):
             history.append(Message("user", q))
-            svc = start_chat(f"{name}:{EMB}", history, params).run()  # A: kept state, only the new turn is fed
+            answer = start_chat(f"{name}:{EMB}", history, params)  # A: kept state, only the new turn is fed
+            answer.text()  # a failure is raised
+            svc = answer.outcome
             plain = raw.run([{"role": m.role, "content": m.content} for m in history], n)  # B: from scratch
             reuse[i].append(svc.metrics.ttft_s)
             fresh[i].append(plain.ttft_s)

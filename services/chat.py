@@ -1,4 +1,4 @@
-"""Chat as a service: validate, fit the context, pick the backend, return a measured stream."""
+"""Chat as a service: validate, fit the context, pick the backend, return the answer object."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.backends import backend_names, get_backend
 from services.errors import BadRequest
-from services.streaming import MeasuredStream
+from services.streaming import Answer, AnswerOutcome
 from services.types import ChatRequest, GenerationParams, Message, Target
 
 DEFAULT_TARGET = "onnx:smollm2-135m-instruct"
@@ -83,8 +83,8 @@ def fit_context(backend, model: str, messages: tuple[Message, ...], max_tokens: 
 
 
 def start_chat(target: str | Target, messages: list[Message] | tuple[Message, ...],
-               params: GenerationParams | None = None, *, routing: bool = False) -> MeasuredStream:
-    """Check everything that can be checked up front, then return a stream ready to iterate."""
+               params: GenerationParams | None = None, *, routing: bool = False) -> Answer:
+    """Check everything that can be checked up front, then return the answer, ready to read."""
     params = params or GenerationParams()
     t = resolve_target(target)
     messages = tuple(messages)
@@ -114,11 +114,13 @@ def start_chat(target: str | Target, messages: list[Message] | tuple[Message, ..
         notices = (f"The {fitted.dropped} oldest message(s) were left out to fit the model's "
                    f"{caps.context_length}-token context.",)
     request = ChatRequest(t, fitted.messages, params, routing=routing)
-    return MeasuredStream(backend, request, notices=notices, load_s=load_s)
+    return Answer(backend, request, notices=notices, load_s=load_s)
 
 
 def chat_once(target: str | Target, prompt: str, *, system: str | None = None,
-              params: GenerationParams | None = None) -> MeasuredStream:
-    """One prompt, one full answer: convenience for the CLI, tests and benchmarks."""
+              params: GenerationParams | None = None) -> AnswerOutcome:
+    """One prompt, read to the end: its outcome, or the failure raised (tests and benchmarks)."""
     messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
-    return start_chat(target, messages, params).run()
+    answer = start_chat(target, messages, params)
+    answer.text()
+    return answer.outcome

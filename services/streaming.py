@@ -1,14 +1,14 @@
-"""The one wrapper that times every stream the same way, whatever the backend."""
+"""The answer object: one way to read a model's answer, timed the same way whatever the backend."""
 
 from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 from services.errors import IncompleteGeneration, PlaygroundError
+from services.structured.answers import check_answer
 from services.types import ChatRequest, Done, Metrics, Routing, ServerMetrics, StreamEvent, Token, Usage
 
 
@@ -17,28 +17,156 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class MeasuredStream:
-    """Iterate a backend's events while recording TTFT, decode speed, tokens and totals.
+@dataclass(frozen=True)
+class AnswerOutcome:
+    """How an answer ended: its text, finish reason, the error (never raised), metrics and routing.
 
-    Iterating yields the backend's events; `text`, `metrics` and `finish_reason` fill in as it
-    goes. Closing it (or abandoning it) closes the backend stream in `finally`.
+    finish_reason is the backend's (stop, length, ...), "cancelled" when it was stopped early,
+    "incomplete" when it failed after some text, and None when it failed before any text. On a
+    failure `text` keeps what arrived, so `partial_text` is never lost.
     """
 
-    def __init__(self, backend, request: ChatRequest, *, notices: tuple[str, ...] = (),
-                 load_s: float = 0.0):
+    text: str
+    finish_reason: str | None
+    error: PlaygroundError | None
+    metrics: Metrics
+    routing: tuple[Routing, ...] = ()
+    notices: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the answer ended without an error (finished or stopped)."""
+        return self.error is None
+
+    @property
+    def partial_text(self) -> str:
+        """The text that arrived before a failure ("" when there was no failure)."""
+        return self.text if self.error is not None else ""
+
+    @property
+    def cancelled(self) -> bool:
+        """True when the answer was stopped before the backend finished."""
+        return self.error is None and self.finish_reason == "cancelled"
+
+    @property
+    def error_message(self) -> str:
+        """The error as a person reads it, or "" when there was none."""
+        return self.error.user_message() if self.error is not None else ""
+
+
+class Answer:
+    """One answer being generated: iterate it for text, `.events()` for every event, `.text()` to finish.
+
+    It is a context manager; leaving the block, breaking out of the loop, `close()`, or abandoning
+    it (a Streamlit rerun does that) stops generation at the next token. However it ends, `.outcome`
+    is set and every `on_done` hook sees it once. A PlaygroundError ends the text and becomes
+    `outcome.error` (only `.text()` raises it); any other exception is a bug and propagates.
+    """
+
+    def __init__(self, backend, request: ChatRequest, *, notices: tuple[str, ...] = (), load_s: float = 0.0):
         self.backend = backend
-        self._preload_s = load_s
         self.request = request
         self.notices = notices
-        self.metrics = Metrics()
-        self.text = ""
-        self.finish_reason: str | None = None
-        self.routing: list[Routing] = []
-        self._iter: Iterator[StreamEvent] | None = None
-        self._events = self._run()
+        self.outcome: AnswerOutcome | None = None
+        # set when the answer is kept in the conversation store (as simonw/llm's Response.id)
+        self.conv_id: str | None = None
+        self.message_id: int | None = None
+        self._preload_s = load_s
+        self._metrics = Metrics()
+        self._received = ""
+        self._finish_reason: str | None = None
+        self._routing: list[Routing] = []
+        self._error: PlaygroundError | None = None
+        self._ended = False
+        self._on_text: list[Callable[[str], None]] = []
+        self._on_done: list[Callable[[AnswerOutcome], None]] = []
+        self._measured = self._measure()
+        self._reader = self._read()
 
-    def _run(self) -> Iterator[StreamEvent]:
-        m = self.metrics
+    # hooks ------------------------------------------------------------------------------------
+    def on_text(self, hook: Callable[[str], None]) -> Answer:
+        """Call hook(piece) with each text piece as it arrives, before it is handed out."""
+        self._on_text.append(hook)
+        return self
+
+    def on_done(self, hook: Callable[[AnswerOutcome], None]) -> Answer:
+        """Call hook(outcome) once when the answer ends: finished, failed, stopped or abandoned."""
+        self._on_done.append(hook)
+        return self
+
+    # reading ----------------------------------------------------------------------------------
+    def events(self) -> Iterator[StreamEvent]:
+        """Every event (tokens, usage, routing, done); the answer closes when this ends or is closed."""
+        try:
+            yield from self._reader
+        finally:
+            self.close()
+
+    def __iter__(self) -> Iterator[str]:
+        """The text pieces, as they arrive."""
+        events = self.events()
+        try:
+            for event in events:
+                if isinstance(event, Token):
+                    yield event.text
+        finally:
+            events.close()  # a break or an abandoned loop ends the answer now, not when collected
+
+    def finish(self) -> AnswerOutcome:
+        """Read to the end and return the outcome; a failure is in outcome.error, never raised."""
+        for _ in self.events():
+            pass
+        return self.outcome
+
+    def text(self) -> str:
+        """Read to the end and return the whole text; a failure is raised (after the hooks ran)."""
+        outcome = self.finish()
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.text
+
+    def close(self) -> None:
+        """Stop generation now (kept as "cancelled" when unfinished), set .outcome, run the on_done hooks."""
+        if self.outcome is not None:
+            return
+        self._reader.close()
+        self._measured.close()
+        error = self._error
+        text = self._received
+        if isinstance(error, IncompleteGeneration):
+            # the answer put its own text there first; a backend may know more than it yielded
+            text = error.partial_text or text
+        finish = self._finish_reason
+        if finish is None and error is None:
+            finish = "stop" if self._ended else "cancelled"
+        m = self._metrics
+        self.outcome = AnswerOutcome(text, finish, error, replace(m, server=dict(m.server)),
+                                     tuple(self._routing), tuple(self.notices))
+        for hook in self._on_done:
+            hook(self.outcome)
+
+    def __enter__(self) -> Answer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # inside -----------------------------------------------------------------------------------
+    def _read(self) -> Iterator[StreamEvent]:
+        """The measured events with the on_text hooks applied; a PlaygroundError ends them quietly."""
+        try:
+            for event in self._measured:
+                if isinstance(event, Token):
+                    for hook in self._on_text:
+                        hook(event.text)
+                yield event
+            self._ended = True
+        except PlaygroundError as exc:
+            self._error = exc
+
+    def _measure(self) -> Iterator[StreamEvent]:
+        """The backend's events while recording TTFT, decode speed, tokens and totals."""
+        m = self._metrics
         local = self.backend.capabilities(self.request.target.model).local
         t_load = time.perf_counter()
         self.backend.prepare(self.request.target.model)
@@ -59,29 +187,29 @@ class MeasuredStream:
                         m.ttft_s = round(now - t0, 4)
                     last = now
                     n_tokens += 1
-                    self.text += event.text
+                    self._received += event.text
                 elif isinstance(event, Usage):
                     usage = event
                 elif isinstance(event, ServerMetrics):
                     m.server.update(event.values)
                 elif isinstance(event, Routing):
-                    self.routing.append(event)
+                    self._routing.append(event)
                 elif isinstance(event, Done):
-                    self.finish_reason = event.finish_reason
+                    self._finish_reason = event.finish_reason
                 yield event
         except IncompleteGeneration as exc:
-            exc.partial_text = self.text or exc.partial_text
-            self.finish_reason = "incomplete"
+            exc.partial_text = self._received or exc.partial_text
+            self._finish_reason = "incomplete"
             raise
         except PlaygroundError:
-            if self.text:
-                self.finish_reason = "incomplete"
+            if self._received:
+                self._finish_reason = "incomplete"
                 raise IncompleteGeneration(
-                    "The answer was cut off before it finished.", partial_text=self.text
+                    "The answer was cut off before it finished.", partial_text=self._received
                 ) from None
             raise
         except GeneratorExit:
-            self.finish_reason = self.finish_reason or "cancelled"
+            self._finish_reason = self._finish_reason or "cancelled"
             raise
         finally:
             close = getattr(source, "close", None)
@@ -99,114 +227,6 @@ class MeasuredStream:
                 m.peak_rss_mb = round(peak_rss_mb(), 1)
             fmt = self.request.params.response_format
             if fmt.is_json:  # every answer under a JSON format is checked, whichever runtime constrained it
-                from services.structured.answers import check_answer
-
-                limit = self.request.params.max_tokens if self.finish_reason == "length" else None
-                check = check_answer(self.text, fmt, token_limit=limit)
+                limit = self.request.params.max_tokens if self._finish_reason == "length" else None
+                check = check_answer(self._received, fmt, token_limit=limit)
                 m.schema_valid, m.schema_error = check.valid, check.error
-
-    def __iter__(self):
-        return self._events
-
-    def __next__(self):
-        return next(self._events)
-
-    def text_chunks(self) -> Iterator[str]:
-        """Only the text pieces, for display."""
-        for event in self._events:
-            if isinstance(event, Token):
-                yield event.text
-
-    def run(self) -> "MeasuredStream":
-        """Consume the whole stream; return self with text and metrics filled."""
-        for _ in self._events:
-            pass
-        return self
-
-    def close(self) -> None:
-        """Stop generation now (a rerun or a stop button does this)."""
-        self._events.close()
-
-
-@dataclass(frozen=True)
-class StreamOutcome:
-    """How a stream ended: its text, finish reason, the error (never raised), metrics and routing.
-
-    finish_reason is the backend's (stop, length, ...), "cancelled" when it was stopped early,
-    "incomplete" when it failed after some text, and None when it failed before any text (or the
-    backend never said). On a failure `text` keeps what arrived, so `partial_text` is never lost.
-    """
-
-    text: str
-    finish_reason: str | None
-    error: PlaygroundError | None
-    metrics: Metrics
-    routing: tuple[Routing, ...] = ()
-    notices: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, stream: MeasuredStream, error: PlaygroundError | None = None) -> "StreamOutcome":
-        """A snapshot of a stream that has ended (or was closed), with the error that ended it."""
-        text = stream.text
-        if isinstance(error, IncompleteGeneration):
-            # MeasuredStream puts its own text there first; a backend may know more than it yielded
-            text = error.partial_text or text
-        m = stream.metrics
-        return cls(text, stream.finish_reason, error, replace(m, server=dict(m.server)),
-                   tuple(stream.routing), tuple(stream.notices))
-
-    @property
-    def ok(self) -> bool:
-        """True when the stream ended without an error (finished or stopped)."""
-        return self.error is None
-
-    @property
-    def partial_text(self) -> str:
-        """The text that arrived before a failure ("" when there was no failure)."""
-        return self.text if self.error is not None else ""
-
-    @property
-    def cancelled(self) -> bool:
-        """True when the stream was stopped before the backend finished."""
-        return self.error is None and self.finish_reason == "cancelled"
-
-    @property
-    def error_message(self) -> str:
-        """The error as a person reads it, or "" when there was none."""
-        return self.error.user_message() if self.error is not None else ""
-
-
-def read_pieces(stream: MeasuredStream, *, on_text: Callable[[str], None] | None = None,
-                stop: Callable[[], bool] | None = None) -> Generator[str, None, StreamOutcome]:
-    """Yield the stream's text pieces; return its StreamOutcome (`yield from` hands it back).
-
-    A PlaygroundError ends the pieces and becomes the outcome's error instead of being raised;
-    any other exception is a bug and propagates. on_text sees each piece before it is yielded;
-    stop is asked after each piece and ends the stream early (as "cancelled") when it says so.
-    Closing this generator closes the stream, which is then recorded as cancelled.
-    """
-    error: PlaygroundError | None = None
-    try:
-        for piece in stream.text_chunks():
-            if on_text is not None:
-                on_text(piece)
-            yield piece
-            if stop is not None and stop():
-                break
-    except PlaygroundError as exc:
-        error = exc
-    finally:
-        stream.close()
-    return StreamOutcome.of(stream, error)
-
-
-def read_outcome(stream: MeasuredStream, *, on_text: Callable[[str], None] | None = None,
-                 stop: Callable[[], bool] | None = None) -> StreamOutcome:
-    """Consume the stream to the end (or until stop() says so) and return how it ended; never
-    raises a PlaygroundError. on_text sees each text piece as it arrives (the CLI prints them)."""
-    pieces = read_pieces(stream, on_text=on_text, stop=stop)
-    while True:
-        try:
-            next(pieces)
-        except StopIteration as end:
-            return end.value

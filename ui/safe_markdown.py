@@ -308,3 +308,11 @@ class LiveMarkdown:
     def final(self, text: str) -> None:
         """Show the whole text, without the cursor."""
         self.box.markdown(sanitize(text))
+
+    def follow(self, answer) -> None:
+        """Show a service's answer as it streams; leaving the loop, a Stop click's rerun too, closes it."""
+        text = ""
+        with answer:
+            for piece in answer:
+                text += piece
+                self.update(text)

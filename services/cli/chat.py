@@ -13,7 +13,7 @@ from services.conversations.branches import edit, regenerate, send
 from services.conversations.rows import TurnSettings
 from services.errors import BadRequest, IncompleteGeneration
 from services.conversations.store import open_store
-from services.streaming import StreamOutcome
+from services.streaming import Answer, AnswerOutcome
 
 
 def register(sub) -> None:
@@ -43,14 +43,13 @@ def ensure_embedded(target) -> None:
         print(waiting, file=sys.stderr)
 
 
-def print_piece(piece: str) -> None:
-    """Show a piece of the answer the moment it arrives."""
-    sys.stdout.write(piece)
-    sys.stdout.flush()
-
-
-def end_printed(outcome: StreamOutcome) -> StreamOutcome:
-    """End the printed answer's line; a failure is raised (marked [incomplete] after some text)."""
+def print_answer(answer: Answer) -> AnswerOutcome:
+    """Print the answer as it arrives and end its line; a failure is raised (marked [incomplete] after some text)."""
+    with answer:
+        for piece in answer:  # each piece shown the moment it arrives
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    outcome = answer.outcome
     if isinstance(outcome.error, IncompleteGeneration):
         sys.stdout.write("\n[incomplete]\n")
     if outcome.error is not None:
@@ -59,13 +58,13 @@ def end_printed(outcome: StreamOutcome) -> StreamOutcome:
     return outcome
 
 
-def result_json(target, stream) -> dict:
+def result_json(target, outcome: AnswerOutcome) -> dict:
     """The documented --json shape."""
-    m = stream.metrics
+    m = outcome.metrics
     return {
         "target": str(target),
-        "text": stream.text,
-        "finish_reason": stream.finish_reason,
+        "text": outcome.text,
+        "finish_reason": outcome.finish_reason,
         "metrics": {
             "ttft_s": m.ttft_s,
             "decode_tokens_per_s": m.decode_tokens_per_s,
@@ -114,14 +113,13 @@ def run(args) -> int:
         reply = edit(store, args.conversation, args.edit, args.prompt or "", settings)
     else:
         reply = send(store, args.conversation, args.prompt or "", settings)
-    stream = reply.stream
     if args.json:
-        reply.run()  # the outcome, stored; a failure raised
-        print_json({**result_json(target, stream), "conversation_id": reply.conv_id})
+        reply.text()  # the outcome, stored; a failure raised
+        print_json({**result_json(target, reply.outcome), "conversation_id": reply.conv_id})
         return 0
-    for notice in stream.notices:
+    for notice in reply.notices:
         print(f"note: {notice}", file=sys.stderr)
-    outcome = end_printed(reply.finish(on_text=print_piece))
+    outcome = print_answer(reply)
     m = outcome.metrics
     print(f"[{outcome.finish_reason}] ttft {m.ttft_s}s, {m.decode_tokens_per_s} tok/s, "
           f"{m.prompt_tokens} in / {m.completion_tokens} out, load {m.load_s}s · conversation {reply.conv_id}",

@@ -10,7 +10,7 @@ from services.media import images as media
 from services.media import video
 
 from services.media import vision
-from services.cli.chat import end_printed, ensure_embedded, print_piece
+from services.cli.chat import ensure_embedded, print_answer
 from services.cli.common import add_generation_flags, print_json, settings_from_args
 from services.conversations import vision as vconv
 from services.conversations.store import open_store
@@ -121,9 +121,8 @@ def run(args) -> int:
     # the question (with its media, when new) is stored before generation starts, the answer as it streams
     reply = vconv.send(store, args.conversation, args.question, settings, vconv.Media(photos, frames, note))
     if args.json:
-        outcome = reply.finish()
-        if outcome.error is not None:
-            raise outcome.error
+        reply.text()  # stored; a failure raised
+        outcome = reply.outcome
         m = outcome.metrics
         # what the OCR target read from each image and frame (empty for targets that see them)
         read = vision.ocr_readings(str(target), message.images, with_png=False)
@@ -145,7 +144,7 @@ def run(args) -> int:
     print(f"{len(photos)} image(s), {len(frames)} frame(s) "
           + (f"at {', '.join(vision.format_timestamp(p.timestamp_s) for p in frames)} " if frames else "")
           + f"(~{estimate} Phi-3.5-vision image tokens)", file=sys.stderr)
-    outcome = end_printed(reply.finish(on_text=print_piece))
+    outcome = print_answer(reply)
     m = outcome.metrics
     print(f"[{outcome.finish_reason}] ttft {m.ttft_s}s, {m.decode_tokens_per_s} tok/s, "
           f"{m.prompt_tokens} in / {m.completion_tokens} out, load {m.load_s}s · conversation {reply.conv_id}",

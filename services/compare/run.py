@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from services.chat import check_length
 from services.errors import BadRequest, PlaygroundError
-from services.streaming import StreamOutcome, read_outcome
 from services.types import GenerationParams, ImagePart, Message, Target
 
 MIN_TARGETS, MAX_TARGETS = 2, 4
@@ -209,7 +208,7 @@ class CompareRun:
             return
         col.status = "running"
         self._queue.put(ColumnEvent(i, "start"))
-        stream = outcome = None
+        answer = None
 
         def token(piece: str) -> None:
             col.text += piece
@@ -217,27 +216,26 @@ class CompareRun:
 
         try:
             messages, notices = self.messages_for(col.target)
-            stream = start_chat(col.target, messages, col.params)
-            col.notices = notices + tuple(stream.notices)
-            # a cancelled run stops the column at its next token and keeps the partial text
-            outcome = read_outcome(stream, on_text=token, stop=self._cancel.is_set)
-            if outcome.error is not None:
-                self._fail(col, outcome.error_message, outcome.error)
+            with start_chat(col.target, messages, col.params).on_text(token) as answer:
+                col.notices = notices + tuple(answer.notices)
+                # a cancelled run stops the column at its next token and keeps the partial text
+                for _ in answer:
+                    if self._cancel.is_set():
+                        break
+            if answer.outcome.error is not None:
+                self._fail(col, answer.outcome.error_message, answer.outcome.error)
         except PlaygroundError as exc:
             self._fail(col, exc.user_message(), exc)
         except Exception as exc:  # a bug in one backend becomes that column's error, not a crash
             self._fail(col, f"{col.target} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}).", exc)
-        finally:
-            if stream is not None:
-                if outcome is None:  # a bug before or while reading: take what the closed stream kept
-                    stream.close()
-                    outcome = StreamOutcome.of(stream)
-                col.metrics = outcome.metrics.to_dict()
-                col.finish_reason = outcome.finish_reason or "cancelled"
-                col.text = outcome.text or col.text
-            if col.error is None:
-                col.status = "done"
-            self._queue.put(ColumnEvent(i, "error" if col.error else "done", col.error or ""))
+        if answer is not None:  # closed by now, also after a bug mid-stream: keep what it measured
+            outcome = answer.outcome
+            col.metrics = outcome.metrics.to_dict()
+            col.finish_reason = outcome.finish_reason or "cancelled"
+            col.text = outcome.text or col.text
+        if col.error is None:
+            col.status = "done"
+        self._queue.put(ColumnEvent(i, "error" if col.error else "done", col.error or ""))
 
     def messages_for(self, target: str) -> tuple[tuple[Message, ...], tuple[str, ...]]:
         """The shared messages; a text-only target gets them without the images, and says so."""

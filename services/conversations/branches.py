@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Iterator
 
 from services.chat import check_length, start_chat
 from services.errors import BadRequest, PlaygroundError
 from services.conversations.rows import NewMessage, StoredMessage, Turn, TurnSettings
 from services.conversations.store import INCOMPLETE, Store
-from services.streaming import StreamOutcome, read_pieces
-from services.types import GenerationParams, ImagePart, Message
+from services.streaming import Answer, AnswerOutcome
+from services.types import ImagePart, Message
 
 # a streaming answer is written to the database at most this often (and always at the end)
 FLUSH_EVERY_S = 0.25
@@ -70,75 +69,37 @@ def history(store: Store, conv_id: str, upto: int, system: str = "") -> list[Mes
     return head + [Message(m.role, m.content, images_of(store, m)) for m in turns]
 
 
-class Reply:
-    """An assistant answer being generated: stored first, then grown as text streams in.
+class TurnSaver:
+    """Keeps an answer in the store as it streams: the on_text and on_done hooks of its Answer.
 
     The row exists before the first token with finish_reason "incomplete", so a process killed
     mid-answer leaves the partial text stored and marked incomplete; the real reason replaces it
-    at the end. Closing (or abandoning) the iterator stores it as cancelled.
+    when the answer ends, also when a rerun abandons it (then "cancelled").
     """
 
-    def __init__(self, store: Store, conv_id: str, parent_id: int, stream, target: str, params: GenerationParams):
-        self.store, self.conv_id, self.stream = store, conv_id, stream
+    def __init__(self, store: Store, message_id: int):
+        self.store, self.message_id = store, message_id
         self.text = ""
-        self.error = ""
-        self.notice = " ".join(stream.notices)
-        self.finish_reason: str | None = None
-        self.outcome: StreamOutcome | None = None
-        self.message_id = store.add_message(conv_id, NewMessage("assistant", "", notice=self.notice, target=target,
-                                                                params=params, finish_reason=INCOMPLETE),
-                                            parent_id=parent_id)
+        self.last_flush = time.monotonic()
 
-    def pieces(self, on_text: Callable[[str], None] | None = None) -> Generator[str, None, StreamOutcome]:
-        """Yield text pieces while saving them; return the outcome, stored on the message with any error.
+    def grow(self, piece: str) -> None:
+        """Add a piece; write the text so far at most every FLUSH_EVERY_S."""
+        self.text += piece
+        if time.monotonic() - self.last_flush >= FLUSH_EVERY_S:
+            self.store.update_message(self.message_id, content=self.text)
+            self.last_flush = time.monotonic()
 
-        on_text sees each piece as it arrives (the CLI prints them).
-        """
-        last_flush = time.monotonic()
-
-        def grow(piece: str) -> None:
-            nonlocal last_flush
-            self.text += piece
-            if time.monotonic() - last_flush >= FLUSH_EVERY_S:
-                self.store.update_message(self.message_id, content=self.text)
-                last_flush = time.monotonic()
-            if on_text is not None:
-                on_text(piece)
-
-        try:
-            outcome = yield from read_pieces(self.stream, on_text=grow)
-            self.outcome, self.text, self.error = outcome, outcome.text, outcome.error_message
-            self.finish_reason = INCOMPLETE if outcome.error else outcome.finish_reason or "stop"
-            return outcome
-        finally:
-            # also runs when a Stop click reruns the page and abandons this generator
-            self.stream.close()
-            self.finish_reason = self.finish_reason or "cancelled"
-            self.store.update_message(self.message_id, content=self.text, finish_reason=self.finish_reason,
-                                      metrics=self.stream.metrics, error=self.error)
-
-    def chunks(self) -> Iterator[str]:
-        """Yield text pieces while saving them; errors are stored on the message, then re-raised."""
-        outcome = yield from self.pieces()
-        if outcome.error is not None:
-            raise outcome.error
-
-    def finish(self, on_text: Callable[[str], None] | None = None) -> StreamOutcome:
-        """Generate to the end without raising; the outcome (and any error) is stored on the message."""
-        for _ in self.pieces(on_text):
-            pass
-        return self.outcome
-
-    def run(self) -> Reply:
-        """Generate to the end (CLI, tests); an error is stored, then raised."""
-        if self.finish().error is not None:
-            raise self.outcome.error
-        return self
+    def done(self, outcome: AnswerOutcome) -> None:
+        """Store the ending: the text, why it stopped, metrics and any error."""
+        finish = INCOMPLETE if outcome.error else outcome.finish_reason
+        self.store.update_message(self.message_id, content=outcome.text, finish_reason=finish,
+                                  metrics=outcome.metrics, error=outcome.error_message)
 
 
 def answer(store: Store, conv_id: str, user_id: int, settings: TurnSettings, *,
-           messages: list[Message] | None = None) -> Reply:
-    """Start an answer to a stored question; a failure to start is kept beside the question.
+           messages: list[Message] | None = None) -> Answer:
+    """Start an answer to a stored question, kept in the store as it streams; a failure to start is kept
+    beside the question.
 
     `messages`: what the model sees, when the caller builds it (default: history()).
     """
@@ -146,14 +107,19 @@ def answer(store: Store, conv_id: str, user_id: int, settings: TurnSettings, *,
     if messages is None:
         messages = history(store, conv_id, user_id, settings.system)
     try:
-        stream = start_chat(settings.target, messages, settings.params)
+        reply = start_chat(settings.target, messages, settings.params)
     except PlaygroundError as exc:
         store.update_message(user_id, error=exc.user_message())
         raise
     if store.get_message(user_id).error:
         # a retry that starts clears the earlier failure note
         store.update_message(user_id, error="")
-    return Reply(store, conv_id, user_id, stream, settings.target, settings.params)
+    message_id = store.add_message(conv_id, NewMessage("assistant", "", notice=" ".join(reply.notices),
+                                                       target=settings.target, params=settings.params,
+                                                       finish_reason=INCOMPLETE), parent_id=user_id)
+    saver = TurnSaver(store, message_id)
+    reply.conv_id, reply.message_id = conv_id, message_id
+    return reply.on_text(saver.grow).on_done(saver.done)
 
 
 def ask(store: Store, conv_id: str | None, prompt: str, settings: TurnSettings | None = None, *,
@@ -172,7 +138,7 @@ def ask(store: Store, conv_id: str | None, prompt: str, settings: TurnSettings |
 
 
 def send(store: Store, conv_id: str | None, prompt: str, settings: TurnSettings, *,
-         images: tuple[ImagePart, ...] = ()) -> Reply:
+         images: tuple[ImagePart, ...] = ()) -> Answer:
     """Store the question, then start its answer (the CLI's one call)."""
     conv_id, user_id = ask(store, conv_id, prompt, settings, images=images)
     return answer(store, conv_id, user_id, settings)
@@ -186,7 +152,7 @@ def last_question(store: Store, conv_id: str) -> int:
     return user[-1].id
 
 
-def regenerate(store: Store, conv_id: str, settings: TurnSettings) -> Reply:
+def regenerate(store: Store, conv_id: str, settings: TurnSettings) -> Answer:
     """A new answer to the last question; the previous answer stays as an alternative."""
     return answer(store, conv_id, last_question(store, conv_id), settings)
 
@@ -209,6 +175,6 @@ def edit_question(store: Store, conv_id: str, message_id: int, new_text: str) ->
                              parent_id=old.parent_id)
 
 
-def edit(store: Store, conv_id: str, message_id: int, new_text: str, settings: TurnSettings) -> Reply:
+def edit(store: Store, conv_id: str, message_id: int, new_text: str, settings: TurnSettings) -> Answer:
     """Resend an edited question as a new branch from the same point; the old branch is kept."""
     return answer(store, conv_id, edit_question(store, conv_id, message_id, new_text), settings)

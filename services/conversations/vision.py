@@ -12,6 +12,7 @@ from services.conversations.rows import Conversation, NewMessage, Turn, TurnSett
 from services.conversations.store import Store
 from services.errors import BadRequest
 from services.media import vision
+from services.streaming import Answer
 from services.types import ImagePart, Message
 
 KIND = "vision"
@@ -111,15 +112,15 @@ def history(store: Store, conv_id: str, upto: int, system: str = "") -> list[Mes
     return out
 
 
-def answer(store: Store, conv_id: str, user_id: int, settings: TurnSettings) -> branches.Reply:
-    """Start the answer to a stored question; it is stored as it streams (see branches.Reply)."""
+def answer(store: Store, conv_id: str, user_id: int, settings: TurnSettings) -> Answer:
+    """Start the answer to a stored question; it is stored as it streams (see branches.answer)."""
     require(store, conv_id)
     return branches.answer(store, conv_id, user_id, settings,
                            messages=history(store, conv_id, user_id, settings.system))
 
 
 def send(store: Store, conv_id: str | None, question: str, settings: TurnSettings,
-         media: Media = Media()) -> branches.Reply:
+         media: Media = Media()) -> Answer:
     """Store the question, then start its answer (the CLI's one call)."""
     conv_id, user_id = ask(store, conv_id, question, settings, media)
     return answer(store, conv_id, user_id, settings)

@@ -22,12 +22,7 @@ def ask_target(target: str, messages: tuple[Message, ...]) -> str:
     """One greedy, short judge reply from a target."""
     from services.chat import start_chat
 
-    stream = start_chat(target, messages, JUDGE_PARAMS)
-    try:
-        stream.run()
-    finally:
-        stream.close()
-    return stream.text
+    return start_chat(target, messages, JUDGE_PARAMS).text()
 
 
 def _ask(ask, judge: str, question: str, a: str, b: str) -> tuple[str | None, str]:

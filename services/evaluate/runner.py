@@ -27,7 +27,6 @@ from services.evaluate.formats import refusals
 from services.evaluate.promptfile import PromptFile
 from services.evaluate.targets import judge_targets
 from services.evaluate.templating import render
-from services.streaming import StreamOutcome, read_outcome
 from services.types import GenerationParams, Message, Target
 
 MAX_TARGETS = 4
@@ -240,14 +239,17 @@ class EvalRun:
             tr.response += piece
 
         for attempt in range(RATE_RETRIES + 1):
-            stream = out = None
+            answer = None
             try:
                 with self._slot(tr.target):
-                    stream = start_chat(tr.target, messages, params)
-                    out = read_outcome(stream, on_text=grow, stop=self._cancel.is_set)
+                    answer = start_chat(tr.target, messages, params).on_text(grow)
+                    with answer:
+                        for _ in answer:
+                            if self._cancel.is_set():
+                                break  # stops at the next token; the partial text is kept
             finally:
-                if stream is not None:  # after a bug mid-stream too: keep what the stream measured
-                    out = out or StreamOutcome.of(stream)
+                if answer is not None:  # closed by now, after a bug mid-stream too: keep what it measured
+                    out = answer.outcome
                     tr.metrics, tr.finish_reason = out.metrics.to_dict(), out.finish_reason
                     tr.response = out.text or tr.response
             if out.cancelled:

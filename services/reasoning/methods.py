@@ -274,7 +274,6 @@ def self_consistency(target: str, question: str, *, preset: str = "math", k: int
                      on_sample: Callable[[int, Sample], None] | None = None) -> Consistency:
     """Ask k times, extract each answer, and vote; routing (first sample) when asked for."""
     from services.chat import start_chat
-    from services.streaming import read_outcome
 
     if not isinstance(k, int) or not 1 <= k <= 20:
         raise BadRequest(f"samples must be between 1 and 20, not {k!r}.")
@@ -283,7 +282,7 @@ def self_consistency(target: str, question: str, *, preset: str = "math", k: int
     result = Consistency(str(target), question)
     for i in range(k):
         p = sample_params(params, k, temperature, i)
-        out = read_outcome(start_chat(target, messages, p, routing=routing and i == 0))
+        out = start_chat(target, messages, p, routing=routing and i == 0).finish()
         if out.error is not None and i == 0 and not out.text:
             raise out.error  # the target itself is failing: say so instead of k empty samples
         found = extract_answer(out.text)

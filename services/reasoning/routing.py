@@ -56,17 +56,15 @@ def check_routable(t: Target) -> None:
 
 
 def route_prompt(target: str, prompt: str, params: GenerationParams | None = None, *, system: str = ""):
-    """Run one prompt with routing on; return the finished MeasuredStream (its .routing filled)."""
+    """Run one prompt with routing on; return its outcome (.routing filled), or raise its failure."""
     from services.chat import resolve_target, start_chat
 
     t = resolve_target(target)
     check_routable(t)
     messages = ([Message("system", system)] if system.strip() else []) + [Message("user", prompt)]
-    stream = start_chat(t, messages, params or GenerationParams(temperature=0.0), routing=True)
-    try:
-        return stream.run()
-    finally:
-        stream.close()
+    answer = start_chat(t, messages, params or GenerationParams(temperature=0.0), routing=True)
+    answer.text()
+    return answer.outcome
 
 
 def model_info(target: str) -> dict:

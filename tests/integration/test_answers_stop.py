@@ -20,7 +20,7 @@ DEFAULTS = GenerationParams(seed=0)
 def test_no_bundled_instruction_loops_to_the_limit(embedded_paths, backend):
     loops = []
     for item in answers.load_instructions():
-        s = start_chat(f"{backend}:{EMB}", [Message("user", item["prompt"])], DEFAULTS).run()
+        s = start_chat(f"{backend}:{EMB}", [Message("user", item["prompt"])], DEFAULTS).finish()
         if answers.looped(s.text, s.finish_reason):
             loops.append((item["id"], answers.repeated_ngram(s.text), s.text[-120:]))
     assert loops == []
@@ -32,6 +32,6 @@ def test_the_first_questions_stop_on_their_own(embedded_paths, backend):
     # and "L'" (0.14) nearly level as the first word for France, so a sampled answer may wander
     for prompt in ("What is the capital of France?", "Write a haiku about the sea.", "What is 12 + 7?"):
         for seed in (0, 1):
-            s = start_chat(f"{backend}:{EMB}", [Message("user", prompt)], GenerationParams(seed=seed)).run()
+            s = start_chat(f"{backend}:{EMB}", [Message("user", prompt)], GenerationParams(seed=seed)).finish()
             # on their own, well before the 512-token limit (12 + 7 can get a paragraph, even from fp32)
             assert s.finish_reason == "stop" and s.metrics.completion_tokens < 256, (prompt, seed, s.text)

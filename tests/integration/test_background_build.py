@@ -33,7 +33,7 @@ def test_request_while_building_is_answered_by_llamacpp_then_default_switches(fr
     assert not embedded_background.onnx_ready()
     with embedded._build_lock():
         # the background build is now stuck behind this lock: it cannot finish while we ask
-        first = start_chat(DEFAULT, ASK, GREEDY).run()
+        first = start_chat(DEFAULT, ASK, GREEDY).finish()
         assert first.text.strip()
         assert first.metrics.server["answered_by"] == f"llamacpp:{embedded.EMBEDDED_MODEL}"
         state = embedded_background.status()
@@ -44,14 +44,14 @@ def test_request_while_building_is_answered_by_llamacpp_then_default_switches(fr
         for name in embedded.ONNX_REQUIRED:
             (part / name).write_text("{}")
         assert not embedded_background.onnx_ready()
-        again = start_chat(DEFAULT, ASK, GREEDY).run()
+        again = start_chat(DEFAULT, ASK, GREEDY).finish()
         assert again.metrics.server["answered_by"].startswith("llamacpp:")
         # one build per cache folder, however many requests arrive
         assert len([k for k in embedded_background._builds if k == fresh_cache]) == 1
     assert embedded_background.wait(600), embedded_background.status()
     marker = json.loads((embedded.onnx_dir() / embedded.MARKER).read_text())
     assert marker["gguf"] == embedded.gguf_path().name
-    after = start_chat(DEFAULT, ASK, GREEDY).run()
+    after = start_chat(DEFAULT, ASK, GREEDY).finish()
     assert "answered_by" not in after.metrics.server  # the ONNX copy answers now
     assert after.text.strip()
     assert embedded_background.status() == {**embedded_background.status(), "ready": True, "building": False}

@@ -16,7 +16,7 @@ from services.backends.ollama_backend import OllamaBackend
 from services.backends.openai_backend import OpenAICompatBackend
 from services.chat import start_chat
 from services.codegen import script_for
-from services.streaming import MeasuredStream
+from services.streaming import Answer
 from services.types import ChatRequest, GenerationParams, ImagePart, Message, Target
 from tests.fixtures.media_files import plain_image
 from tests.standins.ollama_ndjson import OllamaStandIn
@@ -52,10 +52,11 @@ def run_script(script, tmp_path, env: dict | None = None) -> subprocess.Complete
 @pytest.mark.parametrize("params", PARAMS.values(), ids=PARAMS.keys())
 @pytest.mark.parametrize("backend", ["onnx", "llamacpp", "transformers"])
 def test_local_script_gives_the_apps_greedy_answer(backend, params, embedded_paths, tmp_path):
-    stream = start_chat(f"{backend}:{EMBEDDED}", MESSAGES, params).run()
-    assert stream.text.strip()
-    out = run_script(script_for(stream.request), tmp_path)
-    assert out.stdout == stream.text + "\n"
+    answer = start_chat(f"{backend}:{EMBEDDED}", MESSAGES, params)
+    text = answer.text()
+    assert text.strip()
+    out = run_script(script_for(answer.request), tmp_path)
+    assert out.stdout == text + "\n"
 
 
 @pytest.mark.parametrize("fmt", [{"kind": "json_schema", "schema": CITY}, {"kind": "json_object"}],
@@ -64,10 +65,11 @@ def test_local_script_gives_the_apps_greedy_answer(backend, params, embedded_pat
 def test_local_script_gives_the_apps_json_answer(backend, fmt, embedded_paths, tmp_path):
     # each runtime's grammar (llama.cpp GBNF, the runtime's llguidance, an llguidance mask) in the script too
     params = GenerationParams(temperature=0, max_tokens=40, response_format=fmt)
-    stream = start_chat(f"{backend}:{EMBEDDED}", JSON_QUESTION, params).run()
-    assert stream.text.startswith("{")
-    out = run_script(script_for(stream.request), tmp_path)
-    assert out.stdout == stream.text + "\n"
+    answer = start_chat(f"{backend}:{EMBEDDED}", JSON_QUESTION, params)
+    text = answer.text()
+    assert text.startswith("{")
+    out = run_script(script_for(answer.request), tmp_path)
+    assert out.stdout == text + "\n"
 
 
 def image_request(target: str, **params) -> ChatRequest:
@@ -93,7 +95,7 @@ def test_cloud_script_sends_the_apps_request(provider, key_env, with_image, inli
         request = ChatRequest(Target(provider, "microsoft/phi-3.5-mini-instruct"), tuple(MESSAGES),
                               GenerationParams(temperature=0, max_tokens=24, stop=("a", "b", "c", "d", "e")))
     with OpenAIStandIn(default=Reply.text("The capital of France is Paris.", usage=(9, 7))) as srv:
-        app = MeasuredStream(OpenAICompatBackend(provider, base_url=srv.url, api_key=KEY), request).run()
+        app = Answer(OpenAICompatBackend(provider, base_url=srv.url, api_key=KEY), request).finish()
         script = script_for(request, inline_images=inline)
         assert KEY not in script.text
         assert bool(script.attachments) == (with_image and not inline)
@@ -108,7 +110,7 @@ def test_cloud_script_sends_the_apps_request(provider, key_env, with_image, inli
 def test_ollama_script_sends_the_apps_request(inline, tmp_path):
     request = image_request("ollama:phi3.5", top_k=7)
     with OllamaStandIn(models=("phi3.5:latest",), reply=("Paris", " is", " the", " capital", ".")) as srv:
-        app = MeasuredStream(OllamaBackend(srv.root), request).run()
+        app = Answer(OllamaBackend(srv.root), request).finish()
         script = script_for(request, inline_images=inline)
         assert list(script.attachments) == ([] if inline else ["image_1.png"])
         out = run_script(script, tmp_path, {"OLLAMA_HOST": srv.root})

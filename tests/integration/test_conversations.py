@@ -38,50 +38,56 @@ def store(tmp_path):
 
 
 def test_answer_is_stored_with_metrics(store, params, embedded_paths):
-    reply = convs.send(store, None, "What is the capital of France?", TurnSettings(TARGET, params, "Be brief.")).run()
+    reply = convs.send(store, None, "What is the capital of France?", TurnSettings(TARGET, params, "Be brief."))
+    reply.text()
     turns = convs.path(store, reply.conv_id)
     assert [t.message.role for t in turns] == ["user", "assistant"]
     answer = turns[1].message
-    assert answer.content == reply.text and answer.content.strip()
+    assert answer.content == reply.outcome.text and answer.content.strip()
     assert answer.finish_reason in ("stop", "length")
     assert answer.metrics.completion_tokens > 0 and answer.target == TARGET
-    assert answer.params.max_tokens == 8 and answer.metrics == reply.stream.metrics
+    assert answer.params.max_tokens == 8 and answer.metrics == reply.outcome.metrics
     conv = store.get_conversation(reply.conv_id)
     assert conv.title == "What is the capital of France?" and conv.system == "Be brief." and conv.params == params
 
 
 def test_regenerate_keeps_both_answers(store, settings, embedded_paths):
-    first = convs.send(store, None, "Name a colour.", settings).run()
+    first = convs.send(store, None, "Name a colour.", settings)
+    first.text()
     second = convs.regenerate(store, first.conv_id,
-                              TurnSettings(TARGET, GenerationParams(temperature=1.0, seed=7, max_tokens=8))).run()
+                              TurnSettings(TARGET, GenerationParams(temperature=1.0, seed=7, max_tokens=8)))
+    second.text()
     answers = [m for m in store.messages(first.conv_id) if m.role == "assistant"]
     assert [a.id for a in answers] == [first.message_id, second.message_id]
     assert answers[0].parent_id == answers[1].parent_id
     last = convs.path(store, first.conv_id)[-1]
     assert last.message.id == second.message_id and last.index == 1 and len(last.siblings) == 2
     convs.switch_to(store, first.conv_id, first.message_id)
-    assert convs.path(store, first.conv_id)[-1].message.content == first.text
+    assert convs.path(store, first.conv_id)[-1].message.content == first.outcome.text
 
 
 def test_edit_branches_and_keeps_the_old_branch(store, settings, embedded_paths):
-    r1 = convs.send(store, None, "What is 2 + 2?", settings).run()
-    r2 = convs.send(store, r1.conv_id, "And 3 + 3?", settings).run()
+    r1 = convs.send(store, None, "What is 2 + 2?", settings)
+    first = r1.text()
+    r2 = convs.send(store, r1.conv_id, "And 3 + 3?", settings)
+    second = r2.text()
     second_q = convs.path(store, r1.conv_id)[2].message
-    r3 = convs.edit(store, r1.conv_id, second_q.id, "And 5 + 5?", settings).run()
+    r3 = convs.edit(store, r1.conv_id, second_q.id, "And 5 + 5?", settings)
+    third = r3.text()
     visible = [t.message.content for t in convs.path(store, r1.conv_id)]
-    assert visible[:2] == ["What is 2 + 2?", r1.text] and visible[2] == "And 5 + 5?" and visible[3] == r3.text
+    assert visible[:2] == ["What is 2 + 2?", first] and visible[2] == "And 5 + 5?" and visible[3] == third
     # the model saw the new branch only
-    sent = [m.content for m in r3.stream.request.messages]
+    sent = [m.content for m in r3.request.messages]
     assert "And 3 + 3?" not in sent and sent[-1] == "And 5 + 5?"
     # the old branch is still there and can be shown again
     convs.switch_to(store, r1.conv_id, second_q.id)
-    assert [t.message.content for t in convs.path(store, r1.conv_id)][2:] == ["And 3 + 3?", r2.text]
+    assert [t.message.content for t in convs.path(store, r1.conv_id)][2:] == ["And 3 + 3?", second]
 
 
 def test_stop_keeps_the_partial_answer_marked(store, embedded_paths):
     reply = convs.send(store, None, "Write a long story about a dragon.",
                        TurnSettings(TARGET, GenerationParams(temperature=0, max_tokens=200)))
-    chunks = reply.chunks()
+    chunks = iter(reply)
     got = [next(chunks) for _ in range(3)]
     chunks.close()  # what a Stop click (a rerun) does to the page's loop
     stored = store.get_message(reply.message_id)
@@ -101,7 +107,7 @@ s = Store(sys.argv[1])
 reply = convs.send(s, None, "Write a very long story about a dragon and a knight.",
                    TurnSettings("onnx:smollm2-135m-instruct", GenerationParams(temperature=0, max_tokens=4000)))
 print(reply.conv_id, reply.message_id, flush=True)
-for piece in reply.chunks():
+for piece in reply:
     pass
 """
 

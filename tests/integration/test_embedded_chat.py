@@ -67,7 +67,7 @@ def test_tiny_phi3_stream_equals_generate(tiny_phi3):
 )
 def test_closing_transformers_stream_stops_generation(embedded_paths, params):
     stream = start_chat(f"transformers:{EMBEDDED}", [Message("user", "Count from one to one hundred.")], params)
-    chunks = stream.text_chunks()
+    chunks = iter(stream)
     next(chunks), next(chunks)
     # the sampling case really runs in the worker thread this test is about
     assert any(t.name == "transformers-generate" for t in threading.enumerate()) == (params.temperature > 0)
@@ -76,8 +76,8 @@ def test_closing_transformers_stream_stops_generation(embedded_paths, params):
     while time.monotonic() < deadline and any(t.name == "transformers-generate" for t in threading.enumerate()):
         time.sleep(0.05)
     assert not any(t.name == "transformers-generate" for t in threading.enumerate())
-    assert stream.finish_reason == "cancelled"
-    assert 2 <= stream.metrics.completion_tokens < 400
+    assert stream.outcome.finish_reason == "cancelled"
+    assert 2 <= stream.outcome.metrics.completion_tokens < 400
     # the model lock was released: the next request runs
     assert chat_once(f"transformers:{EMBEDDED}", "Hi", params=GenerationParams(temperature=0, max_tokens=4)).text
 

@@ -234,7 +234,7 @@ def test_llamacpp_live_context_is_reused_only_by_its_own_session():
 
     def reused(session: str, question: str) -> int:
         with scope.scoped(session):
-            s = start_chat(target, [system, Message("user", question)], params).run()
+            s = start_chat(target, [system, Message("user", question)], params).finish()
         return s.metrics.server["prompt_cache_tokens"]
 
     reused("a", "What is the capital of France?")

@@ -99,8 +99,7 @@ def test_pull_reports_progress_survives_a_cut_and_answers(hub, repo_files):
 
     # a target at once, answering through the onnx backend
     assert "onnx:tiny-phi3" in [t.target for t in list_targets()]
-    stream = start_chat("onnx:tiny-phi3", [Message("user", "Hello")], GenerationParams(max_tokens=8, temperature=0))
-    stream.run()
+    stream = start_chat("onnx:tiny-phi3", [Message("user", "Hello")], GenerationParams(max_tokens=8, temperature=0)).finish()
     assert stream.metrics.completion_tokens and stream.finish_reason in ("stop", "length")
 
 
@@ -144,7 +143,7 @@ def test_rm_refuses_while_answering_then_frees_the_space(hub, tiny_onnx):
     shutil.copytree(tiny_onnx, dest)
     size = local_models.size_of(dest)
     stream = start_chat("onnx:tiny-phi3", [Message("user", "Count")], GenerationParams(max_tokens=200, temperature=0))
-    chunks = stream.text_chunks()
+    chunks = iter(stream)
     next(chunks)  # generating: the model's lock is held
     with pytest.raises(model_manager.ModelInUse) as err:
         model_manager.remove("onnx:tiny-phi3")
@@ -298,8 +297,7 @@ def test_safetensors_pull_answers_through_transformers(tiny_phi3, tmp_path, monk
         model = model_manager.pull(v)
         assert not any(r.path.endswith("README.md") for r in standin.file_gets())
     assert model.target == "transformers:tiny-phi3-hf" and model.target in [t.target for t in list_targets()]
-    stream = start_chat(model.target, [Message("user", "Hi")], GenerationParams(max_tokens=4, temperature=0))
-    stream.run()
+    stream = start_chat(model.target, [Message("user", "Hi")], GenerationParams(max_tokens=4, temperature=0)).finish()
     assert stream.metrics.completion_tokens and stream.finish_reason in ("stop", "length")
     _m, freed = model_manager.remove(model.target)  # idle: unloaded from its backend, then deleted
     assert freed == model.size and not model.path.exists()

@@ -9,7 +9,7 @@ import pytest
 
 from services.backends.ollama_backend import OllamaBackend
 from services.errors import BackendUnavailable, BadRequest, PlaygroundError
-from services.streaming import MeasuredStream
+from services.streaming import Answer
 from services.types import ChatRequest, GenerationParams, ImagePart, Message, Target
 from tests.standins._loopback import free_port
 from tests.standins.ollama_ndjson import OllamaStandIn
@@ -36,7 +36,7 @@ def chat(model="phi3.5", messages=None, **params) -> ChatRequest:
 
 
 def test_streams_with_server_metrics_beside_ours(srv):
-    s = MeasuredStream(OllamaBackend(srv.root), chat()).run()
+    s = Answer(OllamaBackend(srv.root), chat()).finish()
     assert s.text == "Hello from Ollama."
     assert s.finish_reason == "stop"
     assert (s.metrics.prompt_tokens, s.metrics.completion_tokens) == (12, 4)
@@ -47,8 +47,8 @@ def test_streams_with_server_metrics_beside_ours(srv):
 
 
 def test_options_are_mapped(srv):
-    MeasuredStream(OllamaBackend(srv.root), chat(max_tokens=2, top_k=7, repetition_penalty=1.3,
-                                                 seed=5, stop=("END",), temperature=0.0)).run()
+    Answer(OllamaBackend(srv.root), chat(max_tokens=2, top_k=7, repetition_penalty=1.3,
+                                                 seed=5, stop=("END",), temperature=0.0)).finish()
     body = srv.chat_requests[0].json
     assert body["stream"] is True and body["model"] == "phi3.5"
     opts = body["options"]
@@ -58,19 +58,19 @@ def test_options_are_mapped(srv):
 
 
 def test_length_finish(srv):
-    s = MeasuredStream(OllamaBackend(srv.root), chat(max_tokens=2)).run()
+    s = Answer(OllamaBackend(srv.root), chat(max_tokens=2)).finish()
     assert s.text == "Hello from" and s.finish_reason == "length"
 
 
 def test_server_down_is_unavailable():
     with pytest.raises(BackendUnavailable) as info:
-        MeasuredStream(OllamaBackend(f"http://127.0.0.1:{free_port()}"), chat()).run()
+        Answer(OllamaBackend(f"http://127.0.0.1:{free_port()}"), chat()).text()
     assert "ollama serve" in info.value.user_message()
 
 
 def test_unknown_model_says_how_to_pull(srv):
     with pytest.raises(BadRequest) as info:
-        MeasuredStream(OllamaBackend(srv.root), chat("phi3:medium")).run()
+        Answer(OllamaBackend(srv.root), chat("phi3:medium")).text()
     assert "ollama pull phi3:medium" in info.value.user_message()
 
 
@@ -80,14 +80,14 @@ def test_images_go_as_bytes_and_path_strings_are_never_read(srv, tmp_path):
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
     # the prompt text is an existing path: it must travel as text, never be opened
     msg = Message("user", str(secret), images=(ImagePart(png, "image/png"),))
-    MeasuredStream(OllamaBackend(srv.root), chat("llava-phi3", [msg])).run()
+    Answer(OllamaBackend(srv.root), chat("llava-phi3", [msg])).finish()
     sent = srv.chat_requests[0].json["messages"][-1]
     assert sent["content"].endswith(str(secret))
     assert base64.b64decode(sent["images"][0]) == png
     # an "image" that is a path string is refused before anything is sent
     bad = Message("user", "what is this?", images=(ImagePart(str(secret), "image/png"),))  # type: ignore[arg-type]
     with pytest.raises(PlaygroundError):
-        MeasuredStream(OllamaBackend(srv.root), chat("llava-phi3", [bad])).run()
+        Answer(OllamaBackend(srv.root), chat("llava-phi3", [bad])).text()
     assert len(srv.chat_requests) == 1
     assert "TOP-SECRET-FILE-CONTENT" not in srv.wire_text()
     assert base64.b64encode(b"TOP-SECRET-FILE-CONTENT").decode() not in srv.wire_text()
@@ -117,8 +117,8 @@ def test_pull_reports_progress_then_model_is_listed(srv):
 
 def test_abandoned_stream_closes_connection():
     with OllamaStandIn(reply=tuple(f" t{i}" for i in range(50)), token_delay=0.05) as srv:
-        s = MeasuredStream(OllamaBackend(srv.root), chat())
-        chunks = s.text_chunks()
+        s = Answer(OllamaBackend(srv.root), chat())
+        chunks = iter(s)
         next(chunks), next(chunks)
         s.close()
         deadline = time.monotonic() + 5
@@ -129,15 +129,15 @@ def test_abandoned_stream_closes_connection():
 
 def test_ollama_host_from_environment(srv, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", srv.root)
-    assert MeasuredStream(OllamaBackend(), chat()).run().text == "Hello from Ollama."
+    assert Answer(OllamaBackend(), chat()).finish().text == "Hello from Ollama."
 
 
 def test_error_line_mid_stream_keeps_the_partial_answer():
     from services.errors import IncompleteGeneration
 
     with OllamaStandIn(error_after=2) as srv:
-        s = MeasuredStream(OllamaBackend(srv.root), chat())
+        s = Answer(OllamaBackend(srv.root), chat())
         with pytest.raises(IncompleteGeneration) as info:
-            s.run()
+            s.text()
     assert info.value.partial_text == "Hello from"
     assert "terminated" in info.value.user_message()

@@ -24,7 +24,7 @@ from services.errors import (
     PlaygroundError,
     RateLimited,
 )
-from services.streaming import MeasuredStream
+from services.streaming import Answer, AnswerOutcome
 from services.types import ChatRequest, GenerationParams, Message, Target
 from tests.conftest import ROOT
 from tests.standins._loopback import free_port
@@ -61,8 +61,11 @@ def request(model="standin-phi-3.5-mini", **params) -> ChatRequest:
     return ChatRequest(Target("openai", model), (Message("user", "Say hello."),), GenerationParams(**params))
 
 
-def run(b, req=None) -> MeasuredStream:
-    return MeasuredStream(b, req or request()).run()
+def run(b, req=None) -> AnswerOutcome:
+    """Read the answer to the end; a failure is raised."""
+    answer = Answer(b, req or request())
+    answer.text()
+    return answer.outcome
 
 
 def failure(b, req=None) -> PlaygroundError:
@@ -181,11 +184,11 @@ def test_slow_first_byte_is_a_timeout_within_budget(srv):
 
 def test_stream_cut_after_three_chunks_keeps_them(srv):
     srv.enqueue(Reply(chunks=("one", " two", " three", " four", " five"), cut_after=3))
-    s = MeasuredStream(backend(srv), request())
+    s = Answer(backend(srv), request())
     with pytest.raises(IncompleteGeneration) as info:
-        s.run()
+        s.text()
     assert info.value.partial_text == "one two three"
-    assert s.text == "one two three" and s.finish_reason == "incomplete"
+    assert s.outcome.text == "one two three" and s.outcome.finish_reason == "incomplete"
     assert wait_closed(srv) == 0
 
 
@@ -205,11 +208,11 @@ def test_connection_refused_is_unavailable():
 
 def test_abandoned_stream_closes_its_connection(srv):
     srv.enqueue(Reply(chunks=tuple(f" w{i}" for i in range(40)), token_delay=0.05))
-    s = MeasuredStream(backend(srv), request())
-    chunks = s.text_chunks()
+    s = Answer(backend(srv), request())
+    chunks = iter(s)
     next(chunks), next(chunks)
     s.close()  # what a Streamlit rerun does
-    assert s.finish_reason == "cancelled"
+    assert s.outcome.finish_reason == "cancelled"
     assert wait_closed(srv) == 0
 
 
@@ -233,8 +236,7 @@ def test_github_key_never_reaches_nim_custom_or_ollama(srv, monkeypatch):
         monkeypatch.setenv("OLLAMA_HOST", ollama.root)
         from services.backends.ollama_backend import OllamaBackend
 
-        MeasuredStream(OllamaBackend(), ChatRequest(Target("ollama", "phi3.5"),
-                                                    (Message("user", "hi"),))).run()
+        Answer(OllamaBackend(), ChatRequest(Target("ollama", "phi3.5"), (Message("user", "hi"),))).text()
         for server in (nim, srv, ollama):
             assert server.requests and CANARY not in server.wire_text()
     # and it does go to its own provider

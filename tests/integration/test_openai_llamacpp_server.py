@@ -79,10 +79,10 @@ def configured(server_url, monkeypatch, tmp_path):
 
 def test_streams_an_answer_with_metrics(configured):
     s = start_chat(f"openai:{ALIAS}", [SYSTEM, QUESTION], GenerationParams(temperature=0, max_tokens=16))
-    pieces = list(s.text_chunks())
+    pieces = list(s)
     assert len(pieces) > 1  # streamed, not one block
-    assert "Paris" in s.text and s.finish_reason == "stop"
-    m = s.metrics
+    assert "Paris" in s.outcome.text and s.outcome.finish_reason == "stop"
+    m = s.outcome.metrics
     assert m.ttft_s and m.total_s >= m.ttft_s and m.decode_tokens_per_s
     assert m.completion_tokens and m.completion_tokens > 1
     assert m.peak_rss_mb is None  # a remote server's memory is not ours to report
@@ -92,11 +92,11 @@ def test_streams_an_answer_with_metrics(configured):
 
 def test_max_tokens_and_stop_are_honoured(configured):
     short = start_chat(f"openai:{ALIAS}", [SYSTEM, QUESTION],
-                       GenerationParams(temperature=0, max_tokens=3)).run()
+                       GenerationParams(temperature=0, max_tokens=3)).finish()
     assert short.finish_reason == "length"
     assert short.metrics.completion_tokens <= 3
     stopped = start_chat(f"openai:{ALIAS}", [SYSTEM, QUESTION],
-                         GenerationParams(temperature=0, max_tokens=16, stop=("Paris",))).run()
+                         GenerationParams(temperature=0, max_tokens=16, stop=("Paris",))).finish()
     assert stopped.text and "Paris" not in stopped.text
 
 

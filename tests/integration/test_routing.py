@@ -25,7 +25,7 @@ def hooks_on(model) -> int:
 
 
 def run(target, prompt="Phi-3 routes tokens.", **kw):
-    return start_chat(target, [Message("user", prompt)], kw.pop("params", PARAMS), **kw).run()
+    return start_chat(target, [Message("user", prompt)], kw.pop("params", PARAMS), **kw).finish()
 
 
 def test_capabilities_and_router_discovery(tiny_phimoe):
@@ -69,7 +69,7 @@ def test_prompt_routing_matches_the_router_as_given(tiny_phimoe):
     loaded = backend.load(str(tiny_phimoe))
     messages = (Message("user", "Water boils at 100 degrees."),)
     ids = backend.prompt_ids(loaded, messages)
-    stream = start_chat(f"transformers:{tiny_phimoe}", messages, PARAMS, routing=True).run()
+    stream = start_chat(f"transformers:{tiny_phimoe}", messages, PARAMS, routing=True).finish()
     with torch.inference_mode():
         out = loaded.model(input_ids=ids, output_router_logits=True)
     k = loaded.model.config.num_experts_per_tok
@@ -91,7 +91,7 @@ def test_second_run_same_count_and_no_hooks_left(tiny_phimoe):
     second = run(target, routing=True)
     assert hooks_on(model) == before
     assert len(second.routing) == len(first.routing) > 0
-    assert run(target).routing == []  # routing off: no events, no hooks
+    assert run(target).routing == ()  # routing off: no events, no hooks
 
 
 def test_abandoned_stream_removes_hooks(tiny_phimoe):
@@ -109,7 +109,7 @@ def test_abandoned_stream_removes_hooks(tiny_phimoe):
 def test_dense_model_has_no_routing(tiny_phi3):
     target = f"transformers:{tiny_phi3}"
     assert not get_backend("transformers").capabilities(str(tiny_phi3)).moe_routing
-    assert run(target, routing=True).routing == []
+    assert run(target, routing=True).routing == ()
     with pytest.raises(BadRequest, match="no expert routers"):
         routing.route_prompt(target, "hi")
 

@@ -71,19 +71,15 @@ def test_200_turns_with_random_aborts(embedded_paths, monkeypatch, tmp_path):
             target = rng.choices(names, weights)[0]
             stream = start_chat(target, [Message("user", rng.choice(QUESTIONS))], params)
             abort_after = rng.choice([None, 0, 1, 2, 3])
-            chunks = stream.text_chunks()
-            try:
-                for n, _piece in enumerate(chunks):
+            with stream:
+                for n, _piece in enumerate(stream):
                     if abort_after is not None and n >= abort_after:
                         break  # what a Streamlit rerun does to a running answer
-            finally:
-                chunks.close()
-                stream.close()
-            if abort_after is not None and stream.finish_reason in (None, "cancelled"):
+            if abort_after is not None and stream.outcome.finish_reason in (None, "cancelled"):
                 stats["aborted"] += 1
             else:
                 stats["finished"] += 1
-                assert stream.text, f"turn {turn} on {target} ended with no text"
+                assert stream.outcome.text, f"turn {turn} on {target} ended with no text"
         gc.collect()
         end_rss = rss_mb()
         leftover = settle(lambda: [n for n in worker_threads(before) if n not in base_threads])

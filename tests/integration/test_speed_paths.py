@@ -23,7 +23,7 @@ def _conversation(target, plain, max_new=GREEDY.max_tokens):
     for q in QUESTIONS:
         history.append(Message("user", q))
         stream = start_chat(target, history, GenerationParams(temperature=0, repetition_penalty=1.0,
-                                                               max_tokens=max_new)).run()
+                                                               max_tokens=max_new)).finish()
         assert stream.text == plain(history, max_new), f"turn {len(reused) + 1} differs"
         reused.append(stream.metrics.server.get("prompt_cache_tokens", 0))
         history.append(Message("assistant", stream.text))
@@ -44,20 +44,19 @@ def test_transformers_fast_path_and_reuse_keep_greedy_answers(embedded_paths):
 def test_tiny_phi3_fast_path_equals_generate(tiny_phi3):
     # a Phi-3 architecture with several stop ids and a multi-byte prompt
     history = [Message("user", "Phi-3 routes tokens 東京")]
-    out = start_chat(f"transformers:{tiny_phi3}", history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=20)).run()
+    out = start_chat(f"transformers:{tiny_phi3}", history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=20)).finish()
     assert out.text == plain_generate(str(tiny_phi3), history, 20)
 
 
 def test_onnx_reuse_survives_stop_string_and_cancel(embedded_paths):
     target = f"onnx:{EMB}"
     history = [Message("user", "List three colours, one per line.")]
-    cut = start_chat(target, history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=32, stop=("\n",))).run()
+    cut = start_chat(target, history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=32, stop=("\n",))).finish()
     assert "\n" not in cut.text
     stream = start_chat(target, history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=32))
-    chunks = stream.text_chunks()
-    next(chunks)
+    next(iter(stream))
     stream.close()
-    again = start_chat(target, history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=32)).run()
+    again = start_chat(target, history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=32)).finish()
     assert again.metrics.server.get("prompt_cache_tokens", 0) > 0
     assert again.text == plain_onnx(history, 32)
 
@@ -65,8 +64,8 @@ def test_onnx_reuse_survives_stop_string_and_cancel(embedded_paths):
 def test_sampling_with_seed_is_repeatable_despite_kept_state(embedded_paths):
     params = GenerationParams(temperature=0.9, top_p=0.95, seed=7, max_tokens=16)
     history = [Message("user", "Invent a name for a cat.")]
-    first = start_chat(f"onnx:{EMB}", history, params).run().text
-    second = start_chat(f"onnx:{EMB}", history, params).run().text
+    first = start_chat(f"onnx:{EMB}", history, params).finish().text
+    second = start_chat(f"onnx:{EMB}", history, params).finish().text
     assert first == second
 
 
@@ -74,7 +73,7 @@ def test_bf16_setting_fast_path_equals_bf16_generate(tiny_phi3, monkeypatch):
     import torch
 
     from services.backends.transformers.backend import TransformersBackend
-    from services.streaming import MeasuredStream
+    from services.streaming import Answer
     from services.types import ChatRequest, Target
 
     monkeypatch.setenv("PHI_TRANSFORMERS_DTYPE", "bfloat16")
@@ -83,7 +82,7 @@ def test_bf16_setting_fast_path_equals_bf16_generate(tiny_phi3, monkeypatch):
     assert loaded.model.dtype == torch.bfloat16
     history = (Message("user", "Phi-3 routes tokens 東京"),)
     request = ChatRequest(Target("transformers", str(tiny_phi3)), history, GenerationParams(temperature=0, repetition_penalty=1.0, max_tokens=20))
-    text = MeasuredStream(backend, request).run().text
+    text = Answer(backend, request).finish().text
     ids = backend.prompt_ids(loaded, history)
     with torch.inference_mode():
         out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=20,
@@ -113,7 +112,7 @@ def test_llamacpp_thread_count_change_keeps_greedy_answers(embedded_paths, monke
     texts = {}
     for threads in ("1", "2", "1"):
         monkeypatch.setenv("LLAMACPP_N_THREADS", threads)
-        out = start_chat(f"llamacpp:{EMB}", history, GREEDY).run()
+        out = start_chat(f"llamacpp:{EMB}", history, GREEDY).finish()
         loaded = get_backend("llamacpp").load(EMB)
         assert llama_cpp.llama_n_threads(loaded.llm.ctx) == int(threads)
         texts.setdefault(threads, []).append(out.text)
@@ -121,8 +120,8 @@ def test_llamacpp_thread_count_change_keeps_greedy_answers(embedded_paths, monke
     monkeypatch.setenv("LLAMACPP_N_THREADS", "2")
     fresh = LlamaCppBackend()  # its own Llama, loaded with 2 threads from the start
     assert fresh.load(EMB).path == gguf_path()
-    from services.streaming import MeasuredStream
+    from services.streaming import Answer
     from services.types import ChatRequest, Target
 
-    again = MeasuredStream(fresh, ChatRequest(Target("llamacpp", EMB), tuple(history), GREEDY)).run()
+    again = Answer(fresh, ChatRequest(Target("llamacpp", EMB), tuple(history), GREEDY)).finish()
     assert again.text == texts["2"][0]

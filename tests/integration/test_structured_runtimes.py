@@ -16,7 +16,7 @@ from services.backends.ollama_backend import OllamaBackend
 from services.backends.openai_backend import OpenAICompatBackend
 from services.chat import start_chat
 from services.errors import BadRequest
-from services.streaming import MeasuredStream
+from services.streaming import Answer, AnswerOutcome
 from services.types import (SCHEMA_MAX_DEPTH, ChatRequest, GenerationParams, Message, ResponseFormat, Target,
                             Token)
 from tests.standins.ollama_ndjson import OllamaStandIn
@@ -55,12 +55,15 @@ def runtime(request, embedded_paths):
         backend.unload(resident.key)
 
 
-def ask(runtime: str, question: Message, fmt, max_tokens: int = 60, **sampling) -> MeasuredStream:
+def ask(runtime: str, question: Message, fmt, max_tokens: int = 60, **sampling) -> AnswerOutcome:
+    """The answer read to the end; a failure is raised."""
     params = GenerationParams(max_tokens=max_tokens, response_format=fmt, **sampling)
-    return start_chat(f"{runtime}:{EMBEDDED}", [SYSTEM, question], params).run()
+    answer = start_chat(f"{runtime}:{EMBEDDED}", [SYSTEM, question], params)
+    answer.text()
+    return answer.outcome
 
 
-def validated(stream: MeasuredStream, schema: dict) -> dict:
+def validated(stream: AnswerOutcome, schema: dict) -> dict:
     """The answer as JSON, checked with jsonschema here and by the metrics."""
     assert stream.finish_reason == "stop", f"cut off: {stream.text!r}"
     value = json.loads(stream.text)
@@ -93,9 +96,10 @@ def test_json_answers_stream_piece_by_piece(runtime):
     stream = start_chat(f"{runtime}:{EMBEDDED}", [SYSTEM, ASK_CITY],
                         GenerationParams(temperature=0, max_tokens=60, response_format={"kind": "json_schema",
                                                                                         "schema": CITY}))
-    pieces = [event.text for event in stream if isinstance(event, Token)]
-    assert len(pieces) >= 5 and "".join(pieces) == stream.text
-    assert stream.metrics.decode_tokens_per_s and stream.metrics.ttft_s < stream.metrics.total_s
+    pieces = [event.text for event in stream.events() if isinstance(event, Token)]
+    out = stream.outcome
+    assert len(pieces) >= 5 and "".join(pieces) == out.text
+    assert out.metrics.decode_tokens_per_s and out.metrics.ttft_s < out.metrics.total_s
 
 
 def deep(levels: int) -> dict:
@@ -168,7 +172,7 @@ def test_openai_compatible_providers_receive_response_format(provider, kind):
     fmt, wire, _ = FORMATS[kind]
     with OpenAIStandIn(default=Reply.text('{"name": "Ada", "age": 36}')) as srv:
         backend = OpenAICompatBackend(provider, base_url=srv.url, api_key=KEY)
-        stream = MeasuredStream(backend, server_request(f"{provider}:microsoft/phi-3.5-mini-instruct", fmt)).run()
+        stream = Answer(backend, server_request(f"{provider}:microsoft/phi-3.5-mini-instruct", fmt)).finish()
         (sent,) = srv.chat_requests
     assert sent.json.get("response_format") == wire
     assert "response_format" in sent.json or kind == "text"  # text sends no field at all
@@ -179,7 +183,7 @@ def test_openai_compatible_providers_receive_response_format(provider, kind):
 def test_ollama_receives_format(kind):
     fmt, _, wire = FORMATS[kind]
     with OllamaStandIn(models=("phi3.5:latest",), reply=('{"name": ', '"Ada", ', '"age": 36}')) as srv:
-        stream = MeasuredStream(OllamaBackend(srv.root), server_request("ollama:phi3.5", fmt)).run()
+        stream = Answer(OllamaBackend(srv.root), server_request("ollama:phi3.5", fmt)).finish()
         (sent,) = srv.chat_requests
     assert sent.json.get("format") == wire
     assert "format" in sent.json or kind == "text"
@@ -198,9 +202,9 @@ INVALID = {  # answer -> the first error the metrics carry
 def test_an_invalid_answer_from_a_server_is_reported_with_its_error(answer):
     with OpenAIStandIn(default=Reply.text(answer)) as srv:
         backend = OpenAICompatBackend("openai", base_url=srv.url, api_key=KEY)
-        openai = MeasuredStream(backend, server_request("openai:m", PERSON_FMT)).run()
+        openai = Answer(backend, server_request("openai:m", PERSON_FMT)).finish()
     with OllamaStandIn(models=("phi3.5:latest",), reply=(answer,)) as srv:
-        ollama = MeasuredStream(OllamaBackend(srv.root), server_request("ollama:phi3.5", PERSON_FMT)).run()
+        ollama = Answer(OllamaBackend(srv.root), server_request("ollama:phi3.5", PERSON_FMT)).finish()
     for stream in (openai, ollama):
         assert stream.text == answer
         assert stream.metrics.schema_valid is False and INVALID[answer] in stream.metrics.schema_error

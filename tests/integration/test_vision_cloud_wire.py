@@ -29,7 +29,7 @@ def test_photo_and_frames_reach_an_openai_compatible_vision_model(tmp_path):
     message = question_message("What happens after the sign?", [photo], frames)
     with OpenAIStandIn(models=(MODEL,), default=Reply.text("A red sign, then three scenes.")) as srv, \
             config.session({"OPENAI_BASE_URL": srv.url}):
-        stream = start_chat(f"openai:{MODEL}", [message], GenerationParams(max_tokens=20)).run()
+        stream = start_chat(f"openai:{MODEL}", [message], GenerationParams(max_tokens=20)).finish()
         body = srv.chat_requests[0].json
     assert stream.text == "A red sign, then three scenes."
     content = body["messages"][-1]["content"]
@@ -49,7 +49,7 @@ def test_a_frame_reaches_ollama_llava_phi3_as_base64_bytes_with_its_time(tmp_pat
     message = question_message("What colour is it?", [], [frame])
     with OllamaStandIn(models=("llava-phi3:latest",), reply=("Green", ".")) as srv, \
             config.session({"OLLAMA_HOST": srv.root}):
-        stream = start_chat("ollama:llava-phi3", [message], GenerationParams(max_tokens=20)).run()
+        stream = start_chat("ollama:llava-phi3", [message], GenerationParams(max_tokens=20)).finish()
         sent = srv.chat_requests[0].json["messages"][-1]
     assert stream.text == "Green."
     assert sent["images"] == [base64.b64encode(frame.data).decode()]

@@ -22,7 +22,7 @@ GREEDY = GenerationParams(temperature=0, max_tokens=30)
 
 def test_answer_names_the_word_on_a_stop_sign(embedded_paths):
     part = media.prepare_image("sign.png", text_image("STOP")).part
-    stream = start_chat(TARGET, [Message("user", "What word is written on the sign?", (part,))], GREEDY).run()
+    stream = start_chat(TARGET, [Message("user", "What word is written on the sign?", (part,))], GREEDY).finish()
     # the small model writes the word as a word ("Stop"); what OCR read is checked exactly below
     assert "stop" in stream.text.lower()
     assert stream.metrics.prompt_tokens and stream.metrics.ttft_s is not None

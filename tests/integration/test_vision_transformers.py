@@ -76,7 +76,7 @@ def test_two_images_through_the_transformers_backend(tiny_llava):
     caps = get_backend("transformers").capabilities(tiny_llava)
     assert caps.images and caps.max_images >= 2 and caps.context_length == 512
     msg = Message("user", "What colours are these?", _parts())
-    stream = start_chat(f"transformers:{tiny_llava}", [msg], GenerationParams(temperature=0, max_tokens=5)).run()
+    stream = start_chat(f"transformers:{tiny_llava}", [msg], GenerationParams(temperature=0, max_tokens=5)).finish()
     assert stream.finish_reason in ("length", "stop")
     assert stream.metrics.completion_tokens and stream.metrics.completion_tokens <= 5
     # each <image> became its image tokens: the prompt holds both images
@@ -93,7 +93,7 @@ def test_image_tokens_are_counted_per_image(tiny_llava):
 
 def test_follow_up_without_new_images_still_runs(tiny_llava):
     msgs = [Message("user", "Colours?", _parts()), Message("assistant", "red and blue"), Message("user", "Sure?")]
-    stream = start_chat(f"transformers:{tiny_llava}", msgs, GenerationParams(temperature=0, max_tokens=3)).run()
+    stream = start_chat(f"transformers:{tiny_llava}", msgs, GenerationParams(temperature=0, max_tokens=3)).finish()
     assert stream.metrics.prompt_tokens > 2 * TOKENS_PER_IMAGE
 
 

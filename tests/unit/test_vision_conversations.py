@@ -43,15 +43,16 @@ def test_a_vision_conversation_round_trips_through_a_file(tmp_path, ollama):
     photos, frames = _media()
     # llava-phi3 takes one image: a frame, so its time goes into the prompt
     reply = vconv.send(store, None, "What does the sign say?", BRIEF,
-                       vconv.Media(frames=frames[:1], note="clip.mp4: 0:04.0 long")).run()
+                       vconv.Media(frames=frames[:1], note="clip.mp4: 0:04.0 long"))
     conv_id = reply.conv_id
-    assert reply.text == "It says STOP." and reply.finish_reason == "stop"
+    assert reply.text() == "It says STOP." and reply.outcome.finish_reason == "stop"
     first = ollama.chat_requests[0].json["messages"]
     assert [m["role"] for m in first] == ["system", "user"]
     assert len(first[1]["images"]) == 1 and "image 1 at 0:02.0" in first[1]["content"]
     assert first[1]["images"][0] == base64.b64encode(frames[0].data).decode()
 
-    follow = vconv.send(store, conv_id, "And the door?", BRIEF).run()
+    follow = vconv.send(store, conv_id, "And the door?", BRIEF)
+    follow.text()
     assert follow.conv_id == conv_id
     second = ollama.chat_requests[1].json["messages"]
     assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
@@ -82,7 +83,7 @@ def test_a_failed_question_keeps_its_media_and_is_not_resent(tmp_path, ollama):
     photos, frames = _media()
     with pytest.raises(PlaygroundError):
         # too many images for this target: the question and its media are stored anyway
-        vconv.send(store, None, "Read it", TurnSettings(TARGET, PARAMS), vconv.Media(photos, frames)).run()
+        vconv.send(store, None, "Read it", TurnSettings(TARGET, PARAMS), vconv.Media(photos, frames)).text()
     (conv,) = store.list_conversations()
     stored = vconv.turns(store, conv.id)
     assert stored[-1].message.content == "Read it" and "at most 1 images" in stored[-1].message.error
