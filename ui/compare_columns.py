@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from services.compare.word_diff import diff_stats, similarity, word_diff
@@ -42,12 +40,12 @@ def stream_columns(run, headers: list[str]) -> None:
         boxes.append(LiveMarkdown(col, every=REDRAW_S, cursor=" ▌"))
     for i, s in enumerate(status):
         s.caption("waiting for its turn (local targets run one after another)"
-                  if any(i in g and g.index(i) > 0 for g in run.groups) else "starting…")
+                  if run.job.waits_for_turn(i) else "starting…")
     timer = st.empty()
     texts = [""] * len(headers)
-    for batch in run.batches(REDRAW_S):
+    for batch in run.job.batches(REDRAW_S):
         # also a heartbeat: every Streamlit call lets a Stop click interrupt the loop
-        timer.caption(f"running for {time.perf_counter() - run.started:.1f} s")
+        timer.caption(f"running for {run.job.elapsed_s:.1f} s")
         for ev in batch:
             if ev.kind == "token":
                 texts[ev.index] += ev.text

@@ -1,20 +1,18 @@
-"""Compare: one prompt on 2 to 4 targets, each in a worker thread feeding one queue."""
+"""Compare: one prompt on 2 to 4 targets, the columns of one job on the job runner."""
 
 from __future__ import annotations
 
-import contextvars
-import queue
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from services.chat import check_length
+from services.backends import get_backend
+from services.chat import check_length, start_chat
 from services.errors import BadRequest, PlaygroundError
+from services.jobs import JobEvent, JobRun, is_local, lanes
 from services.types import GenerationParams, ImagePart, Message, Target
 
 MIN_TARGETS, MAX_TARGETS = 2, 4
-# how long close() waits for workers to notice the cancel flag
+# how long close() waits for the columns to notice Stop
 JOIN_S = 5.0
 
 
@@ -102,29 +100,7 @@ class ColumnResult:
         }
 
 
-@dataclass(frozen=True)
-class ColumnEvent:
-    """What a worker tells the consumer: start, token (with text), done or error."""
-
-    index: int
-    kind: str
-    text: str = ""
-
-
-def is_local(target: str) -> bool:
-    """Whether a target runs on this machine's CPU (unknown targets count as remote: they fail fast)."""
-    from services.backends import get_backend
-
-    try:
-        t = Target.parse(target)
-        return bool(get_backend(t.backend).capabilities(t.model).local)
-    except Exception:  # an unknown backend or broken SDK must not stop the plan; its column reports it
-        return False
-
-
 def _accepts_images(target: str) -> bool:
-    from services.backends import get_backend
-
     try:
         t = Target.parse(target)
         return bool(get_backend(t.backend).capabilities(t.model).images)
@@ -132,98 +108,53 @@ def _accepts_images(target: str) -> bool:
         return True
 
 
-def import_shared_sdks(targets: Sequence[str]) -> None:
-    """Finish importing transformers in this thread before the workers start.
-
-    Its lazy top-level module is not safe to import from two threads at once: while one column
-    listed targets (which imports transformers) the other failed with "cannot import name
-    'AutoModelForCausalLM'", reported as "transformers or torch is not installed".
-    """
-    if not any(Target.parse(t).backend == "transformers" for t in targets):  # spec targets parse
-        return
-    try:
-        import transformers
-
-        transformers.AutoModelForCausalLM, transformers.AutoTokenizer  # noqa: B018 - resolves the lazy names
-    except Exception:  # noqa: BLE001 - a missing SDK is reported by its own column
-        pass
-
-
 def plan(spec: CompareSpec) -> list[list[int]]:
-    """Groups of column indices; each group runs one after another in its own thread.
+    """Groups of column indices; each group runs one after another (see services.jobs.lanes).
 
-    Remote targets each get a thread (they wait on the network). Local targets share one thread
-    unless concurrent_local is set, so two CPU-bound runtimes never fight over the cores.
+    Remote targets each get their own (they wait on the network). Local targets share one unless
+    concurrent_local is set, so two CPU-bound runtimes never fight over the cores.
     """
-    return _plan(spec, [is_local(t) for t in spec.targets])
-
-
-def _plan(spec: CompareSpec, local_flags: Sequence[bool]) -> list[list[int]]:
-    local = [i for i, flag in enumerate(local_flags) if flag]
-    remote = [[i] for i, flag in enumerate(local_flags) if not flag]
-    if spec.concurrent_local or len(local) < 2:
-        return [[i] for i in local] + remote
-    return [local] + remote
+    return lanes(spec.targets, [is_local(t) for t in spec.targets], concurrent_local=spec.concurrent_local)
 
 
 class CompareRun:
-    """A running comparison: iterate its events, read results, close() to stop early."""
+    """A running comparison on the job runner: iterate its events, read results, close() to stop early."""
 
     def __init__(self, spec: CompareSpec):
         self.spec = spec
         self.results = [ColumnResult(i, t, p) for i, (t, p) in enumerate(zip(spec.targets, spec.params, strict=True))]
-        local = [is_local(t) for t in spec.targets]
-        self.groups = _plan(spec, local)
+        self.job = JobRun(spec.targets, self._run_one, concurrent_local=spec.concurrent_local, name="compare")
+        local = [self.job.local[t] for t in spec.targets]
         shared_cpu = spec.concurrent_local and sum(local) > 1
         for col, flag in zip(self.results, local, strict=True):
             # what the metrics card says: did this local column have the CPU to itself?
             col.mode = "concurrent" if (shared_cpu and flag) or not flag else "sequential"
             col.local = flag
-        import_shared_sdks(spec.targets)
-        self._queue: queue.Queue[ColumnEvent] = queue.Queue()
-        self._cancel = threading.Event()
-        self._pending = len(self.results)
-        self.started = time.perf_counter()
-        self.wall_s: float | None = None
-        # each worker runs in a copy of the caller's context: keys typed on the page live in a
-        # context variable, and plain threads would start without them
-        self._threads = [threading.Thread(target=contextvars.copy_context().run, args=(self._work, g),
-                                          name=f"compare-{n}", daemon=True)
-                         for n, g in enumerate(self.groups)]
-        for th in self._threads:
-            th.start()
+        self.job.start()
 
     # worker side -----------------------------------------------------------------------------
-    def _work(self, indices: list[int]) -> None:
-        for i in indices:
-            self._run_one(i)
-
-    def _run_one(self, i: int) -> None:
-        from services.chat import start_chat
-
+    def _run_one(self, i: int) -> str | None:
         col = self.results[i]
-        if self._cancel.is_set():
+        if self.job.cancelled:
             col.status, col.finish_reason = "done", "cancelled"
-            self._queue.put(ColumnEvent(i, "done"))
-            return
+            return None
         col.status = "running"
-        self._queue.put(ColumnEvent(i, "start"))
+        self.job.emit(i, "start")
         answer = None
 
         def token(piece: str) -> None:
             col.text += piece
-            self._queue.put(ColumnEvent(i, "token", piece))
+            self.job.emit(i, "token", piece)
 
         try:
             messages, notices = self.messages_for(col.target)
-            with start_chat(col.target, messages, col.params).on_text(token) as answer:
+            with self.job.slot(col.target):
+                answer = start_chat(col.target, messages, col.params).on_text(token)
                 col.notices = notices + tuple(answer.notices)
                 # a cancelled run stops the column at its next token and keeps the partial text
-                for _ in answer:
-                    if self._cancel.is_set():
-                        break
-            if answer.outcome.error is not None:
-                self._fail(col, answer.outcome.error_message, answer.outcome.error)
+                outcome = self.job.read(answer)
+            if outcome.error is not None:
+                self._fail(col, outcome.error_message, outcome.error)
         except PlaygroundError as exc:
             self._fail(col, exc.user_message(), exc)
         except Exception as exc:  # a bug in one backend becomes that column's error, not a crash
@@ -235,7 +166,7 @@ class CompareRun:
             col.text = outcome.text or col.text
         if col.error is None:
             col.status = "done"
-        self._queue.put(ColumnEvent(i, "error" if col.error else "done", col.error or ""))
+        return col.error
 
     def messages_for(self, target: str) -> tuple[tuple[Message, ...], tuple[str, ...]]:
         """The shared messages; a text-only target gets them without the images, and says so."""
@@ -254,56 +185,25 @@ class CompareRun:
     @property
     def finished(self) -> bool:
         """True once every column has reported done or error."""
-        return self._pending == 0
+        return self.job.finished
 
-    def _take(self, timeout: float) -> ColumnEvent | None:
-        try:
-            event = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if event.kind in ("done", "error"):
-            self._pending -= 1
-            if not self._pending:
-                self.wall_s = round(time.perf_counter() - self.started, 4)
-        return event
+    @property
+    def wall_s(self) -> float | None:
+        """Seconds the whole comparison took (None when it was stopped early)."""
+        return None if self.job.stopped else self.job.wall_s
 
-    def events(self, poll_s: float = 0.1) -> Iterator[ColumnEvent]:
+    def events(self) -> Iterator[JobEvent]:
         """Every event in arrival order until all columns finish (call from one thread only)."""
-        while self._pending:
-            event = self._take(poll_s)
-            if event is not None:
-                yield event
-
-    def batches(self, interval_s: float = 0.1) -> Iterator[list[ColumnEvent]]:
-        """Events grouped per time window, possibly empty, until all columns finish.
-
-        A page redraws once per batch instead of once per token, and an empty batch still gives
-        it a moment to update a timer (and lets Streamlit notice a Stop click).
-        """
-        while self._pending:
-            deadline = time.perf_counter() + interval_s
-            batch: list[ColumnEvent] = []
-            while self._pending:
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                event = self._take(left)
-                if event is not None:
-                    batch.append(event)
-            yield batch
+        return (event for event in self.job.events() if event is not None)
 
     def wait(self) -> list[ColumnResult]:
         """Block until every column has finished; return the results in target order."""
-        for _ in self.events():
-            pass
+        self.job.wait()
         return self.results
 
     def close(self) -> None:
         """Stop every column at its next token (a rerun or a Stop click); keep partial text."""
-        self._cancel.set()
-        deadline = time.perf_counter() + JOIN_S
-        for th in self._threads:
-            th.join(max(0.0, deadline - time.perf_counter()))
+        self.job.close(JOIN_S, settle=False)
 
 
 def start_compare(spec: CompareSpec) -> CompareRun:

@@ -1,17 +1,13 @@
-"""The one evaluation engine: cases x targets x repeats, remote targets at once within their limits,
-local ones in turn, evaluators on each answer, results streamed to the caller as they finish."""
+"""The one evaluation engine: cases x targets x repeats on the job runner (remote targets at once within
+their limits, local ones in turn), evaluators on each answer, results streamed to the caller as they finish."""
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import queue
 import threading
-import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from services.chat import resolve_target, start_chat
 from services.errors import (
     AuthFailed,
     BackendTimeout,
@@ -24,31 +20,23 @@ from services.errors import (
 from services.evaluate.checks import Verdict
 from services.evaluate.evaluators import Context, case_status, evaluate
 from services.evaluate.formats import refusals
+from services.evaluate.pairwise import ask_target
 from services.evaluate.promptfile import PromptFile
 from services.evaluate.targets import judge_targets
 from services.evaluate.templating import render
-from services.types import GenerationParams, Message, Target
+from services.jobs import JobRun
+from services.types import GenerationParams, Message
 
 MAX_TARGETS = 4
 MAX_REPEAT = 10
 # answers one run may ask for (rows x targets x repeats)
 MAX_TRIALS = 4000
 DEFAULT_JUDGE = "onnx:smollm2-135m-instruct"
-# per provider: requests at once, and requests a minute (None: no pacing). GitHub Models' free
-# tier for Phi ("low" models) allows 15 a minute and 5 at once; NVIDIA's hosted NIM 40 a minute.
-REMOTE_LIMITS = {"github": (4, 15), "nim": (4, 40)}
-DEFAULT_REMOTE_LIMIT = (4, None)
 # a 429 asking to wait up to this long is waited out (on top of the backend's own one retry)
 MAX_RATE_WAIT_S = 60.0
 RATE_RETRIES = 2
 # consecutive unreachable/timeout errors after which a target's remaining cases are not sent
 DOWN_AFTER = 3
-
-
-def _local(target: str) -> bool:
-    from services.compare.run import is_local
-
-    return is_local(target)
 
 
 @dataclass(frozen=True)
@@ -66,8 +54,6 @@ class EvalSpec:
     def build(cls, prompt: PromptFile, targets: Sequence[str], *, repeat: int = 1, judge: str | None = None,
               params: GenerationParams | None = None, source: str = "") -> EvalSpec:
         """Check targets, repeat, judge and the size of the run before anything is sent."""
-        from services.chat import resolve_target
-
         names = [str(resolve_target(t)) for t in targets]
         if not 1 <= len(names) <= MAX_TARGETS:
             raise BadRequest(f"An evaluation runs on 1 to {MAX_TARGETS} targets; {len(names)} given.")
@@ -121,87 +107,36 @@ class Trial:
                 "schemaError": self.metrics.get("schema_error") or None}
 
 
-class _Pace:
-    """Spaces request starts to a per-minute limit, shared by every worker of one provider."""
-
-    def __init__(self, per_minute: int | None):
-        self.gap = 60.0 / per_minute if per_minute else 0.0
-        self.next = 0.0
-        self.lock = threading.Lock()
-
-    def reserve(self, now: float) -> float:
-        """Books the next start slot at or after `now` and returns how long to wait for it."""
-        with self.lock:
-            start = max(now, self.next)
-            # slots follow one schedule: a start that woke late does not push the later ones back
-            self.next = start + self.gap
-        return start - now
-
-    def wait(self, cancel: threading.Event) -> None:
-        if self.gap:
-            cancel.wait(self.reserve(time.monotonic()))
-
-
 class EvalRun:
-    """A running evaluation: iterate finished trials, read summaries, close() to stop early."""
+    """A running evaluation on the job runner: iterate finished trials, read summaries, close() to stop early."""
 
     def __init__(self, spec: EvalSpec):
         self.spec = spec
         self.rows = spec.prompt.rows()
         self.trials = [Trial(t, c, r) for t in spec.targets for c in range(len(self.rows)) for r in range(spec.repeat)]
-        self.local = {t: _local(t) for t in set(spec.targets) | set(spec.judges().values())}
         self.judges = spec.judges()
-        # one local generation at a time, answers and local judges alike: 2 cores, fair timings
-        self._local_lock = threading.Lock()
-        self._paces: dict[str, _Pace] = {}
         self._down: dict[str, str] = {}
         self._fails: dict[str, int] = {}
         # targets that cannot constrain answers to the run's JSON format, each with its sentence
         self.refused: dict[str, str] = {}
         self._format_checked: set[str] = set()
         self._state = threading.Lock()
-        self._queue: queue.Queue[int] = queue.Queue()
-        self._cancel = threading.Event()
-        self._pending = len(self.trials)
         self._messages: dict[int, tuple[tuple[Message, ...], str]] = {}
-        self.started = time.time()
-        self.wall_s: float | None = None
-        self.stopped = False
-        from services.compare.run import import_shared_sdks
-
-        import_shared_sdks(list(self.local))
-        self._threads = []
-        local_work = [i for i, tr in enumerate(self.trials) if self.local[tr.target]]
-        if local_work:
-            self._spawn(deque(local_work), "eval-local")
-        for t in spec.targets:
-            if self.local[t]:
-                continue
-            work = deque(i for i, tr in enumerate(self.trials) if tr.target == t)
-            workers = REMOTE_LIMITS.get(Target.parse(t).backend, DEFAULT_REMOTE_LIMIT)[0]
-            for n in range(min(workers, len(work))):
-                self._spawn(work, f"eval-{t}-{n}")
-
-    def _spawn(self, work: deque, name: str) -> None:
-        # a copy of the caller's context: keys typed on the page live in a context variable
-        th = threading.Thread(target=contextvars.copy_context().run, args=(self._work, work), name=name, daemon=True)
-        self._threads.append(th)
-        th.start()
+        # one local generation at a time, answers and local judges alike (2 cores, fair timings);
+        # remote requests within each provider's limits at once and its pace a minute
+        self.job = JobRun([tr.target for tr in self.trials], self._work, uses=list(self.judges.values()),
+                          paced=True, name="eval")
+        self.job.start()
 
     # ---------- worker side ----------
 
-    def _work(self, work: deque) -> None:
-        while True:
-            try:
-                i = work.popleft()  # deque.popleft is atomic: several workers share one queue
-            except IndexError:
-                return
-            try:
-                self._run_trial(self.trials[i])
-            except Exception as exc:  # noqa: BLE001 - a bug in one trial is that trial's error, not a hang
-                tr = self.trials[i]
-                tr.status, tr.error, tr.error_type = "error", f"Failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}).", type(exc).__name__
-            self._queue.put(i)
+    def _work(self, i: int) -> str | None:
+        tr = self.trials[i]
+        try:
+            self._run_trial(tr)
+        except Exception as exc:  # noqa: BLE001 - a bug in one trial is that trial's error, not a hang
+            tr.status, tr.error, tr.error_type = "error", f"Failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}).", type(exc).__name__
+        return tr.error
 
     def _case_messages(self, case: int) -> tuple[tuple[Message, ...], str]:
         if case not in self._messages:
@@ -217,22 +152,7 @@ class EvalRun:
             return GenerationParams.from_dict({**p.to_dict(), "seed": (p.seed + repeat) % 2**31})
         return p
 
-    def _pace(self, target: str) -> None:
-        backend = Target.parse(target).backend
-        with self._state:
-            pace = self._paces.setdefault(backend, _Pace(REMOTE_LIMITS.get(backend, DEFAULT_REMOTE_LIMIT)[1]))
-        pace.wait(self._cancel)
-
-    def _slot(self, target: str):
-        """The local lock for a local target, else the provider's pacing (no lock)."""
-        if self.local.get(target, True):
-            return self._local_lock
-        self._pace(target)
-        return contextlib.nullcontext()
-
     def _generate(self, tr: Trial, messages) -> None:
-        from services.chat import start_chat
-
         params = self._params(tr.repeat)
 
         def grow(piece: str) -> None:
@@ -241,12 +161,9 @@ class EvalRun:
         for attempt in range(RATE_RETRIES + 1):
             answer = None
             try:
-                with self._slot(tr.target):
+                with self.job.slot(tr.target):
                     answer = start_chat(tr.target, messages, params).on_text(grow)
-                    with answer:
-                        for _ in answer:
-                            if self._cancel.is_set():
-                                break  # stops at the next token; the partial text is kept
+                    out = self.job.read(answer)  # Stop ends it at the next token; the partial text is kept
             finally:
                 if answer is not None:  # closed by now, after a bug mid-stream too: keep what it measured
                     out = answer.outcome
@@ -258,16 +175,14 @@ class EvalRun:
             if exc is None:
                 return
             wait = exc.retry_after if isinstance(exc, RateLimited) else None
-            if attempt < RATE_RETRIES and wait is not None and wait <= MAX_RATE_WAIT_S and not self._cancel.is_set():
+            if attempt < RATE_RETRIES and wait is not None and wait <= MAX_RATE_WAIT_S and not self.job.cancelled:
                 tr.response = ""
-                self._cancel.wait(wait)
+                self.job.pause(wait)
                 continue
             raise exc
 
     def _ask_judge(self, target: str, messages: tuple[Message, ...]) -> str:
-        from services.evaluate.pairwise import ask_target
-
-        with self._slot(target):
+        with self.job.slot(target):
             return ask_target(target, messages)
 
     def _note_failure(self, target: str, exc: PlaygroundError) -> None:
@@ -290,7 +205,7 @@ class EvalRun:
         return self.refused.get(target)
 
     def _run_trial(self, tr: Trial) -> None:
-        if self._cancel.is_set():
+        if self.job.cancelled:
             tr.status = "cancelled"
             return
         refused = self._refusal(tr.target)
@@ -337,46 +252,45 @@ class EvalRun:
     @property
     def finished(self) -> bool:
         """True once every trial has finished (or was cancelled)."""
-        return self._pending == 0
+        return self.job.finished
 
     @property
     def done_count(self) -> int:
-        return len(self.trials) - self._pending
+        return self.job.done_count
 
-    def _take(self, timeout: float) -> Trial | None:
-        try:
-            i = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        self._pending -= 1
-        if not self._pending:
-            self.wall_s = round(time.time() - self.started, 3)
-        return self.trials[i]
+    @property
+    def started(self) -> float:
+        """When the run started (seconds since the epoch)."""
+        return self.job.started
+
+    @property
+    def wall_s(self) -> float | None:
+        return self.job.wall_s
+
+    @property
+    def local(self) -> dict[str, bool]:
+        """Whether each target (answers and judges) runs on this machine."""
+        return self.job.local
+
+    @property
+    def stopped(self) -> bool:
+        """True when Stop came before every trial had finished."""
+        return self.job.stopped
 
     def events(self, poll_s: float = 0.1) -> Iterator[Trial | None]:
         """Each trial as it finishes, and None every poll_s while waiting (a page redraws a timer)."""
-        while self._pending:
-            yield self._take(poll_s)
+        for event in self.job.events(poll_s):
+            if event is None or event.kind in ("done", "error"):
+                yield None if event is None else self.trials[event.index]
 
     def wait(self) -> list[Trial]:
         """Block until every trial has finished."""
-        for _ in self.events():
-            pass
+        self.job.wait()
         return self.trials
 
     def close(self, join_s: float = 10.0) -> None:
         """Stop: unsent trials are cancelled, running answers stop at their next token; finished ones stay."""
-        if not self.finished:
-            self.stopped = True
-        self._cancel.set()
-        deadline = time.monotonic() + join_s
-        for th in self._threads:
-            th.join(max(0.0, deadline - time.monotonic()))
-        while self._pending:
-            if self._take(0.05) is None and not any(th.is_alive() for th in self._threads):
-                break
-        if self.wall_s is None:
-            self.wall_s = round(time.time() - self.started, 3)
+        self.job.close(join_s)
 
 
 def start_eval(spec: EvalSpec) -> EvalRun:

@@ -258,28 +258,6 @@ def test_remote_targets_run_at_once_and_a_short_429_is_waited_out(server):
     assert trial.status == "fail" and trial.error is None  # answered (the default reply has no "Paris")
 
 
-def test_pacing_books_one_slot_per_gap_for_every_caller():
-    from services.evaluate.runner import _Pace
-
-    pace = _Pace(600)  # 600 a minute: one start every 0.1 s
-    # four workers ask at the same instant: each gets the next slot of one schedule
-    assert [round(pace.reserve(10.0), 6) for _ in range(4)] == [0.0, 0.1, 0.2, 0.3]
-    # a caller that comes after the booked slots starts at once and books from there
-    assert pace.reserve(11.0) == 0.0 and round(pace.reserve(11.0), 6) == 0.1
-    assert _Pace(None).gap == 0.0  # no limit: no waiting at all
-
-
-def test_pacing_wait_returns_at_once_when_cancelled():
-    import threading
-
-    from services.evaluate.runner import _Pace
-
-    pace, cancel = _Pace(1), threading.Event()  # one a minute
-    pace.wait(cancel)  # the first slot is now
-    cancel.set()
-    pace.wait(cancel)  # the next slot is a minute away; a cancelled run does not wait for it
-
-
 def test_grid_rows_give_each_target_its_verdict_over_the_repeats(server):
     rec = results.record(run_eval(EvalSpec.build(promptfile.loads(QUIZ), ["openai:m-a", "openai:down"], repeat=2)))
     assert results.grid_rows(rec) == [

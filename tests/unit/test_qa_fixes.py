@@ -112,7 +112,7 @@ def test_compare_finishes_importing_transformers_before_workers_start():
     from tests.conftest import ROOT
 
     code = ("import sys\n"
-            "from services.compare.run import import_shared_sdks\n"
+            "from services.jobs import import_shared_sdks\n"
             "import_shared_sdks(['onnx:m', 'a:b'])\n"
             "assert 'transformers' not in sys.modules\n"  # only when a transformers target is in the run
             "import_shared_sdks(['a:b', 'transformers:smollm2-135m-instruct'])\n"
