@@ -7,10 +7,11 @@ import threading
 
 import streamlit as st
 
-from services.compare import saved
 from services.chat import DEFAULT_SYSTEM_PROMPT, MAX_PROMPT_CHARS
-from services.compare.run import MAX_TARGETS, CompareSpec, start_compare
+from services.codegen.requests import compare_requests
+from services.compare import saved
 from services.compare.presets import presets
+from services.compare.run import MAX_TARGETS, CompareSpec, start_compare
 from services.errors import PlaygroundError
 from services.types import GenerationParams
 from ui.code_panel import compare_code
@@ -128,8 +129,6 @@ def execute(spec: CompareSpec, is_blind: bool) -> None:
         if not ensure_embedded_ready(t):
             st.stop()
     run = start_compare(spec)
-    from services.codegen.requests import compare_requests
-
     state.cmp_code = (compare_requests(run), is_blind)  # for the Code panels
     # in the session before streaming, so the run after a Stop click can find and show it
     live = state.cmp_live = {"run": run, "blind": is_blind, "lock": threading.Lock()}

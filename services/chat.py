@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from services.backends import backend_names, get_backend
 from services.errors import BadRequest
 from services.streaming import Answer, AnswerOutcome
+from services.targets import list_targets
 from services.types import ChatRequest, GenerationParams, Message, Target
 
 DEFAULT_TARGET = "onnx:smollm2-135m-instruct"
@@ -41,8 +42,6 @@ def resolve_target(target: str | Target) -> Target:
     """Parse a target string and check its backend exists, listing the valid ones if not."""
     t = target if isinstance(target, Target) else Target.parse(target)
     if t.backend not in backend_names():
-        from services.targets import list_targets
-
         valid = ", ".join(info.target for info in list_targets())
         raise BadRequest(f"Unknown target {t}. Valid targets: {valid}.")
     return t

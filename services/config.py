@@ -12,6 +12,8 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from services.redaction import redact as redact_forms
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # keys typed on the Models page for one browser session; a ContextVar because Streamlit runs
@@ -199,6 +201,4 @@ def where_to_set(name: str) -> str:
 def redact(text: str, secrets_: list[str | None]) -> str:
     """Remove every known secret from a text before it is shown or logged: as it is, URL-encoded,
     base64-encoded or split by whitespace (services/redaction.py)."""
-    from services.redaction import redact as redact_forms
-
     return redact_forms(text, [s for s in secrets_ if s], mask)

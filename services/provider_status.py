@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from services import config, credentials
 from services.backends import get_backend
-from services.backends.base import TargetInfo
+from services.types import TargetInfo
 from services.errors import PlaygroundError
 from services.providers import PROVIDERS, credential
 

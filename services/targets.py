@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.backends import backend_names, get_backend
-from services.backends.base import TargetInfo
+from services.types import TargetInfo
 
 
 def list_targets() -> list[TargetInfo]:

@@ -312,6 +312,29 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class TargetInfo:
+    """A target as the picker and `targets` list it: available or not, and why."""
+
+    target: str
+    available: bool
+    reason: str = ""
+    label: str = ""
+    family: str = ""
+    capabilities: Capabilities = Capabilities()
+
+    def to_dict(self) -> dict:
+        """Plain dict for `targets --json`."""
+        caps = self.capabilities
+        return {
+            "target": self.target, "available": self.available, "reason": self.reason, "label": self.label,
+            "family": self.family,
+            "capabilities": {"text": caps.text, "images": caps.images, "max_images": caps.max_images,
+                             "moe_routing": caps.moe_routing, "context_length": caps.context_length,
+                             "local": caps.local, "ignored_params": sorted(caps.ignored_params)},
+        }
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     """Everything one generation needs."""
 

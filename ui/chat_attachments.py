@@ -7,8 +7,7 @@ import streamlit as st
 from services.media import images as media
 from services.chat import MAX_PROMPT_CHARS
 from services.errors import MediaError
-from services.backends.base import TargetInfo
-from services.types import ImagePart, Target
+from services.types import ImagePart, Target, TargetInfo
 from services.media.vision import max_side_for
 from ui.safe_markdown import sanitize
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services.backends.base import TargetInfo
+from services.types import TargetInfo
 from services.errors import PlaygroundError
 from services.evaluate import sources
 from services.evaluate.formats import refusal

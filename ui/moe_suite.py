@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from services.errors import PlaygroundError
-from services.reasoning.problem_set import (
+from services.evaluate.problem_set import (
     BUNDLED,
     DIFFICULTIES,
     Problem,

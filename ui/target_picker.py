@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services.backends.base import TargetInfo
 from services.chat import DEFAULT_TARGET
 from services.targets import list_targets
-from services.types import Target
+from services.types import Target, TargetInfo
 from ui import session_keys
 from ui.safe_markdown import plain, sanitize
 from ui.widget_memory import remember

@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from services.backends.base import TargetInfo
 from services.conversations.rows import Attachment, Turn
 from services.conversations.vision import Media, media_digest, split_media
 from services.errors import PlaygroundError
 from services.media import images as media
 from services.media import video, vision
-from services.types import ImagePart, Target
+from services.types import ImagePart, Target, TargetInfo
 from ui.frame_strip import frame_strip, progress_reporter
 from ui.metrics_card import metrics_caption
 from ui.safe_markdown import plain, sanitize, show

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import importlib
 import threading
-from typing import TYPE_CHECKING
 
+from services.backends.base import Backend
 from services.errors import BadRequest
-
-if TYPE_CHECKING:
-    from services.backends.base import Backend
 
 # name -> "module:Class"; each backend lives in its own file
 REGISTRY: dict[str, str] = {
@@ -46,8 +43,6 @@ def get_backend(name: str) -> Backend:
     with _lock:
         if name not in _instances:
             module_name, cls_name = REGISTRY[name].split(":")
-            from services.backends.base import Backend
-
             backend = getattr(importlib.import_module(module_name), cls_name)()
             if not isinstance(backend, Backend):  # a programming error, caught by the registry test
                 raise TypeError(f"{cls_name} does not implement every method of the Backend protocol.")

@@ -11,14 +11,14 @@ from pathlib import Path
 
 from services import cpu_cores, scope
 
-from services.models import catalog
+from services.models import catalog, embedded, local as local_models
 
-from services.models import embedded
-from services.backends.base import TargetInfo, messages_as_dicts
-from services.backends.memory import ResidentModels, folder_bytes, room
 from services.backends import limits
+from services.backends.base import messages_as_dicts
+from services.backends.memory import ResidentModels, folder_bytes, room
 from services.errors import BackendUnavailable, BadRequest
-from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
+from services.structured import gbnf
+from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, TargetInfo, Token, Usage
 
 # llama.cpp allocates the KV cache for the whole context up front; 4k is plenty for a playground
 DEFAULT_N_CTX = 4096
@@ -62,8 +62,6 @@ def resolve_path(model: str) -> Path:
         if path.is_file():
             return path
         raise BadRequest(f"No GGUF file at {model}.")
-    from services.models import local as local_models
-
     found = local_models.find("gguf", model)
     if found is not None:
         return found
@@ -183,8 +181,6 @@ class LlamaCppBackend(ResidentModels):
         tokens, template_stops = self.prompt_tokens(loaded, request.messages)
         if len(tokens) >= llm.n_ctx():
             raise BadRequest(f"The prompt is {len(tokens)} tokens; this model's context is {llm.n_ctx()}.")
-        from services.structured import gbnf
-
         grammar = gbnf.grammar_for(llm, p.response_format)  # None for free text
         limits.acquire(loaded.lock)
         parts = None
@@ -233,8 +229,6 @@ class LlamaCppBackend(ResidentModels):
         out = [TargetInfo(f"llamacpp:{embedded.EMBEDDED_MODEL}", ok, reason,
                           label="SmolLM2-135M-Instruct (embedded, llama.cpp Q4_1)",
                           family="SmolLM2-135M", capabilities=self.capabilities(embedded.EMBEDDED_MODEL))]
-        from services.models import local as local_models
-
         for name, _path in local_models.installed("gguf"):
             out.append(TargetInfo(f"llamacpp:{name}", ok, reason, label=f"{name} (llama.cpp, local)",
                                   family=catalog.family_of("hf", name),

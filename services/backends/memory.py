@@ -16,9 +16,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from services.backends import limits
+from services.backends import instances, limits
 from services.backends.base import Resident
 from services.errors import BackendUnavailable, BadRequest
+from services.models.local import machine_memory, size_of
 
 # the default budget, as a share of physical RAM (the rest is for the app, the OS and page cache)
 DEFAULT_SHARE = 0.5
@@ -40,8 +41,6 @@ def budget_bytes() -> int | None:
         if not value > 0:
             raise BadRequest(f"PHI_PLAYGROUND_MODEL_MEMORY_GB must be a positive number of GB, not {raw!r}.")
         return int(value * GB)
-    from services.models.local import machine_memory
-
     ram = machine_memory()
     return int(ram * DEFAULT_SHARE) if ram else None
 
@@ -120,8 +119,6 @@ class ResidentModels:
 
 def residents() -> list[tuple[object, Resident]]:
     """(backend, model) for every model loaded by a backend instance in this process."""
-    from services.backends import instances
-
     return [(b, r) for b in instances() if isinstance(b, ResidentModels) for r in b.loaded()]
 
 
@@ -182,8 +179,6 @@ def weights_bytes(folder, *, float32: bool = True) -> int:
 def folder_bytes(path) -> int:
     """Bytes of weights on disk: what a runtime that maps or copies them will hold (0 when unknown)."""
     from pathlib import Path
-
-    from services.models.local import size_of
 
     try:
         return size_of(Path(path))

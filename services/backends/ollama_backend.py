@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 
 from services import credentials, scope
 
+from services.backends.base import HoldsNoModels
 from services.models import catalog
-from services.backends.base import HoldsNoModels, TargetInfo
 from services.errors import (
     BackendTimeout,
     BackendUnavailable,
@@ -20,9 +20,10 @@ from services.errors import (
     MediaError,
     PlaygroundError,
 )
+from services.media import vision
 from services.providers import CONNECT_TIMEOUT_S, DISCOVERY_TIMEOUT_S, READ_TIMEOUT_S, Health
 from services.structured.wire import ollama_format
-from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
+from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, TargetInfo, Token, Usage
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 # Ollama allocates the whole context up front; 8k keeps a 3.8B model within a laptop's memory
@@ -165,8 +166,6 @@ class OllamaBackend(HoldsNoModels):
             if m.images:
                 if not all(isinstance(part.data, (bytes, bytearray)) for part in m.images):
                     raise MediaError("An image must be the file's bytes; a name or path is never read.")
-                from services.media import vision
-
                 out.append(vision.ollama_message(m))
             else:
                 out.append({"role": m.role, "content": m.content})

@@ -10,15 +10,16 @@ from urllib.parse import urlsplit
 
 from services import config, credentials, scope
 
-from services.models import catalog
-from services.backends.base import HoldsNoModels, StopMatcher, TargetInfo
-from services.backends.client_pool import ClientPool
 from services.backends import openai_errors
+from services.backends.base import HoldsNoModels, StopMatcher
+from services.backends.client_pool import ClientPool
 from services.errors import BackendTimeout, BackendUnavailable, ContentFiltered, IncompleteGeneration, PlaygroundError
+from services.media import vision
+from services.models import catalog
 from services.providers import DISCOVERY_TIMEOUT_S, PROVIDERS, Connection, Health, Provider, connection
 from services.ratelimit import is_quota, retry_after_s
 from services.structured.wire import openai_response_format
-from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Token, Usage
+from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, TargetInfo, Token, Usage
 
 # wait before retrying a 5xx or a refused connection: 0.25 s, then 0.5 s
 BACKOFF_S = 0.25
@@ -42,8 +43,6 @@ def _sdk():
 
 def chat_kwargs(request: ChatRequest, provider: Provider, headers: dict | None = None) -> dict:
     """The chat.completions.create arguments for a request (the Code panel writes the same ones)."""
-    from services.media import vision
-
     p, model = request.params, request.target.model
     if any(m.images for m in request.messages):
         messages = vision.openai_messages(request.messages, model)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from services.models import embedded
-
-from services.models import embedded_background
 from services.chat import DEFAULT_SYSTEM_PROMPT, DEFAULT_TARGET
 from services.cli.common import add_generation_flags, print_json, schema_line, settings_from_args, stderr_progress
+from services.codegen import script_for
+from services.codegen.requests import chat_request
 from services.conversations.branches import edit, regenerate, send
 from services.conversations.rows import TurnSettings
-from services.errors import BadRequest, IncompleteGeneration
 from services.conversations.store import open_store
+from services.errors import BadRequest, IncompleteGeneration
+from services.models import embedded, embedded_background
 from services.streaming import Answer, AnswerOutcome
 
 
@@ -83,9 +83,6 @@ def result_json(target, outcome: AnswerOutcome) -> dict:
 
 def show_code(store, settings: TurnSettings, args) -> int:
     """Print the script for the request these flags describe; nothing is stored or generated."""
-    from services.codegen import script_for
-    from services.codegen.requests import chat_request
-
     request = chat_request(store, settings, args.prompt, conversation=args.conversation,
                            regenerate=args.regenerate, edit=args.edit)
     # one file on stdout: a conversation's images go inside it

@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from services.compare import runfile
 from services.cli.chat import ensure_embedded
 from services.cli.common import add_generation_flags, params_from_args, print_json, schema_line
+from services.compare import runfile
+from services.compare.elo import leaderboard as board
 from services.compare.run import MAX_TARGETS, CompareSpec, run_compare, speed_summary
+from services.conversations.store import open_store
 from services.errors import BadRequest, PlaygroundError
+from services.media import images as media, video
 from services.types import Target
 
 
@@ -32,8 +35,6 @@ def register(sub) -> None:
 
 def read_image(path: str):
     """An image file as an ImagePart, checked by its content (the name only labels it)."""
-    from services.media import images as media
-
     try:
         with open(path, "rb") as fh:
             data = fh.read(media.MAX_IMAGE_BYTES + 1)  # past the cap is refused by prepare_image
@@ -64,8 +65,6 @@ def spec_from_args(args) -> CompareSpec:
         raise BadRequest(f"Give 2 to {MAX_TARGETS} targets with --target (got {len(args.target)}).")
     images = [read_image(p) for p in args.image]
     if args.video:
-        from services.media import video
-
         images += video.sample(Path(args.video), frames=args.frames, max_frames=max(args.frames, 1),
                                name=Path(args.video).name).parts()
     return CompareSpec.build(args.prompt, args.target, params_from_args(args), system=args.system or "",
@@ -99,9 +98,6 @@ def print_table(compare) -> None:
 
 def leaderboard(args) -> int:
     """Elo, votes and win rate per target, from the votes stored by the page's blind mode."""
-    from services.compare.elo import leaderboard as board
-    from services.conversations.store import open_store
-
     rows = board(open_store().list_votes())
     if args.json:
         print_json({"leaderboard": rows})

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from services.cli.chat import ensure_embedded
 from services.cli.common import print_json
 from services.cli.eval_tables import group_table, table
 from services.errors import BadRequest, PlaygroundError
@@ -18,6 +19,8 @@ from services.evaluate import groups, results, sources, storage
 from services.evaluate.promptfile import with_rows
 from services.evaluate.runner import DEFAULT_JUDGE, MAX_REPEAT, MAX_TARGETS, EvalSpec, run_eval
 from services.evaluate.targets import judge_notes, target_for_model, unreachable_judges, unreachable_model
+from services.jobs import is_local
+from services.types import Target
 
 FAILED, NOT_RUN = 1, 2
 
@@ -95,9 +98,6 @@ def _spec(args) -> tuple[EvalSpec, list[str]]:
 
 
 def _prepare(args) -> tuple[EvalSpec, list[str]]:
-    from services.cli.chat import ensure_embedded
-    from services.types import Target
-
     spec, notes = _spec(args)
     rows = spec.prompt.rows()
     if args.group_by and rows and not any(args.group_by in row for row in rows):
@@ -166,8 +166,6 @@ def run(args) -> int:
     fmt = spec.params.response_format
     if fmt.is_json:
         print(f"every case is asked under responseFormat {fmt.kind} (constrained decoding)", file=sys.stderr)
-    from services.compare.run import is_local
-
     for line in results.params_sentences(results.request_params(spec, {t: is_local(t) for t in spec.targets})):
         print(line, file=sys.stderr)
 

@@ -9,7 +9,7 @@ from services.chat import DEFAULT_TARGET, resolve_target
 from services.cli.chat import ensure_embedded
 from services.cli.common import add_generation_flags, params_from_args, print_json
 from services.errors import BadRequest
-from services.reasoning.problem_set import BUNDLED, load_problems, run_suite, save_suite
+from services.evaluate.problem_set import BUNDLED, load_problems, run_suite, save_suite
 from services.reasoning.methods import PRESETS, self_consistency
 
 

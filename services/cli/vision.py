@@ -5,17 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from services.media import images as media
+from services.media import images as media, video, vision
 
-from services.media import video
 
-from services.media import vision
 from services.cli.chat import ensure_embedded, print_answer
 from services.cli.common import add_generation_flags, print_json, settings_from_args
+from services.codegen import script_for
 from services.conversations import vision as vconv
 from services.conversations.store import open_store
 from services.errors import BadRequest, MediaError
-from services.types import Message, Target
+from services.types import ChatRequest, Message, Target
 
 
 def register(sub) -> None:
@@ -57,9 +56,6 @@ def _progress(fraction: float, message: str) -> None:
 
 def show_code(target, params, messages) -> int:
     """Print the script for this request (one file: the images go inside it); nothing is generated."""
-    from services.codegen import script_for
-    from services.types import ChatRequest
-
     sys.stdout.write(script_for(ChatRequest(target, tuple(messages), params), inline_images=True).text)
     return 0
 

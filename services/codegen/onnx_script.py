@@ -9,7 +9,8 @@ from services.backends.kv_reuse import RESERVE_TOKENS
 from services.backends.onnx.options import search_options
 from services.codegen.literals import json_literal, literal
 from services.codegen.script import CUT_AT_STOP, MAIN, Script, assign, header
-from services.models import embedded
+from services.models import embedded, local as local_models
+from services.structured.guidance import grammar_schema
 from services.types import ChatRequest
 
 REQUIREMENTS = ("onnxruntime-genai",)
@@ -22,8 +23,6 @@ def model_folder(model: str) -> str:
     path = Path(model).expanduser()
     if path.is_dir():
         return str(path)
-    from services.models import local as local_models
-
     found = local_models.find("onnx", model)
     return str(found) if found is not None else model
 
@@ -43,8 +42,6 @@ def script(request: ChatRequest) -> Script:
     out.append(assign("RESERVE_TOKENS", RESERVE_TOKENS))
     fmt = p.response_format
     if fmt.is_json:
-        from services.structured.guidance import grammar_schema
-
         out.append("# the answer is held to JSON by the runtime's own llguidance, as the app does\n")
         out.append(f"GUIDANCE = {json_literal(grammar_schema(fmt))}\n")
     out.append(CUT_AT_STOP)

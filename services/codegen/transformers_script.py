@@ -9,7 +9,8 @@ from services.backends.base import messages_as_dicts
 from services.backends.transformers.backend import generation_values
 from services.codegen.literals import json_literal, literal
 from services.codegen.script import CUT_AT_STOP, MAIN, Script, assign, header
-from services.models import embedded
+from services.models import embedded, local as local_models
+from services.structured.guidance import grammar_schema
 from services.types import ChatRequest
 
 REQUIREMENTS = ("torch", "transformers")
@@ -54,8 +55,6 @@ def model_source(model: str) -> str:
     path = Path(model).expanduser()
     if path.is_dir():
         return str(path)
-    from services.models import local as local_models
-
     found = local_models.find("transformers", model)
     return str(found) if found is not None else model
 
@@ -83,8 +82,6 @@ def script(request: ChatRequest) -> Script:
     out.append(assign("STOP", list(p.stop)))
     out.append(assign("SEED", p.seed))
     if fmt.is_json:
-        from services.structured.guidance import grammar_schema
-
         out.append("# the answer is held to JSON by llguidance, as the app does\n")
         out.append(f"GUIDANCE = {json_literal(grammar_schema(fmt))}\n")
         out.append(JSON_MASK)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.backends.base import TargetInfo
 from services.compare.run import MAX_TARGETS
-from services.types import Target
+from services.models import catalog
+from services.types import Target, TargetInfo
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,6 @@ CLOUD_BACKENDS = ("github", "nim", "azure", "openai")
 
 
 def _catalog_key(target: str) -> str | None:
-    from services.models import catalog
-
     t = Target.parse(target)
     hit = catalog.find(t.backend, t.model) or catalog.guess(t.model)
     return hit.key if hit else None

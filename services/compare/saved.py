@@ -8,6 +8,7 @@ from pathlib import Path
 
 from services.compare import elo, runfile
 from services.compare.run import CompareRun
+from services.conversations.store import open_store
 from services.errors import PlaygroundError
 
 KIND = "compare"
@@ -25,8 +26,6 @@ class Saved:
 
 def _store(path: str | Path | None):
     # imported here: the store opens a file, which a page that never saves should not pay for
-    from services.conversations.store import open_store
-
     return open_store(path)
 
 

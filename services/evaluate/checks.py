@@ -9,6 +9,7 @@ import regex
 
 from services.errors import BadRequest
 from services.reasoning.methods import extract_answer, is_correct, parse_number
+from services.structured.bounded_schema import PatternCutOff, UncheckableSchema, iter_errors
 
 # a user's pattern may backtrack badly: the `regex` package stops it after this long, and it only
 # ever sees this much of an answer
@@ -122,8 +123,6 @@ def schema_check(schema, completion: str) -> Verdict:
     The schema's pattern and patternProperties run under a time limit; a check cut off is unscored.
     """
     from jsonschema.exceptions import ValidationError
-
-    from services.structured.bounded_schema import PatternCutOff, UncheckableSchema, iter_errors
 
     try:
         value, note = parse_json(completion)

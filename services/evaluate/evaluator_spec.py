@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from services.errors import BadRequest
 from services.evaluate import yaml_reader as yr
+from services.evaluate.checks import check_schema, compile_pattern
 from services.evaluate.file_notices import Notes, near_miss
 
 # gh models eval's order: with several given, the first non-empty one is used
@@ -128,8 +129,6 @@ def _llm(cfg, where: str, path: str, notes: Notes) -> tuple[dict, tuple[Choice, 
 
 
 def _regex(cfg, where: str, path: str, notes: Notes) -> dict:
-    from services.evaluate.checks import compile_pattern
-
     cfg = _map(cfg, where)
     notes.keys(cfg, ("pattern", "ignoreCase"), path)
     pattern = _required_text(cfg.get("pattern"), f"{where} pattern")
@@ -141,8 +140,6 @@ def _regex(cfg, where: str, path: str, notes: Notes) -> dict:
 
 
 def _schema(cfg, where: str, path: str, notes: Notes) -> dict:
-    from services.evaluate.checks import check_schema
-
     cfg = _map(cfg, where, empty_ok=True)
     notes.keys(cfg, ("schema",), path)
     if "schema" not in cfg:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from services.backends import get_backend
 from services.errors import PlaygroundError
 from services.types import Capabilities, ResponseFormat, Target
 
@@ -22,8 +23,6 @@ def refusals(targets: Iterable[str], fmt: ResponseFormat) -> dict[str, str]:
     out: dict[str, str] = {}
     if not fmt.is_json:
         return out
-    from services.backends import get_backend
-
     for name in targets:
         t = Target.parse(name)
         try:

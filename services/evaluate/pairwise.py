@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from itertools import combinations
 
+from services.chat import start_chat
 from services.errors import BadRequest, PlaygroundError
 from services.evaluate.evaluator_spec import Choice
 from services.evaluate.judges import JUDGE_PARAMS, match_choice
@@ -20,8 +21,6 @@ MAX_ANSWER_CHARS = 4000
 
 def ask_target(target: str, messages: tuple[Message, ...]) -> str:
     """One greedy, short judge reply from a target."""
-    from services.chat import start_chat
-
     return start_chat(target, messages, JUDGE_PARAMS).text()
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from services.errors import BadRequest
 from services.evaluate import yaml_reader as yr
+from services.evaluate.checks import check_schema
 from services.evaluate.evaluator_spec import EvaluatorSpec, parse_evaluator
 from services.evaluate.file_notices import Notes
 from services.evaluate.placeholder_notes import placeholder_notices
@@ -194,8 +195,6 @@ def _schema_text(raw, fmt: str | None, notes: Notes) -> str | None:
         except BadRequest as exc:
             message = exc.user_message()
             raise BadRequest(f"jsonSchema cannot be used: {message[:1].lower()}{message[1:]}") from None
-    from services.evaluate.checks import check_schema
-
     check_schema(schema, "jsonSchema")
     return text
 

@@ -8,7 +8,9 @@ import time
 from services.csv_export import dicts_csv
 from services.errors import BadRequest
 from services.evaluate.promptfile import dumps, loads
+from services.evaluate.runner import EvalSpec
 from services.evaluate.stats import summarize
+from services.types import GenerationParams
 
 FORMAT = "phi-playground-eval/1"
 MARK = {"pass": "✓", "fail": "✗", "unscored": "?", "error": "⚠", "cancelled": "–"}
@@ -139,9 +141,6 @@ def check_record(rec) -> dict:
 
 def spec_from_record(rec: dict):
     """The same evaluation again: prompt file, targets, repeat, judge and parameters of a stored run."""
-    from services.evaluate.runner import EvalSpec
-    from services.types import GenerationParams
-
     rec = check_record(rec)
     prompt = loads(rec["promptFile"], "The stored run's prompt file")
     values = dict(rec["params"])

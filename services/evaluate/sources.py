@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.errors import BadRequest
 from services.evaluate.promptfile import MAX_FILE_BYTES, MAX_ROWS, PromptFile, check_rows, dumps, loads
+from services.evaluate.targets import model_for_target
 from services.structured.wire import openai_response_format
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "prompts"
@@ -104,8 +105,6 @@ def examples() -> dict[str, Path]:
 def from_chat(messages: list[tuple[str, str]], *, system: str = "", params=None, target: str = "",
               name: str = "") -> str:
     """A `.prompt.yml` of a chat: its system prompt, messages and parameters (no test data yet)."""
-    from services.evaluate.targets import model_for_target
-
     msgs = ([{"role": "system", "content": system}] if system.strip() else [])
     msgs += [{"role": role, "content": content} for role, content in messages]
     # the file's messages end with the question each model answers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.conversations.store import open_store
 from services.errors import BadRequest, PlaygroundError
 from services.evaluate.results import check_record, record
 
@@ -9,8 +10,6 @@ KIND = "evaluate"
 
 
 def _store(path=None):
-    from services.conversations.store import open_store
-
     return open_store(path)
 
 

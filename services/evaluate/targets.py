@@ -3,6 +3,7 @@ each can answer here, and a target as a `model` GitHub's tools can read."""
 
 from __future__ import annotations
 
+from services.backends import backend_names, get_backend
 from services.errors import PlaygroundError
 from services.models import catalog
 from services.types import Target
@@ -14,8 +15,6 @@ PICK_JUDGE = "choose a judge with --judge TARGET or in the Evaluate page's Judge
 
 
 def _backends() -> set[str]:
-    from services.backends import backend_names
-
     return set(backend_names())
 
 
@@ -52,8 +51,6 @@ def why_unreachable(target: str, listed: dict | None = None) -> str | None:
 
     `listed` (target -> TargetInfo, as a page already holds them) saves asking the backend again.
     """
-    from services.backends import get_backend
-
     t = Target.parse(target)
     if t.backend not in _backends():
         return f"there is no {t.backend} backend."

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from services.errors import BadRequest, MediaError
+from services.media import images as media, ocr
 from services.types import ImagePart, Message
 
 # Phi3VImageProcessor tiles images into 336-pixel crops (processing_phi3_v.py)
@@ -169,8 +170,6 @@ def nim_inline_content(message: Message) -> str:
     note = media_note(images)
     if note:
         pieces.append(note)
-    from services.media import images as media
-
     for part in images:
         uri = data_uri(part)
         if len(uri) > NIM_INLINE_MAX_B64:
@@ -253,12 +252,9 @@ def ocr_readings(target: str, parts: Sequence[ImagePart], *, with_png: bool = Tr
     """
     if not str(target).startswith("ocr:"):
         return []
-    from services.backends import get_backend
-
-    ocr = get_backend("ocr")
     out = []
     for number, part in enumerate(parts, 1):
-        reading, png = ocr.annotated(part) if with_png else (ocr.reading(part), None)
+        reading, png = ocr.reader.annotated(part) if with_png else (ocr.reader.reading(part), None)
         entry = {"label": describe(part, number), "name": part.label, **reading.to_dict()}
         if with_png:
             entry["annotated_png"] = png
@@ -275,8 +271,6 @@ OCR_MAX_SIDE = 2048
 
 def max_side_for(target: str) -> int:
     """The longest image side worth sending to this target."""
-    from services.media import images as media
-
     return OCR_MAX_SIDE if str(target).startswith("ocr:") else media.DEFAULT_MAX_SIDE
 
 
@@ -290,6 +284,4 @@ def question_message(question: str, images: Sequence[ImagePart] = (), frames: Se
 
 def estimate_parts(parts: Sequence[ImagePart], num_crops: int | None = None) -> int:
     """Phi-3.5-vision image tokens for these parts (sizes read from the headers, not decoded)."""
-    from services.media import images as media
-
     return estimate_image_tokens((media.image_size(p.data) for p in parts), num_crops)

@@ -9,8 +9,8 @@ import gc
 import shutil
 import threading
 
-from services.models import local as local_models
 from services.errors import BackendUnavailable, BadRequest
+from services.models import local as local_models
 from services.models.local import LocalModel, Variant
 
 # the download layer's names are part of this module's API (pages, CLI and tests use them from here)
@@ -29,6 +29,7 @@ from services.models.download import (  # noqa: F401
     quota_bytes,
     space_available,
 )
+from services.backends import backend_names, get_backend
 
 
 class ModelInUse(BadRequest):
@@ -86,8 +87,6 @@ def pull(model: str | Variant, variant: str | None = None, on_event=None) -> Loc
 
 def _unload(model: LocalModel) -> None:
     """Drop the model, text or vision, from its runtime's memory; refuse while it is generating."""
-    from services.backends import get_backend
-
     backend = get_backend(local_models.BACKEND_OF_KIND[model.kind])
     keys = {model.name, str(model.path), str(model.path.resolve())}
     for resident in backend.loaded():
@@ -144,8 +143,6 @@ def overview() -> dict:
 
 def _ollama_models() -> list[dict]:
     """Models pulled into Ollama (from the Ollama backend, when it is registered and running)."""
-    from services.backends import backend_names, get_backend
-
     if "ollama" not in backend_names():
         return []
     try:

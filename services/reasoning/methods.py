@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
+from services.chat import start_chat
 from services.errors import BadRequest
 from services.types import GenerationParams, Message
 
@@ -273,8 +274,6 @@ def self_consistency(target: str, question: str, *, preset: str = "math", k: int
                      step_by_step: bool = True, system: str = "", routing: bool = False,
                      on_sample: Callable[[int, Sample], None] | None = None) -> Consistency:
     """Ask k times, extract each answer, and vote; routing (first sample) when asked for."""
-    from services.chat import start_chat
-
     if not isinstance(k, int) or not 1 <= k <= 20:
         raise BadRequest(f"samples must be between 1 and 20, not {k!r}.")
     params = params or GenerationParams()

@@ -23,11 +23,15 @@ from services.backends.transformers.moe_routing import (  # noqa: F401  (re-expo
     release,
     unavailable_reason,
 )
-from services.backends.base import TargetInfo
+from services.backends import get_backend
+from services.backends.base import ExpertRouting
+from services.backends.transformers import moe_sizes
+from services.chat import resolve_target, start_chat
 from services.csv_export import dicts_csv, rows_csv
 from services.errors import BadRequest
+from services.models import catalog
 from services.reasoning.routing_stats import expert_load, layer_stats, specialisation, summary  # noqa: F401
-from services.types import GenerationParams, Message, Routing, Target
+from services.types import GenerationParams, Message, Routing, Target, TargetInfo
 
 # --- what the records show -------------------------------------------------------------------
 
@@ -47,8 +51,6 @@ def family_reason(t: Target) -> str | None:
 
 def check_routable(t: Target) -> None:
     """A clear sentence when this target cannot report routing."""
-    from services.backends import get_backend
-
     if get_backend(t.backend).capabilities(t.model).moe_routing:
         return
     raise BadRequest(family_reason(t) or f"{t} has no expert routers to watch: routing needs a local MoE model in "
@@ -57,8 +59,6 @@ def check_routable(t: Target) -> None:
 
 def route_prompt(target: str, prompt: str, params: GenerationParams | None = None, *, system: str = ""):
     """Run one prompt with routing on; return its outcome (.routing filled), or raise its failure."""
-    from services.chat import resolve_target, start_chat
-
     t = resolve_target(target)
     check_routable(t)
     messages = ([Message("system", system)] if system.strip() else []) + [Message("user", prompt)]
@@ -69,10 +69,6 @@ def route_prompt(target: str, prompt: str, params: GenerationParams | None = Non
 
 def model_info(target: str) -> dict:
     """Family, scoring, shared experts, the random-weights note and sizes of a local MoE target."""
-    from services.backends import get_backend
-    from services.backends.base import ExpertRouting
-    from services.chat import resolve_target
-
     t = resolve_target(target)
     backend = get_backend(t.backend)
     info = backend.routing_info(t.model) if isinstance(backend, ExpertRouting) else {}
@@ -81,8 +77,6 @@ def model_info(target: str) -> dict:
 
 @functools.lru_cache(maxsize=32)
 def _config_sizes(folder: str, mtime: float) -> dict:
-    from services.backends.transformers import moe_sizes
-
     return moe_sizes.counts_from_config(folder)
 
 
@@ -92,9 +86,6 @@ def target_sizes(target: str) -> dict | None:
     A local transformers folder: counted from its config on the meta device (cached per config file).
     Anything else: the catalog's numbers for that model, when it is a MoE one.
     """
-    from services.models import catalog
-    from services.chat import resolve_target
-
     t = resolve_target(target)
     if t.backend == "transformers" and looks_moe(t.model):
         cfg = config_path(t.model)

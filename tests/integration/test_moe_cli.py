@@ -5,7 +5,7 @@ import json
 import pytest
 
 from services.__main__ import main
-from services.reasoning.problem_set import load_problems, run_suite
+from services.evaluate.problem_set import load_problems, run_suite
 from services.types import GenerationParams
 
 pytestmark = pytest.mark.integration

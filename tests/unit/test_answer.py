@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from services.backends.base import Backend, TargetInfo
+from services.backends.base import Backend
 from services.errors import BackendTimeout, BackendUnavailable, IncompleteGeneration, RateLimited
 from services.streaming import Answer
-from services.types import (Capabilities, ChatRequest, Done, Message, Routing, ServerMetrics, Target, Token,
-                            Usage)
+from services.types import (Capabilities, ChatRequest, Done, Message, Routing, ServerMetrics, Target, TargetInfo,
+                            Token, Usage)
 
 
 class ScriptedBackend:

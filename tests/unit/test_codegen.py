@@ -222,7 +222,7 @@ def test_cli_vision_show_code_puts_the_image_in_the_script(tmp_path):
 def test_the_same_request_is_offered_for_each_runtime_of_its_model():
     """The listed targets (as the picker has them): the embedded model on three local runtimes and OCR,
     Phi-3.5-mini on Ollama and two clouds (two GitHub entries of the family: one script per runtime)."""
-    from services.backends.base import TargetInfo
+    from services.types import TargetInfo
     from services.codegen import script_targets
     from services.targets import list_targets
 

@@ -117,8 +117,7 @@ def test_cli_json_lists_every_target_in_order_even_when_all_fail(capsys):
 
 def test_presets_follow_what_is_available():
     from services.compare.presets import presets
-
-    from services.backends.base import TargetInfo
+    from services.types import TargetInfo
 
     def infos(*available, missing=()):
         return [TargetInfo(t, True) for t in available] + [TargetInfo(t, False) for t in missing]

@@ -15,7 +15,7 @@ from services.csv_export import FORMULA_STARTS, cell, rows_csv
 from services.evaluate import promptfile, results
 from services.evaluate.runner import EvalSpec, run_eval
 from services.reasoning import routing
-from services.reasoning.problem_set import parse_problems, run_suite
+from services.evaluate.problem_set import parse_problems, run_suite
 from services.types import Routing
 from tests.conftest import ROOT
 from tests.standins.openai_sse import OpenAIStandIn, Reply

@@ -287,7 +287,7 @@ def test_keep_closes_stores_and_says_when_it_could_not(server, tmp_path):
 
 
 def test_a_prompt_file_proposes_its_model_when_it_can_answer_else_says_why():
-    from services.backends.base import TargetInfo
+    from services.types import TargetInfo
     from services.evaluate.runner import DEFAULT_JUDGE
     from services.evaluate.targets import propose
 

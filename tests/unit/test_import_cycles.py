@@ -20,6 +20,19 @@ def _modules() -> dict[str, Path]:
     return out
 
 
+def imported_names(node: ast.AST, package: str) -> list[str]:
+    """The dotted names an import statement may load (a `from` import: each name and its module)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            up = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+            base = ".".join([*up, base] if base else up)
+        return [f"{base}.{a.name}" for a in node.names] + [base]
+    return []
+
+
 def _graph(modules: dict[str, Path]) -> dict[str, set[str]]:
     def resolve(name: str) -> str | None:
         while name:
@@ -32,16 +45,7 @@ def _graph(modules: dict[str, Path]) -> dict[str, set[str]]:
     for mod, path in modules.items():
         package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    up = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                    base = ".".join([*up, base] if base else up)
-                names = [f"{base}.{a.name}" for a in node.names] + [base]
-            for name in names:
+            for name in imported_names(node, package):
                 target = resolve(name)
                 if target and target != mod:
                     graph[mod].add(target)

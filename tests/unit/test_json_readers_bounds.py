@@ -43,7 +43,7 @@ def read_jsonl_rows(text):
 
 
 def read_problem_set(text):
-    from services.reasoning.problem_set import parse_problems
+    from services.evaluate.problem_set import parse_problems
 
     parse_problems(text)
 

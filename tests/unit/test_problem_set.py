@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from services.errors import BadRequest
-from services.reasoning.problem_set import BUNDLED, Outcome, SuiteRun, TargetScore, load_problems, parse_problems
+from services.evaluate.problem_set import BUNDLED, Outcome, SuiteRun, TargetScore, load_problems, parse_problems
 from services.reasoning.methods import extract_answer, is_correct
 
 
@@ -106,7 +106,7 @@ def test_uploaded_bytes_parse_and_non_utf8_is_one_sentence():
 
 def test_score_and_problem_rows_put_each_target_in_a_column():
     from services import config
-    from services.reasoning.problem_set import run_suite
+    from services.evaluate.problem_set import run_suite
     from tests.standins.openai_sse import OpenAIStandIn, Reply
 
     def answers(body):

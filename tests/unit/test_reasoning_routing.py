@@ -105,8 +105,8 @@ def test_shared_experts_are_counted_apart_and_exported():
 
 def test_mixture_targets_are_cloud_endpoints_by_name_and_local_folders_by_routers(tmp_path):
     from services.backends import get_backend
-    from services.backends.base import TargetInfo
     from services.targets import list_targets
+    from services.types import TargetInfo
 
     infos = {i.target: i for i in list_targets()}
     assert routing.is_moe(infos["github:microsoft/phi-3.5-moe-instruct"])

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from services.errors import BadRequest, MediaError
-from services.reasoning.problem_set import MAX_FILE_BYTES, MAX_PROBLEMS, parse_problems
+from services.evaluate.problem_set import MAX_FILE_BYTES, MAX_PROBLEMS, parse_problems
 from tests.fixtures.media_files import text_image
 from ui import upload_cache
 from ui.chat_attachments import prepare_files

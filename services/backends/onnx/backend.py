@@ -8,18 +8,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
-from services.models import embedded
+from services.models import embedded, embedded_background, local as local_models
 
-from services.models import embedded_background
 from services.backends import get_backend, kv_reuse, limits
-from services.backends.base import StopMatcher, TargetInfo, messages_as_dicts
+from services.backends.base import StopMatcher, messages_as_dicts
 from services.backends.memory import ResidentModels, folder_bytes, room
 from services.backends.onnx import vision as onnx_vision
 from services.backends.onnx.decode import decode_tokens
 from services.backends.onnx.options import search_options  # noqa: F401
 from services.errors import BackendUnavailable, BadRequest
 from services.structured.guidance import check_grammar, grammar_schema
-from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Target, Usage
+from services.types import Capabilities, ChatRequest, Done, Message, ServerMetrics, Target, TargetInfo, Usage
 
 # how refusals of a schema name this runtime
 RUNTIME = "ONNX Runtime GenAI"
@@ -55,8 +54,6 @@ def resolve_folder(model: str, progress=None) -> Path:
     path = Path(model).expanduser()
     if path.is_dir() and (path / "genai_config.json").is_file():
         return path
-    from services.models import local as local_models
-
     found = local_models.find("onnx", model)
     if found is not None:
         return found
@@ -105,8 +102,6 @@ class OnnxBackend(ResidentModels):
                 capabilities=self.capabilities(embedded.EMBEDDED_MODEL),
             )
         )
-        from services.models import local as local_models
-
         for name, folder in local_models.installed("onnx"):
             out.append(TargetInfo(f"onnx:{name}", ok, reason, label=f"{name} (ONNX, local)",
                                   family=local_models.family_of(name),
@@ -120,8 +115,6 @@ class OnnxBackend(ResidentModels):
             if model == embedded.EMBEDDED_MODEL:
                 folder = embedded.onnx_dir()
             else:
-                from services.models import local as local_models
-
                 # an installed model is named, a brought-in one may be a path
                 folder = local_models.find("onnx", model) or Path(model)
             cfg = json.loads((folder / "genai_config.json").read_text())

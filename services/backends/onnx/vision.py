@@ -11,13 +11,14 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from services.models import embedded
+from services.models import embedded, local as local_models
 
-from services.media import vision
 from services.backends import limits
 from services.backends.base import StopMatcher
 from services.backends.onnx.decode import decode_tokens
+from services.backends.onnx.options import search_options
 from services.errors import BadRequest, MediaError
+from services.media import vision
 from services.types import Capabilities, ChatRequest, Done, Message, Usage
 
 MAX_IMAGES = 32
@@ -30,8 +31,6 @@ def model_type(model: str) -> str:
         return ""
     path = Path(model).expanduser()
     if not path.is_dir():
-        from services.models import local as local_models
-
         path = local_models.find("onnx", model) or path
     try:
         return str(json.loads((path / "genai_config.json").read_text())["model"]["type"])
@@ -88,8 +87,6 @@ def stream(backend, request: ChatRequest) -> Iterator:
         raise BadRequest(f"The prompt with its images is {n_prompt} tokens; this model's context is "
                          f"{loaded.context_length}. Use fewer frames or crops.")
     max_length = min(n_prompt + p.max_tokens, loaded.context_length)
-    from services.backends.onnx.options import search_options
-
     options = {"max_length": max_length, **search_options(p)}
     limits.acquire(loaded.lock)
     generator = None

@@ -8,17 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from services.models import embedded
+from services.models import embedded, local as local_models
 from services.backends.transformers import moe_routing as routing  # MoE routing hooks live beside this backend
-from services.backends.base import Resident, StopMatcher, TargetInfo, messages_as_dicts
-from services.backends.memory import ResidentModels, room, weights_bytes
-from services.backends.transformers import vision as transformers_vision
-from services.backends.transformers import fast as transformers_fast
-from services.backends.transformers import guided as transformers_guided
-from services.backends.transformers.worker import eos_ids, generate_in_worker
 from services.backends import limits
+from services.backends.base import Resident, StopMatcher, messages_as_dicts
+from services.backends.memory import ResidentModels, room, weights_bytes
+from services.backends.transformers import fast as transformers_fast, guided as transformers_guided, moe_sizes
+from services.backends.transformers import vision as transformers_vision
+from services.backends.transformers.worker import eos_ids, generate_in_worker
 from services.errors import BackendUnavailable, BadRequest
-from services.types import Capabilities, ChatRequest, Done, Message, Token, Usage
+from services.types import Capabilities, ChatRequest, Done, Message, TargetInfo, Token, Usage
 
 # torch's OpenMP threads spin while waiting by default; on a busy 2-core machine
 # the spinning thread steals the core the working one needs (a decode step measured 2.5 s spinning
@@ -71,8 +70,6 @@ def _resolve(model: str, progress=None) -> tuple[str, dict]:
         if not (path / "config.json").is_file():
             raise BadRequest(f"{path} is not a transformers model folder (config.json is missing).")
         return str(path), {}
-    from services.models import local as local_models
-
     found = local_models.find("transformers", model)
     if found is not None:
         return str(found), {}
@@ -86,9 +83,6 @@ def _dtype_name(source: str) -> str:
     name = os.environ.get("PHI_TRANSFORMERS_DTYPE", "").strip().lower()
     if name:
         return name
-    from services.models import local as local_models
-    from services.backends.transformers import moe_sizes
-
     return moe_sizes.dtype_that_fits(source, "float32", local_models.machine_memory())
 
 
@@ -129,8 +123,6 @@ class TransformersBackend(ResidentModels):
                 capabilities=self.capabilities(embedded.EMBEDDED_MODEL),
             )
         ]
-        from services.models import local as local_models
-
         for name, _folder in local_models.installed("transformers"):
             out.append(TargetInfo(f"transformers:{name}", ok, reason, label=f"{name} (transformers, local)",
                                   family=local_models.family_of(name), capabilities=self.capabilities(name)))
@@ -158,8 +150,6 @@ class TransformersBackend(ResidentModels):
 
     def routing_info(self, model: str) -> dict:
         """MoE routing facts for the routing page: family, scoring, shared experts, random weights, sizes."""
-        from services.backends.transformers import moe_sizes
-
         loaded = self.load(model)
         return {**routing.describe(loaded.model), **moe_sizes.counts(loaded.model)}
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.backends.transformers import moe_families
+from services.models import local as local_models
 from services.types import Routing
 
 # a file a tiny test or demo model carries to say its weights are random (see weights_look_random)
@@ -35,8 +36,6 @@ def config_path(model: str) -> Path | None:
     """A local model's config.json (a folder, or an installed name), or None."""
     folder = Path(model).expanduser()
     if not (folder / "config.json").is_file():
-        from services.models import local as local_models
-
         folder = local_models.find("transformers", model) or folder
     path = folder / "config.json"
     return path if path.is_file() else None

@@ -14,14 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.models import embedded
+from services.models import embedded, local as local_models
 
-from services.media import images as media
+from services.media import images as media, vision
 
-from services.media import vision
 from services.backends.memory import ResidentModels, room, weights_bytes
-from services.errors import BackendUnavailable, BadRequest
 from services.backends.transformers.worker import eos_ids, generate_in_worker
+from services.errors import BackendUnavailable, BadRequest
 from services.types import Capabilities, ChatRequest, Message
 
 MAX_IMAGES = 16
@@ -77,8 +76,6 @@ def _folder(model: str) -> Path | None:
     path = Path(model).expanduser()
     if path.is_dir():
         return path
-    from services.models import local as local_models
-
     return local_models.find("transformers", model)
 
 

@@ -8,8 +8,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from services.chat import resolve_target
+from services.conversations.store import open_store
 from services.csv_export import dicts_csv
 from services.errors import BadRequest, PlaygroundError
+from services.evaluate.evaluator_spec import parse_evaluator
+from services.evaluate.promptfile import PromptFile
+from services.evaluate.runner import MAX_TARGETS, EvalSpec, start_eval
 from services.reasoning.methods import PRESETS, build_messages, extract_answer, parse_number
 from services.types import GenerationParams
 
@@ -190,9 +195,6 @@ class SuiteRun:
 def suite_prompt(problems: list[Problem], *, step_by_step: bool = True):
     """The problem set as an evaluation: one row per problem, its preset's system prompt, and a
     final-answer evaluator that scores as the MoE page always has (numbers exactly, text by words)."""
-    from services.evaluate.evaluator_spec import parse_evaluator
-    from services.evaluate.promptfile import PromptFile
-
     rows = []
     for p in problems:
         preset = p.category if p.category in PRESETS else "math"
@@ -212,9 +214,6 @@ def run_suite(problems: list[Problem], targets: list[str], params: GenerationPar
               on_outcome: Callable[[int, int, Outcome], None] | None = None) -> SuiteRun:
     """Ask every problem of every target once, on the evaluation engine; a failing problem is scored
     wrong, never fatal. Targets go in groups of the engine's 4 at most."""
-    from services.chat import resolve_target
-    from services.evaluate.runner import MAX_TARGETS, EvalSpec, start_eval
-
     if not targets:
         raise BadRequest("Pick at least one target to run the problem set on.")
     names = [str(resolve_target(t)) for t in targets]
@@ -258,8 +257,6 @@ def run_suite(problems: list[Problem], targets: list[str], params: GenerationPar
 def save_suite(run: SuiteRun, path=None) -> str | None:
     """Keep the run in the database as kind "reasoning"; None when no database can be opened."""
     try:
-        from services.conversations.store import open_store
-
         return open_store(path).save_run("reasoning", run.to_dict())
     except (PlaygroundError, OSError, ImportError):
         return None
