@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from types import MappingProxyType
 from typing import Any, Literal, Union
 
 from services.errors import BadRequest
@@ -160,6 +161,32 @@ class ResponseFormat:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """The valid range of one numeric parameter and the step its control moves by: what the checks
+    below and the parameter panel both read, so the two cannot disagree."""
+
+    low: float
+    high: float
+    step: float
+    # the low end itself is not allowed (top_p > 0); a control starts one step above it
+    low_open: bool = False
+
+    @property
+    def lowest(self) -> float:
+        """The smallest value a control offers."""
+        return self.low + self.step if self.low_open else self.low
+
+    def allows(self, value: float) -> bool:
+        """Whether value lies in the range."""
+        return (self.low < value if self.low_open else self.low <= value) and value <= self.high
+
+    def rule(self) -> str:
+        """The range in words, for an error message."""
+        low, high = (str(v) if isinstance(v, int) else f"{v:g}" for v in (self.low, self.high))
+        return f"> {low} and <= {high}" if self.low_open else f"between {low} and {high}"
+
+
+@dataclass(frozen=True)
 class GenerationParams:
     """Sampling settings, validated once; every backend maps them and reports what it ignores."""
 
@@ -186,6 +213,16 @@ class GenerationParams:
     unset: frozenset[str] = frozenset()
 
     MAX_TOKENS_CAP = 32768
+    # the one table of ranges and steps: checked here, offered by the parameter panel (ui/params_panel.py)
+    LIMITS = MappingProxyType({
+        "temperature": Limit(0.0, 2.0, 0.05),
+        "top_p": Limit(0.0, 1.0, 0.01, low_open=True),
+        # beyond a thousand candidates top-k filters nothing a person would notice; 0 turns it off
+        "top_k": Limit(0, 1000, 1),
+        "max_tokens": Limit(1, MAX_TOKENS_CAP, 1),
+        "repetition_penalty": Limit(0.0, 10.0, 0.05, low_open=True),
+        "seed": Limit(0, 2**31 - 1, 1),
+    })
     UNSETTABLE = frozenset({"temperature", "top_p", "max_tokens"})
 
     def __post_init__(self):
@@ -197,30 +234,15 @@ class GenerationParams:
             if kind is int and int(value) != value:
                 raise BadRequest(f"{name} must be a whole number, not {value!r}.")
 
-        number("temperature", self.temperature)
-        if not 0 <= self.temperature <= 2:
-            raise BadRequest(f"temperature must be between 0 and 2, not {self.temperature}.")
-        number("top_p", self.top_p)
-        if not 0 < self.top_p <= 1:
-            raise BadRequest(f"top_p must be > 0 and <= 1, not {self.top_p}.")
-        number("top_k", self.top_k, int)
-        if self.top_k < 0:
-            raise BadRequest(f"top_k must be 0 (off) or a positive whole number, not {self.top_k}.")
-        number("max_tokens", self.max_tokens, int)
-        if not 0 < self.max_tokens <= self.MAX_TOKENS_CAP:
-            raise BadRequest(
-                f"max_tokens must be between 1 and {self.MAX_TOKENS_CAP}, not {self.max_tokens}."
-            )
-        if self.repetition_penalty is not None:
-            number("repetition_penalty", self.repetition_penalty)
-            if not 0 < self.repetition_penalty <= 10:
-                raise BadRequest(
-                    f"repetition_penalty must be > 0 and <= 10, not {self.repetition_penalty}."
-                )
-        if self.seed is not None:
-            number("seed", self.seed, int)
-            if not 0 <= self.seed < 2**31:
-                raise BadRequest(f"seed must be between 0 and 2147483647, not {self.seed}.")
+        for name in ("temperature", "top_p", "top_k", "max_tokens", "repetition_penalty", "seed"):
+            value = getattr(self, name)
+            if value is None and name in ("repetition_penalty", "seed"):
+                continue  # the runtime's default; no seed
+            limit = self.LIMITS[name]
+            number(name, value, int if isinstance(limit.step, int) else float)
+            if not limit.allows(value):
+                raise BadRequest(f"{name} must be {limit.rule()}{' (0 turns it off)' if name == 'top_k' else ''}, "
+                                 f"not {value}.")
         stop = self.stop
         if isinstance(stop, str):
             stop = (stop,)

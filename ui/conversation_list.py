@@ -10,7 +10,7 @@ from services.errors import PlaygroundError
 from services.conversations.store import Store, StoreError, open_store
 from services.types import GenerationParams
 from ui.file_download import file_download
-from ui.params_panel import RANGES, restore_format
+from ui.params_panel import LIMITS, offers, restore_format
 from ui.safe_markdown import plain, sanitize
 
 CURRENT = "chat_conversation"
@@ -105,10 +105,10 @@ def set_current(store: Store, conv_id: str | None, *, targets: list[str] = (), k
 def _restore_params(params: GenerationParams, kind: str = "chat") -> None:
     """Put a resumed conversation's sampling settings back into the params panel."""
     state = st.session_state
-    for name, (lo, hi) in RANGES.items():
+    for name, limit in LIMITS.items():
         value = getattr(params, name)
-        if isinstance(value, (int, float)) and lo <= value <= hi:
-            state[f"{kind}_{name}"] = float(value) if isinstance(lo, float) else int(value)
+        if offers(name, value):  # a value outside the control's range is left as the control has it
+            state[f"{kind}_{name}"] = int(value) if isinstance(limit.step, int) else float(value)
     state[f"{kind}_seed"] = "" if params.seed is None else str(params.seed)
     if all("," not in s for s in params.stop):
         state[f"{kind}_stop_strings"] = ", ".join(params.stop)

@@ -14,9 +14,9 @@ from ui.safe_markdown import plain, sanitize
 from ui.widget_memory import remember
 
 DEFAULTS = GenerationParams()
-# each control's range; a resumed conversation's value outside it is left as the control has it
-RANGES = {"temperature": (0.0, 2.0), "top_p": (0.01, 1.0), "top_k": (0, 1000),
-          "max_tokens": (1, GenerationParams.MAX_TOKENS_CAP), "repetition_penalty": (0.5, 2.0)}
+# the controls' ranges and steps are GenerationParams' own (one table for the panel and the checks)
+CONTROLLED = ("temperature", "top_p", "top_k", "max_tokens", "repetition_penalty")
+LIMITS = {name: GenerationParams.LIMITS[name] for name in CONTROLLED}
 FORMAT_LABELS = {"text": "Text", "json_object": "JSON object", "json_schema": "JSON schema"}
 SCHEMA_EXAMPLE = '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}'
 
@@ -47,20 +47,26 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
         def tip(name: str, text: str) -> str:
             return f"{text} (ignored by this backend)" if name in ignored else text
 
-        temperature = st.slider("Temperature", *RANGES["temperature"], DEFAULTS.temperature, 0.05, key=f"{key}_temperature",
-                                disabled="temperature" in ignored, help=plain(tip("temperature", "0 = greedy")))
-        top_p = st.slider("Top p", *RANGES["top_p"], DEFAULTS.top_p, 0.01, key=f"{key}_top_p",
-                          disabled="top_p" in ignored, help=plain(tip("top_p", "nucleus sampling mass")))
-        top_k = st.number_input("Top k", *RANGES["top_k"], DEFAULTS.top_k, key=f"{key}_top_k",
-                                disabled="top_k" in ignored, help=plain(tip("top_k", "0 = off")))
-        max_tokens = st.number_input("Max tokens", *RANGES["max_tokens"], DEFAULTS.max_tokens,
-                                     key=f"{key}_max_tokens", disabled="max_tokens" in ignored,
-                                     help=plain(tip("max_tokens", "most new tokens in the answer")))
-        repetition_penalty = st.slider("Repetition penalty", *RANGES["repetition_penalty"], DEFAULTS.penalty(local), 0.05,
-                                       key=f"{key}_repetition_penalty", disabled="repetition_penalty" in ignored,
-                                       help=plain(tip("repetition_penalty",
-                                                      f"1.0 = none; local runtimes default to "
-                                                      f"{LOCAL_REPETITION_PENALTY} so small models do not loop")))
+        temperature = st.slider("Temperature", value=DEFAULTS.temperature, key=f"{key}_temperature",
+                                disabled="temperature" in ignored, help=plain(tip("temperature", "0 = greedy")),
+                                **bounds("temperature"))
+        top_p = st.slider("Top p", value=DEFAULTS.top_p, key=f"{key}_top_p", disabled="top_p" in ignored,
+                          help=plain(tip("top_p", "nucleus sampling mass")), **bounds("top_p"))
+        top_k = st.number_input("Top k", value=DEFAULTS.top_k, key=f"{key}_top_k", disabled="top_k" in ignored,
+                                help=plain(tip("top_k", "0 = off")), **bounds("top_k"))
+        max_tokens = st.number_input("Max tokens", value=DEFAULTS.max_tokens, key=f"{key}_max_tokens",
+                                     disabled="max_tokens" in ignored,
+                                     help=plain(tip("max_tokens", "most new tokens in the answer")),
+                                     **bounds("max_tokens"))
+        # a number box, not a slider: the whole valid range stays reachable and the useful values
+        # (1.0 to 1.3) are not squeezed into a sliver of it
+        repetition_penalty = st.number_input("Repetition penalty", value=DEFAULTS.penalty(local), format="%.2f",
+                                             key=f"{key}_repetition_penalty",
+                                             disabled="repetition_penalty" in ignored,
+                                             help=plain(tip("repetition_penalty",
+                                                            f"1.0 = none; local runtimes default to "
+                                                            f"{LOCAL_REPETITION_PENALTY} so small models do not loop")),
+                                             **bounds("repetition_penalty"))
         seed_text = st.text_input("Seed", key=f"{key}_seed", disabled="seed" in ignored,
                                   help=plain(tip("seed", "blank = random")))
         stop_text = st.text_input("Stop strings", key=f"{key}_stop_strings", disabled="stop" in ignored,
@@ -82,6 +88,18 @@ def params_panel(key: str, ignored: set[str] | frozenset[str] = frozenset(), *, 
         where.error(sanitize(exc.user_message()))
         return None, system
     return params, system
+
+
+def bounds(name: str) -> dict:
+    """A control's min, max and step, from GenerationParams.LIMITS."""
+    limit = LIMITS[name]
+    return {"min_value": limit.lowest, "max_value": limit.high, "step": limit.step}
+
+
+def offers(name: str, value) -> bool:
+    """Whether the panel's control can show this value (a resumed conversation's may lie outside)."""
+    limit = LIMITS[name]
+    return isinstance(value, (int, float)) and limit.lowest <= value <= limit.high
 
 
 def _format_controls(key: str, ignored) -> tuple[str, str | None]:
