@@ -19,13 +19,15 @@ from services.codegen import script_for
 from services.streaming import Answer
 from services.types import ChatRequest, GenerationParams, ImagePart, Message, Target
 from tests.fixtures.media_files import plain_image
+from tests.fixtures.questions import CAPITAL, SYSTEM
 from tests.standins.ollama_ndjson import OllamaStandIn
 from tests.standins.openai_sse import OpenAIStandIn, Reply
 
 pytestmark = pytest.mark.integration
 
 EMBEDDED = "smollm2-135m-instruct"
-MESSAGES = [Message("system", "You are a helpful assistant."), Message("user", "What is the capital of France?")]
+# a question whose greedy answer is the same on every CPU (tests/fixtures/questions.py)
+MESSAGES = [Message("system", SYSTEM), Message("user", CAPITAL)]
 # the app's defaults for local runtimes (penalty 1.1: transformers' generate() path) and plain greedy with a
 # stop string (transformers' own greedy loop; the stop cut on every runtime)
 PARAMS = {

@@ -8,6 +8,7 @@ from services.chat import start_chat
 from services.errors import BadRequest
 from services.targets import list_targets
 from services.types import GenerationParams, Message
+from tests.fixtures.questions import CAPITAL
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +16,7 @@ TARGET = "llamacpp:smollm2-135m-instruct"
 # SmolLM2-135M at Q4_1 answers well with a plain system prompt (its template's default one
 # makes this small quantized copy ramble)
 SYSTEM = Message("system", "You are a helpful assistant.")
-QUESTION = Message("user", "What is the capital of France?")
+QUESTION = Message("user", CAPITAL)  # one greedy answer on every CPU (see questions.py)
 
 
 def test_answer_metrics_and_prompt_cache_across_turns():

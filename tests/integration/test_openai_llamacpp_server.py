@@ -16,13 +16,14 @@ from services.models import embedded
 from services.backends.openai_backend import CustomOpenAIBackend
 from services.chat import start_chat
 from services.types import GenerationParams, Message
+from tests.fixtures.questions import CAPITAL
 from tests.standins._loopback import free_port
 
 pytestmark = pytest.mark.integration
 
 ALIAS = "smollm2-135m-instruct"
 SYSTEM = Message("system", "You are a helpful assistant.")
-QUESTION = Message("user", "What is the capital of France?")
+QUESTION = Message("user", CAPITAL)  # one greedy answer on every CPU (see questions.py)
 
 
 def _die_with_parent() -> None:
