@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 
 from jsonschema import Draft202012Validator, validators
 
@@ -141,6 +142,24 @@ def _depth_path(data) -> list | None:
         else:
             stack.pop()
     return None
+
+
+def json_lines(text: str, what: str, *, limit: int, too_many: str) -> Iterator[tuple[int, object]]:
+    """Each non-blank line of JSON-lines text parsed, with its line number; past `limit` values, `too_many`."""
+    count = 0
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if count >= limit:
+            raise BadRequest(too_many)
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"{what} line {n} is not valid JSON ({exc.msg}).") from None
+        except (RecursionError, ValueError):  # thousands deep, or an integer past Python's 4300 digits
+            raise BadRequest(f"{what} line {n} nests too deeply or holds a number too long to read.") from None
+        count += 1
+        yield n, value
 
 
 def parse(source: bytes | str, *, max_bytes: int, what: str, hint: str = ""):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,6 +14,7 @@ from services.errors import BadRequest, PlaygroundError
 from services.evaluate.evaluator_spec import parse_evaluator
 from services.evaluate.promptfile import PromptFile
 from services.evaluate.runner import MAX_TARGETS, EvalSpec, start_eval
+from services.json_input import json_lines
 from services.reasoning.methods import PRESETS, build_messages, extract_answer, parse_number
 from services.types import GenerationParams
 
@@ -81,17 +81,8 @@ def parse_problems(text: str | bytes) -> list[Problem]:
         except UnicodeDecodeError:
             raise BadRequest("That file is not UTF-8 text; a problem set is JSON lines.") from None
     problems, seen = [], set()
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        if len(problems) >= MAX_PROBLEMS:
-            raise BadRequest(f"The problem set has more than {MAX_PROBLEMS} problems; at most {MAX_PROBLEMS} run at once.")
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadRequest(f"Problem set line {n} is not valid JSON ({exc.msg}).") from None
-        except (RecursionError, ValueError):  # thousands deep, or an integer past Python's 4300 digits
-            raise BadRequest(f"Problem set line {n} nests too deeply or holds a number too long to read.") from None
+    too_many = f"The problem set has more than {MAX_PROBLEMS} problems; at most {MAX_PROBLEMS} run at once."
+    for n, data in json_lines(text, "Problem set", limit=MAX_PROBLEMS, too_many=too_many):
         p = _problem(data, n)
         if p.id in seen:
             raise BadRequest(f"Problem set line {n}: id {p.id!r} is used twice.")

@@ -10,6 +10,7 @@ from pathlib import Path
 from services.errors import BadRequest
 from services.evaluate.promptfile import MAX_FILE_BYTES, MAX_ROWS, PromptFile, check_rows, dumps, loads
 from services.evaluate.targets import model_for_target
+from services.json_input import json_lines
 from services.structured.wire import openai_response_format
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "prompts"
@@ -31,17 +32,8 @@ def _decode(data: bytes | str, source: str) -> str:
 def rows_from_jsonl(data: bytes | str, source: str = "the test data") -> list[dict]:
     """One JSON object per line; blank lines skipped; every error names its line."""
     rows = []
-    for n, line in enumerate(_decode(data, source).splitlines(), 1):
-        if not line.strip():
-            continue
-        if len(rows) >= MAX_ROWS:
-            raise BadRequest(f"{source} has more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} run at once: split it.")
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadRequest(f"{source} line {n} is not valid JSON ({exc.msg}).") from None
-        except (RecursionError, ValueError):  # thousands deep, or an integer past Python's 4300 digits
-            raise BadRequest(f"{source} line {n} nests too deeply or holds a number too long to read.") from None
+    too_many = f"{source} has more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} run at once: split it."
+    for n, row in json_lines(_decode(data, source), source, limit=MAX_ROWS, too_many=too_many):
         if not isinstance(row, dict):
             raise BadRequest(f"{source} line {n} is not a JSON object of values.")
         rows.append(row)
