@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services.models import manager as model_manager
+from services.models import manager as model_manager, measured
 from services.errors import PlaygroundError
 from services.models.local import human
 from ui import target_picker
@@ -51,6 +51,35 @@ def _downloads() -> None:
             st.rerun(scope="fragment")
 
 
+# the memory verdicts of services/models/fit.py as the page shows them
+VERDICTS = {"fits": "✅ fits", "alone": "🟡 fits alone", "not now": "🟠 not enough free memory now",
+            "too big": "⛔ too big for this machine", "?": "❔ size unknown"}
+
+
+def fit_text(fit: dict) -> str:
+    """'✅ fits · about 12 tokens/s': the verdict and the expected decode speed here."""
+    return f"{VERDICTS.get(fit['verdict'], fit['verdict'])} · {fit['speed']}"
+
+
+def fit_help(fit: dict) -> str:
+    """The working behind a fit: memory arithmetic and the speed's inputs."""
+    return f"{fit['text']}. Speed: {fit['speed_note']}."
+
+
+def _here(info: dict) -> None:
+    """How the fit and speed are worked out here, and a way to measure the bandwidth when it is missing."""
+    here = info["here"]
+    bw = f"{here['bandwidth_gbs']:g} GB/s" if here["bandwidth_gbs"] else "unknown"
+    st.caption(plain(f"Fit: weights + KV cache at {here['context']:,} tokens against {human(here['available_bytes'])} "
+                     f"free memory and the {human(here['budget_bytes'])} model budget. Expected decode speed: "
+                     f"each runtime's measured efficiency x read bandwidth {bw} ({here['bandwidth_source']}) "
+                     "/ weight bytes read per token."))
+    if not here["bandwidth_gbs"] and st.button("Measure bandwidth here", key="models_measure_bandwidth",
+                                               help="Reads a large buffer for about a second."):
+        measured.remeasure_bandwidth()
+        st.rerun()
+
+
 def _installed(info: dict) -> None:
     st.markdown("**On this machine**")
     if not info["installed"] and not info["ollama"]:
@@ -59,6 +88,7 @@ def _installed(info: dict) -> None:
         c1, c2, c3 = st.columns([5, 2, 1])
         c1.code(m["target"], language=None)
         c2.write("your files (linked)" if m["linked"] else plain(human(m["size_bytes"])))
+        c2.caption(plain(fit_text(m["fit"])), help=plain(fit_help(m["fit"])))
         if c3.button("Delete", key=f"models_rm_{m['target']}"):
             try:
                 model, freed = model_manager.remove(m["target"])
@@ -82,11 +112,13 @@ def _catalog(info: dict) -> None:
     for v in info["variants"]:
         c1, c2, c3 = st.columns([5, 3, 2])
         c1.write(plain(v["label"] or v["key"]))
-        need = v["memory_gb"] * 1e9
-        note = f"~{v['download_gb']:.1f} GB download, needs {v['memory_gb']:.1f} GB memory"
+        fit = v["fit"]
+        need = fit["need_bytes"] or v["memory_gb"] * 1e9
+        note = f"~{v['download_gb']:.1f} GB download, needs {human(need)} memory"
         if memory and need > memory:
             note += f" (this machine has {human(memory)})"
         c2.caption(plain(note))
+        c2.caption(plain(fit_text(fit)), help=plain(fit_help(fit)))
         if v["installed"]:
             c3.write(sanitize(f"✓ `{v['target']}`"))
         elif v["key"] in running:
@@ -136,6 +168,7 @@ def render() -> None:
     _show_flash()
     running = any(not job.finished for job in model_manager.jobs())
     st.fragment(_downloads, run_every=1.0 if running else None)()
+    _here(info)
     _installed(info)
     _catalog(info)
     _bring_your_own()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from services.models import manager as model_manager
+from services.models import manager as model_manager, measured
 from services.cli.common import print_json
 from services.models.local import human
 
@@ -13,8 +13,15 @@ from services.models.local import human
 def register(sub) -> None:
     p = sub.add_parser("models", help="local models: list, pull, rm, add")
     p.add_argument("--json", action="store_true", help="print the listing as JSON")
+    p.add_argument("--measure-bandwidth", action="store_true",
+                   help="measure this machine's read bandwidth now (about a second) for the expected speeds, "
+                        "instead of the one in measured.toml")
     p.set_defaults(func=run_list)
     verbs = p.add_subparsers(dest="verb")
+    listing = verbs.add_parser("list", help="the same listing: installed and downloadable models, with fit and speed")
+    listing.add_argument("--json", action="store_true", help="print the listing as JSON")
+    listing.add_argument("--measure-bandwidth", action="store_true", help="measure the read bandwidth here first")
+    listing.set_defaults(func=run_list)
     pull = verbs.add_parser("pull", help="download a model variant from the Hugging Face hub")
     pull.add_argument("id", help="model id (see `models`), or model/variant")
     pull.add_argument("--variant", help="which build: onnx-cpu-int4, gguf-q4, safetensors, ...")
@@ -30,24 +37,43 @@ def register(sub) -> None:
     add.set_defaults(func=run_add)
 
 
+def _fit_line(fit: dict) -> str:
+    """'fits · about 12 tokens/s' with the working behind it on the next line."""
+    return f"{VERDICTS.get(fit['verdict'], fit['verdict'])} · {fit['speed']}"
+
+
+# the memory verdicts of services/models/fit.py in a few words
+VERDICTS = {"fits": "fits", "alone": "fits alone (over the budget)", "not now": "not enough free memory now",
+            "too big": "too big for this machine", "?": "size unknown"}
+
+
 def run_list(args) -> int:
+    if args.measure_bandwidth:
+        print(f"read bandwidth here: {measured.remeasure_bandwidth():g} GB/s", file=sys.stderr)
     info = model_manager.overview()
     if args.json:
         print_json(info)
         return 0
+    here = info["here"]
     print(f"models folder: {info['root']}  ({human(info['free_bytes'])} available, {info['free_limit']})")
+    bw = f"{here['bandwidth_gbs']:g} GB/s" if here["bandwidth_gbs"] else "unknown"
+    print(f"memory: {human(here['available_bytes'])} free of {human(here['memory_bytes'])}, model budget "
+          f"{human(here['budget_bytes'])}; read bandwidth {bw} ({here['bandwidth_source']})")
+    print(f"fit counts weights + KV cache at {here['context']:,} tokens; expected decode speed = measured "
+          "efficiency x bandwidth / weight bytes read per token")
     print("\ninstalled:")
     for m in info["installed"] or []:
         extra = f"-> {m['source'].get('added_from')}" if m["linked"] else human(m["size_bytes"])
-        print(f"  {m['target']:45s} {extra}")
+        print(f"  {m['target']:45s} {extra}  {_fit_line(m['fit'])}")
     if not info["installed"]:
         print("  (none)")
     print("\ndownloadable (models pull ID --variant V):")
     for v in info["variants"]:
         state = "installed" if v["installed"] else (
             f"partial {human(v['partial_bytes'])}" if v["partial_bytes"] else "")
-        print(f"  {v['model']:28s} {v['variant']:15s} ~{v['download_gb']:5.1f} GB  needs {v['memory_gb']:5.1f} GB RAM"
-              f"  {state}")
+        fit = v["fit"]
+        print(f"  {v['model']:28s} {v['variant']:15s} ~{v['download_gb']:5.1f} GB  "
+              f"needs {human(fit['need_bytes']) if fit['need_bytes'] else '?':>8s}  {_fit_line(fit)}  {state}")
     if info["ollama"]:
         print("\nOllama:")
         for o in info["ollama"]:

@@ -83,6 +83,8 @@ class Variant:
     download_gb: float = 0.0
     memory_gb: float = 0.0
     context: int = 4096
+    # the weights' format, as measured.toml's efficiency keys spell it after the runtime (Q4_K_M, int4, bf16)
+    format: str = ""
     vision: bool = False
     moe: bool = False
     # MoE models: parameters in all experts vs those one token uses (billions, from the model card)

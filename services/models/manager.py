@@ -10,7 +10,7 @@ import shutil
 import threading
 
 from services.errors import BackendUnavailable, BadRequest
-from services.models import local as local_models
+from services.models import fit as fit_mod, local as local_models
 from services.models.local import LocalModel, Variant
 
 # the download layer's names are part of this module's API (pages, CLI and tests use them from here)
@@ -126,19 +126,25 @@ def partial_bytes(v: Variant) -> int:
     return local_models.size_of(dest) if dest.is_dir() else 0
 
 
-def overview() -> dict:
-    """Everything the Models page and `models` show: variants, installed, space, Ollama models."""
+def overview(measured_file=None) -> dict:
+    """Everything the Models page and `models` show: variants with their fit and expected speed here,
+    installed models, space, Ollama models."""
     installed = local_models.all_installed()
     by_target = {m.target: m for m in installed}
+    here = fit_mod.here(measured_file)
     rows = []
-    for v in local_models.variants():
+    variants = local_models.variants()
+    for v in variants:
         m = by_target.get(v.target)
         rows.append({**v.to_dict(), "installed": m is not None, "partial_bytes": partial_bytes(v),
-                     "size_bytes": m.size if m else None})
+                     "size_bytes": m.size if m else None, "fit": fit_mod.for_variant(v, here, m).to_dict()})
+    variant_of = {v.target: v for v in variants}
     available, limit = space_available()
     return {"root": str(local_models.models_root()), "free_bytes": available, "free_limit": limit,
-            "memory_bytes": local_models.machine_memory(), "variants": rows,
-            "installed": [m.to_dict() for m in installed], "ollama": _ollama_models()}
+            "memory_bytes": local_models.machine_memory(), "variants": rows, "here": here.to_dict(),
+            "installed": [{**m.to_dict(), "fit": fit_mod.for_installed(m, here, variant_of.get(m.target)).to_dict()}
+                          for m in installed],
+            "ollama": _ollama_models()}
 
 
 def _ollama_models() -> list[dict]:

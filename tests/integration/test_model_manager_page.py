@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from services.models import manager as model_manager
+from services.models import manager as model_manager, measured
 from tests.readable import readable
 
 pytestmark = pytest.mark.integration
@@ -16,6 +16,11 @@ SCRIPT = "from ui.models_local import render\nrender()\n"
 @pytest.fixture()
 def page(tmp_path, monkeypatch):
     monkeypatch.setenv("PHI_PLAYGROUND_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("PHI_PLAYGROUND_MEASURED", str(tmp_path / "measured.toml"))
+    (tmp_path / "measured.toml").write_text(
+        f'[machine]\nbandwidth_gbs = 10.0\ncpu = "{measured.machine_cpu()}"\ndate = "2026-12-07"\n'
+        '[efficiency]\n"llamacpp:Q4_K_M" = 0.6\n"onnx:int4" = 0.5\n')
+    monkeypatch.setattr(measured, "_remeasured", {})
     monkeypatch.delenv("PHI_PLAYGROUND_VARIANTS", raising=False)
     for job in model_manager.jobs():  # downloads finished by other tests in this process
         model_manager.forget(job)
@@ -53,3 +58,25 @@ def test_delete_of_an_added_model_keeps_the_users_file(page):
     assert "your own files were left alone" in at.success[0].value
     assert mine.is_file()
     assert "llamacpp:phi-3-mini-4k-instruct-q4" not in [c.value for c in at.code]
+
+
+def test_every_variant_shows_its_fit_and_expected_speed(page):
+    at, _mine = page
+    captions = [readable(c.value) for c in at.caption]
+    assert any("read bandwidth 10 GB/s (measured.toml, 2026-12-07)" in c for c in captions)
+    # measured runtime:format pairs get a number, the others say so instead of inventing one
+    assert any("tokens/s" in c and "about" in c for c in captions), captions
+    assert any("not measured on this machine" in c for c in captions)
+    fits = [c for c in captions if c.split(" · ")[0].split(" ", 1)[-1] in (
+        "fits", "fits alone", "not enough free memory now", "too big for this machine")]
+    assert len(fits) >= 10  # every downloadable variant, and the added model
+
+
+def test_without_measurements_no_speed_is_invented(page, tmp_path):
+    (tmp_path / "measured.toml").unlink()
+    at = AppTest.from_string(SCRIPT, default_timeout=60).run()
+    assert not at.exception
+    captions = [readable(c.value) for c in at.caption]
+    assert not any("tokens/s" in c for c in captions if "about" in c)
+    assert any("not measured on this machine" in c for c in captions)
+    assert any(b.label == "Measure bandwidth here" for b in at.button)
