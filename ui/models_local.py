@@ -111,7 +111,7 @@ def _catalog(info: dict) -> None:
     running = {j.variant.key for j in model_manager.jobs() if not j.finished}
     for v in info["variants"]:
         c1, c2, c3 = st.columns([5, 3, 2])
-        c1.write(plain(v["label"] or v["key"]))
+        c1.write(plain((v["label"] or v["key"]) + ("  ⭐ fastest that fits here" if v["recommended"] else "")))
         fit = v["fit"]
         need = fit["need_bytes"] or v["memory_gb"] * 1e9
         note = f"~{v['download_gb']:.1f} GB download, needs {human(need)} memory"

@@ -73,7 +73,8 @@ def run_list(args) -> int:
             f"partial {human(v['partial_bytes'])}" if v["partial_bytes"] else "")
         fit = v["fit"]
         print(f"  {v['model']:28s} {v['variant']:15s} ~{v['download_gb']:5.1f} GB  "
-              f"needs {human(fit['need_bytes']) if fit['need_bytes'] else '?':>8s}  {_fit_line(fit)}  {state}")
+              f"needs {human(fit['need_bytes']) if fit['need_bytes'] else '?':>8s}  {_fit_line(fit)}  {state}"
+              f"{'  * fastest that fits here' if v['recommended'] else ''}")
     if info["ollama"]:
         print("\nOllama:")
         for o in info["ollama"]:

@@ -272,3 +272,19 @@ def for_installed(m: LocalModel, h: Here, variant: Variant | None = None) -> Fit
     return estimate(backend, fmt, shape, on_disk=on_disk, stored_bits=stored_bits, where=str(path),
                     measured=h.measured, bandwidth=h.bandwidth, available=h.available, budget=h.budget,
                     total=h.total)
+
+
+def recommended(rows: list[tuple[str, Fit]]) -> set[str]:
+    """Per model, the variant key that fits and is expected to decode fastest here (none unmeasured).
+
+    rows are (model/variant key, fit); the choice follows the measured table, so it changes with it.
+    """
+    best: dict[str, tuple[float, str]] = {}
+    for key, f in rows:
+        rate = f.prediction.tokens_per_s
+        if rate is None or f.verdict != "fits":
+            continue
+        model = key.split("/", 1)[0]
+        if model not in best or rate > best[model][0]:
+            best[model] = (rate, key)
+    return {key for _rate, key in best.values()}

@@ -134,10 +134,14 @@ def overview(measured_file=None) -> dict:
     here = fit_mod.here(measured_file)
     rows = []
     variants = local_models.variants()
+    fits = {v.key: fit_mod.for_variant(v, here, by_target.get(v.target)) for v in variants}
+    # per model, the variant that fits and the measurements expect to decode fastest on this machine
+    best = fit_mod.recommended(list(fits.items()))
     for v in variants:
         m = by_target.get(v.target)
         rows.append({**v.to_dict(), "installed": m is not None, "partial_bytes": partial_bytes(v),
-                     "size_bytes": m.size if m else None, "fit": fit_mod.for_variant(v, here, m).to_dict()})
+                     "size_bytes": m.size if m else None, "fit": fits[v.key].to_dict(),
+                     "recommended": v.key in best})
     variant_of = {v.target: v for v in variants}
     available, limit = space_available()
     return {"root": str(local_models.models_root()), "free_bytes": available, "free_limit": limit,

@@ -175,3 +175,15 @@ def test_phi35_mini_q4_k_m_expected_speed(toml):
     f = fit.for_variant(v, h)
     per_token = (3.82e9 - 32064 * 3072) * 4.85 / 8
     assert f.prediction.tokens_per_s == pytest.approx(0.6 * 10e9 / per_token, rel=1e-3)
+
+
+def test_the_recommended_variant_is_the_fastest_measured_one_that_fits(toml):
+    h = fit.Here(measured.load(toml), measured.Bandwidth(10.0, "test"), int(20 * GB), int(10 * GB), int(23 * GB))
+    rows = [(v.key, fit.for_variant(v, h)) for v in local.variants()]
+    best = fit.recommended(rows)
+    # Phi-3.5-mini: llama.cpp Q4_K_M (0.6 x bound at 4.85 bits) beats ONNX int4 block 128 (0.5 x, 4.28 bits)
+    assert "phi-3.5-mini-instruct/gguf-q4" in best and "phi-3.5-mini-instruct/onnx-cpu-int4" not in best
+    # nothing unmeasured or over the budget is recommended
+    assert not any(k.endswith("/safetensors") for k in best if k.startswith("phi-3"))
+    h_none = fit.Here(None, measured.Bandwidth(None, "x"), int(20 * GB), int(10 * GB), int(23 * GB))
+    assert fit.recommended([(v.key, fit.for_variant(v, h_none)) for v in local.variants()]) == set()
