@@ -1,0 +1,77 @@
+"""Phi-shaped models added through the Models page's own path answer through the services with the Phi
+chat template and stop at <|end|>: a transformers folder, and the same weights as an ONNX Runtime GenAI
+folder made by the app's own builder command at the published CPU recipe (int4, blocks of 32, level 4).
+
+The tiny Phi-3 says one word ("Paris") and then <|end|> after any prompt, so a template or stop-token
+mistake shows as a different answer or one that runs to max_tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from services.backends import get_backend
+from services.chat import chat_once
+from services.models import embedded, manager as model_manager
+from services.types import GenerationParams, Message
+from tests.fixtures.tiny_models import build_tiny_phi3_that_answers
+
+pytestmark = pytest.mark.integration
+
+SYSTEM = "You are a helpful assistant."
+QUESTION = "What is the capital of France?"
+GREEDY = GenerationParams(temperature=0, max_tokens=20)
+PHI_PROMPT = f"<|system|>\n{SYSTEM}<|end|>\n<|user|>\n{QUESTION}<|end|>\n<|assistant|>\n"
+# the published Phi-3 CPU builds' recipe (cpu-int4-rtn-block-32-acc-level-4)
+PUBLISHED_CPU = {"precision": "int4", "block_size": 32, "accuracy_level": 4}
+
+
+@pytest.fixture(scope="module")
+def phi_folder(tmp_path_factory):
+    return build_tiny_phi3_that_answers(tmp_path_factory.mktemp("phi3") / "Phi-3-mini-shaped")
+
+
+@pytest.fixture()
+def models_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHI_PLAYGROUND_MODELS", str(tmp_path / "models"))
+    return tmp_path / "models"
+
+
+def test_an_added_transformers_phi_folder_answers_with_the_phi_template_and_stops(models_dir, phi_folder):
+    model = model_manager.add(str(phi_folder), "phi3-shaped")
+    assert model.target == "transformers:phi3-shaped"
+    backend = get_backend("transformers")
+    try:
+        out = chat_once(model.target, QUESTION, system=SYSTEM, params=GREEDY)
+        # one word, then <|end|>: the answer stops there, the stop token never shown
+        assert out.error is None and out.text.strip() == "Paris" and out.finish_reason == "stop"
+        loaded = backend.load("phi3-shaped")
+        ids = backend.prompt_ids(loaded, (Message("system", SYSTEM), Message("user", QUESTION)))[0]
+        assert loaded.tokenizer.decode(ids) == PHI_PROMPT
+        # the Models page's listing reads the added folder's own shape for its fit
+        row = next(m for m in model_manager.overview()["installed"] if m["target"] == model.target)
+        assert row["fit"]["need_bytes"] > 0 and row["fit"]["kv_bytes"] > 0
+    finally:
+        backend.unload("phi3-shaped")
+
+
+def test_an_added_onnx_phi_folder_answers_with_the_phi_template_and_stops(models_dir, phi_folder, tmp_path):
+    out_dir, work = tmp_path / "phi3-onnx-int4", tmp_path / "work"
+    cmd = embedded.builder_command(phi_folder, out_dir, work, PUBLISHED_CPU)
+    proc = subprocess.run(cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model = model_manager.add(str(out_dir), "phi3-onnx")
+    assert model.target == "onnx:phi3-onnx"
+    backend = get_backend("onnx")
+    try:
+        out = chat_once(model.target, QUESTION, system=SYSTEM, params=GREEDY)
+        assert out.error is None and out.text.strip() == "Paris" and out.finish_reason == "stop"
+        loaded = backend.load("phi3-onnx")
+        assert backend.prompt_text(loaded, (Message("system", SYSTEM), Message("user", QUESTION))) == PHI_PROMPT
+        row = next(m for m in model_manager.overview()["installed"] if m["target"] == model.target)
+        assert row["fit"]["format"] == "int4" and row["fit"]["need_bytes"] > 0
+    finally:
+        backend.unload("phi3-onnx")
