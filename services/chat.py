@@ -7,11 +7,14 @@ from dataclasses import dataclass
 
 from services.backends import backend_names, get_backend
 from services.errors import BadRequest
+from services.models.embedded import EMBEDDED_MODEL
+from services.models.measured import DEFAULT_RUNTIME
 from services.streaming import Answer, AnswerOutcome
 from services.targets import list_targets
 from services.types import ChatRequest, GenerationParams, Message, Target
 
-DEFAULT_TARGET = "onnx:smollm2-135m-instruct"
+# the embedded model on the runtime the measurements put first (services/models/measured.py says why)
+DEFAULT_TARGET = f"{DEFAULT_RUNTIME}:{EMBEDDED_MODEL}"
 # A new conversation starts with this system prompt (shown, editable): with none, SmolLM2's own template
 # adds "You are a helpful AI assistant named SmolLM...", after which the embedded model often answers
 # "What is the capital of France?" in French; with this one it answers "The capital of France is Paris..."

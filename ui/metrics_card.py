@@ -30,8 +30,8 @@ def metrics_line(metrics: Metrics, finish_reason: str | None = None) -> str:
         parts.append(f"load {_fmt(m.load_s, ' s')}")
     answered_by = m.server.get("answered_by")
     if answered_by:
-        # the default's ONNX copy was still building: say which runtime really answered
-        parts.append(f"answered by {answered_by} while the default builds")
+        # the embedded model's ONNX copy was still building: say which runtime really answered
+        parts.append(f"answered by {answered_by} while the ONNX copy builds")
     if finish_reason and finish_reason != "stop":
         parts.append(f"finish: {finish_reason}")
     return " · ".join(parts)

@@ -22,6 +22,7 @@ from services.evaluate.evaluators import Context, case_status, evaluate
 from services.evaluate.formats import refusals
 from services.evaluate.pairwise import ask_target
 from services.evaluate.promptfile import PromptFile
+from services.chat import DEFAULT_TARGET
 from services.evaluate.targets import judge_targets
 from services.evaluate.templating import render
 from services.jobs import JobRun
@@ -31,7 +32,8 @@ MAX_TARGETS = 4
 MAX_REPEAT = 10
 # answers one run may ask for (rows x targets x repeats)
 MAX_TRIALS = 4000
-DEFAULT_JUDGE = "onnx:smollm2-135m-instruct"
+# the embedded model on the default runtime: the first target offered and the judge when a file names none
+DEFAULT_JUDGE = DEFAULT_TARGET
 # a 429 asking to wait up to this long is waited out (on top of the backend's own one retry)
 MAX_RATE_WAIT_S = 60.0
 RATE_RETRIES = 2

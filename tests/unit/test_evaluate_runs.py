@@ -15,7 +15,7 @@ import pytest
 
 from services import config
 from services.evaluate import promptfile, results, storage
-from services.evaluate.runner import EvalSpec, run_eval, start_eval
+from services.evaluate.runner import DEFAULT_JUDGE, EvalSpec, run_eval, start_eval
 from tests.standins.openai_sse import OpenAIStandIn, Reply
 
 ANSWER = '{"city": "Paris", "n": 42}'
@@ -87,7 +87,7 @@ def server():
 def test_every_evaluator_kind_gives_the_exact_score_and_verdict(server):
     spec = EvalSpec.build(promptfile.loads(FILE), ["openai:m-a"])
     assert spec.judges() == {"judged": "openai:judge", "unsure": "openai:judge",
-                             "sim": "onnx:smollm2-135m-instruct"}
+                             "sim": DEFAULT_JUDGE}
     spec = EvalSpec.build(promptfile.loads(FILE), ["openai:m-a"], judge="openai:judge")
     run = run_eval(spec)
     (trial,) = run.trials

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.chat import DEFAULT_TARGET
 from services.models import fit, local, measured
 from services.models.local import Variant
 
@@ -88,6 +89,10 @@ def test_same_machine_ignores_spacing_case_and_a_longer_cpu_name():
 
 def test_machine_cpu_names_the_cores():
     assert measured.machine_cpu().endswith(" cores")
+
+
+def test_default_target_follows_the_default_runtime():
+    assert DEFAULT_TARGET == f"{measured.DEFAULT_RUNTIME}:smollm2-135m-instruct"
 
 
 # ---- fit ------------------------------------------------------------------------------------
