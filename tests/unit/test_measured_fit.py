@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from services.__main__ import main
 from services.chat import DEFAULT_TARGET
 from services.models import fit, local, measured
 from services.models.local import Variant
@@ -192,3 +195,26 @@ def test_the_recommended_variant_is_the_fastest_measured_one_that_fits(toml):
     assert not any(k.endswith("/safetensors") for k in best if k.startswith("phi-3"))
     h_none = fit.Here(None, measured.Bandwidth(None, "x"), int(20 * GB), int(10 * GB), int(23 * GB))
     assert fit.recommended([(v.key, fit.for_variant(v, h_none)) for v in local.variants()]) == set()
+
+
+def test_models_list_shows_fit_and_speed_and_says_which_bandwidth(toml, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PHI_PLAYGROUND_MODELS", str(tmp_path / "models"))
+    monkeypatch.delenv("PHI_PLAYGROUND_VARIANTS", raising=False)
+    toml.write_text(TOML.replace(CPU, measured.machine_cpu()))
+    monkeypatch.setenv("PHI_PLAYGROUND_MEASURED", str(toml))
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "read bandwidth 10 GB/s (measured.toml, 2026-12-07)" in out
+    line = next(x for x in out.splitlines() if "phi-3.5-mini-instruct" in x and "gguf-q4" in x)
+    assert " · about " in line and "tokens/s" in line and "fastest that fits here" in line
+    assert "not measured on this machine (llamacpp:fp16)" in out
+    # from another machine: no speed until the bandwidth is measured here
+    toml.write_text(TOML)
+    assert main(["models", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["here"]["bandwidth_gbs"] is None and "another machine" in info["here"]["bandwidth_source"]
+    assert all(v["fit"]["decode_tokens_per_s"] is None for v in info["variants"])
+    monkeypatch.setattr(measured, "read_bandwidth_gbs", lambda: 20.0)
+    assert main(["models", "list", "--measure-bandwidth", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["here"]["bandwidth_gbs"] == 20.0 and info["here"]["bandwidth_source"] == "measured now on this machine"
