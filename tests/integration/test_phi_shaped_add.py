@@ -1,6 +1,7 @@
 """Phi-shaped models added through the Models page's own path answer through the services with the Phi
 chat template and stop at <|end|>: a transformers folder, and the same weights as an ONNX Runtime GenAI
-folder made by the app's own builder command at the published CPU recipe (int4, blocks of 32, level 4).
+folder made by the app's own builder command at the published CPU recipe (int4, blocks of 32, level 4);
+chat and compare both.
 
 The tiny Phi-3 says one word ("Paris") and then <|end|> after any prompt, so a template or stop-token
 mistake shows as a different answer or one that runs to max_tokens.
@@ -15,6 +16,7 @@ import pytest
 
 from services.backends import get_backend
 from services.chat import chat_once
+from services.compare.run import CompareSpec, run_compare
 from services.models import embedded, manager as model_manager
 from services.types import GenerationParams, Message
 from tests.fixtures.tiny_models import build_tiny_phi3_that_answers
@@ -27,51 +29,53 @@ GREEDY = GenerationParams(temperature=0, max_tokens=20)
 PHI_PROMPT = f"<|system|>\n{SYSTEM}<|end|>\n<|user|>\n{QUESTION}<|end|>\n<|assistant|>\n"
 # the published Phi-3 CPU builds' recipe (cpu-int4-rtn-block-32-acc-level-4)
 PUBLISHED_CPU = {"precision": "int4", "block_size": 32, "accuracy_level": 4}
+HF, ONNX = "transformers:phi3-shaped", "onnx:phi3-shaped-int4"
 
 
 @pytest.fixture(scope="module")
-def phi_folder(tmp_path_factory):
-    return build_tiny_phi3_that_answers(tmp_path_factory.mktemp("phi3") / "Phi-3-mini-shaped")
-
-
-@pytest.fixture()
-def models_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("PHI_PLAYGROUND_MODELS", str(tmp_path / "models"))
-    return tmp_path / "models"
-
-
-def test_an_added_transformers_phi_folder_answers_with_the_phi_template_and_stops(models_dir, phi_folder):
-    model = model_manager.add(str(phi_folder), "phi3-shaped")
-    assert model.target == "transformers:phi3-shaped"
-    backend = get_backend("transformers")
-    try:
-        out = chat_once(model.target, QUESTION, system=SYSTEM, params=GREEDY)
-        # one word, then <|end|>: the answer stops there, the stop token never shown
-        assert out.error is None and out.text.strip() == "Paris" and out.finish_reason == "stop"
-        loaded = backend.load("phi3-shaped")
-        ids = backend.prompt_ids(loaded, (Message("system", SYSTEM), Message("user", QUESTION)))[0]
-        assert loaded.tokenizer.decode(ids) == PHI_PROMPT
-        # the Models page's listing reads the added folder's own shape for its fit
-        row = next(m for m in model_manager.overview()["installed"] if m["target"] == model.target)
-        assert row["fit"]["need_bytes"] > 0 and row["fit"]["kv_bytes"] > 0
-    finally:
-        backend.unload("phi3-shaped")
-
-
-def test_an_added_onnx_phi_folder_answers_with_the_phi_template_and_stops(models_dir, phi_folder, tmp_path):
-    out_dir, work = tmp_path / "phi3-onnx-int4", tmp_path / "work"
-    cmd = embedded.builder_command(phi_folder, out_dir, work, PUBLISHED_CPU)
+def added(tmp_path_factory):
+    """Both folders added with the Models page's own path, in a models folder of this module's own."""
+    root = tmp_path_factory.mktemp("phi3")
+    folder = build_tiny_phi3_that_answers(root / "Phi-3-mini-shaped")
+    out_dir = root / "Phi-3-mini-shaped-onnx-int4"
+    cmd = embedded.builder_command(folder, out_dir, root / "work", PUBLISHED_CPU)
     proc = subprocess.run(cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    model = model_manager.add(str(out_dir), "phi3-onnx")
-    assert model.target == "onnx:phi3-onnx"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PHI_PLAYGROUND_MODELS", str(root / "models"))
+        assert model_manager.add(str(folder), "phi3-shaped").target == HF
+        assert model_manager.add(str(out_dir), "phi3-shaped-int4").target == ONNX
+        yield
+        get_backend("transformers").unload("phi3-shaped")
+        get_backend("onnx").unload("phi3-shaped-int4")
+
+
+def test_an_added_transformers_phi_folder_answers_with_the_phi_template_and_stops(added):
+    out = chat_once(HF, QUESTION, system=SYSTEM, params=GREEDY)
+    # one word, then <|end|>: the answer stops there, the stop token never shown
+    assert out.error is None and out.text.strip() == "Paris" and out.finish_reason == "stop"
+    backend = get_backend("transformers")
+    loaded = backend.load("phi3-shaped")
+    ids = backend.prompt_ids(loaded, (Message("system", SYSTEM), Message("user", QUESTION)))[0]
+    assert loaded.tokenizer.decode(ids) == PHI_PROMPT
+    # the Models page's listing reads the added folder's own shape for its fit
+    row = next(m for m in model_manager.overview()["installed"] if m["target"] == HF)
+    assert row["fit"]["need_bytes"] > 0 and row["fit"]["kv_bytes"] > 0
+
+
+def test_an_added_onnx_phi_folder_answers_with_the_phi_template_and_stops(added):
+    out = chat_once(ONNX, QUESTION, system=SYSTEM, params=GREEDY)
+    assert out.error is None and out.text.strip() == "Paris" and out.finish_reason == "stop"
     backend = get_backend("onnx")
-    try:
-        out = chat_once(model.target, QUESTION, system=SYSTEM, params=GREEDY)
-        assert out.error is None and out.text.strip() == "Paris" and out.finish_reason == "stop"
-        loaded = backend.load("phi3-onnx")
-        assert backend.prompt_text(loaded, (Message("system", SYSTEM), Message("user", QUESTION))) == PHI_PROMPT
-        row = next(m for m in model_manager.overview()["installed"] if m["target"] == model.target)
-        assert row["fit"]["format"] == "int4" and row["fit"]["need_bytes"] > 0
-    finally:
-        backend.unload("phi3-onnx")
+    loaded = backend.load("phi3-shaped-int4")
+    assert backend.prompt_text(loaded, (Message("system", SYSTEM), Message("user", QUESTION))) == PHI_PROMPT
+    row = next(m for m in model_manager.overview()["installed"] if m["target"] == ONNX)
+    assert row["fit"]["format"] == "int4" and row["fit"]["need_bytes"] > 0
+
+
+def test_compare_runs_both_added_runtimes_side_by_side(added):
+    run = run_compare(CompareSpec.build(QUESTION, [HF, ONNX], GREEDY, system=SYSTEM))
+    for r in run.results:
+        assert r.ok, r.error
+        assert r.text.strip() == "Paris" and r.finish_reason == "stop"
+        assert r.metrics["completion_tokens"] <= 2
