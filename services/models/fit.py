@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from services.backends.memory import budget_bytes
+from services.errors import BadRequest
 from services.backends.transformers.moe_sizes import FIT_SHARE
 from services.models import measured as measured_mod
 from services.models.local import BACKEND_OF_KIND, LocalModel, Variant, human, machine_memory, size_of
@@ -223,7 +224,11 @@ def here(path: str | Path | None = None) -> Here:
         available = int(psutil.virtual_memory().available)
     except (OSError, RuntimeError):
         available = None
-    return Here(m, measured_mod.bandwidth_here(m), available, budget_bytes(), machine_memory())
+    try:
+        budget = budget_bytes()
+    except BadRequest:
+        budget = None  # a malformed PHI_PLAYGROUND_MODEL_MEMORY_GB is said where a model loads, not here
+    return Here(m, measured_mod.bandwidth_here(m), available, budget, machine_memory())
 
 
 def _fmt_of_variant(v: Variant, on_disk: int | None, total: int | None) -> tuple[str, float | None]:

@@ -218,3 +218,8 @@ def test_models_list_shows_fit_and_speed_and_says_which_bandwidth(toml, tmp_path
     assert main(["models", "list", "--measure-bandwidth", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["here"]["bandwidth_gbs"] == 20.0 and info["here"]["bandwidth_source"] == "measured now on this machine"
+
+
+def test_a_malformed_budget_does_not_hide_the_listing(monkeypatch):
+    monkeypatch.setenv("PHI_PLAYGROUND_MODEL_MEMORY_GB", "lots")
+    assert fit.here().budget is None
