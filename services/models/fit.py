@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import gguf
 import psutil
 
 from services.backends.memory import budget_bytes
@@ -111,6 +112,38 @@ def shape_of_folder(folder: Path) -> Shape | None:
         head_dim = int(cfg.get("head_dim") or (hidden // heads if heads else 0)) or None
         return Shape(0.0, hidden, layers, kv, head_dim, int(cfg.get("vocab_size") or 0))
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def shape_of_onnx(folder: Path) -> Shape | None:
+    """An ONNX Runtime GenAI folder's shape from its genai_config.json (data only)."""
+    try:
+        cfg = json.loads((Path(folder) / "genai_config.json").read_text(encoding="utf-8"))["model"]
+        dec = cfg["decoder"]
+        return Shape(0.0, int(dec["hidden_size"]), int(dec["num_hidden_layers"]),
+                     int(dec.get("num_key_value_heads") or dec["num_attention_heads"]), int(dec["head_size"]),
+                     int(cfg.get("vocab_size") or 0))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def shape_of_gguf(path: Path) -> Shape | None:
+    """A GGUF's shape from its header metadata (read as data; no tensor is loaded)."""
+    try:
+        reader = gguf.GGUFReader(str(path))
+
+        def field(key: str):
+            f = reader.get_field(key)
+            return None if f is None else f.contents()
+
+        arch = field("general.architecture")
+        hidden, layers = int(field(f"{arch}.embedding_length")), int(field(f"{arch}.block_count"))
+        heads = int(field(f"{arch}.attention.head_count") or 0)
+        kv = field(f"{arch}.attention.head_count_kv")
+        tokens = field("tokenizer.ggml.tokens") or []
+        head_dim = field(f"{arch}.attention.key_length") or (hidden // heads if heads else 0)
+        return Shape(0.0, hidden, layers, int(kv or heads) or None, int(head_dim) or None, len(tokens))
+    except Exception:  # any malformed header: fall back to the name's shape, never fail the listing
         return None
 
 
@@ -249,6 +282,14 @@ def for_variant(v: Variant, h: Here, installed: LocalModel | None = None) -> Fit
                     available=h.available, budget=h.budget, total=h.total)
 
 
+def _with_params(own: Shape | None, named: Shape | None) -> Shape | None:
+    """The model's own shape from its files, with the parameter counts its name gives (else the name's shape)."""
+    if own is None:
+        return named
+    return Shape(named.params_b if named else 0.0, own.hidden, own.layers, own.kv_heads, own.head_dim, own.vocab,
+                 named.active_params_b if named else None)
+
+
 def for_installed(m: LocalModel, h: Here, variant: Variant | None = None) -> Fit:
     """Fit and speed of an installed or added model, from its files (and its variant when known)."""
     if variant is not None:
@@ -258,9 +299,7 @@ def for_installed(m: LocalModel, h: Here, variant: Variant | None = None) -> Fit
     on_disk = size_of(path)
     shape = shape_for(m.name) or shape_for(path.name)
     if m.kind == "transformers":
-        own = shape_of_folder(path)
-        shape = Shape(shape.params_b if shape else 0.0, own.hidden, own.layers, own.kv_heads, own.head_dim,
-                      own.vocab, shape.active_params_b if shape else None) if own else shape
+        shape = _with_params(shape_of_folder(path), shape)
         try:
             stored = str(json.loads((path / "config.json").read_text()).get("torch_dtype") or "float32")
         except (OSError, ValueError):
@@ -269,9 +308,11 @@ def for_installed(m: LocalModel, h: Here, variant: Variant | None = None) -> Fit
         fmt = transformers_format(stored_fmt, on_disk, h.total)
         stored_bits = FORMAT_BITS[stored_fmt]
     elif m.kind == "gguf":
+        shape = _with_params(shape_of_gguf(path), shape)
         fmt = format_of_file(path.name)
         stored_bits = bits_per_weight(backend, fmt)
     else:
+        shape = _with_params(shape_of_onnx(path), shape)
         fmt = "int4" if "int4" in str(path).lower() else ("int8" if "int8" in str(path).lower() else "")
         stored_bits = bits_per_weight(backend, fmt, str(path))
     return estimate(backend, fmt, shape, on_disk=on_disk, stored_bits=stored_bits, where=str(path),

@@ -1,7 +1,8 @@
 """Phi-shaped models added through the Models page's own path answer through the services with the Phi
-chat template and stop at <|end|>: a transformers folder, and the same weights as an ONNX Runtime GenAI
-folder made by the app's own builder command at the published CPU recipe (int4, blocks of 32, level 4);
-chat and compare both.
+chat template and stop at <|end|>: a transformers folder, the same weights as an ONNX Runtime GenAI
+folder made by the app's own builder command at the published CPU recipe (int4, blocks of 32, level 4),
+and as a GGUF for llama.cpp (written with gguf-py as llama.cpp's converter writes phi3); chat on each,
+and compare all three.
 
 The tiny Phi-3 says one word ("Paris") and then <|end|> after any prompt, so a template or stop-token
 mistake shows as a different answer or one that runs to max_tokens.
@@ -19,7 +20,7 @@ from services.chat import chat_once
 from services.compare.run import CompareSpec, run_compare
 from services.models import embedded, manager as model_manager
 from services.types import GenerationParams, Message
-from tests.fixtures.tiny_models import build_tiny_phi3_that_answers
+from tests.fixtures.tiny_models import build_tiny_phi3_that_answers, write_phi3_gguf
 
 pytestmark = pytest.mark.integration
 
@@ -29,25 +30,30 @@ GREEDY = GenerationParams(temperature=0, max_tokens=20)
 PHI_PROMPT = f"<|system|>\n{SYSTEM}<|end|>\n<|user|>\n{QUESTION}<|end|>\n<|assistant|>\n"
 # the published Phi-3 CPU builds' recipe (cpu-int4-rtn-block-32-acc-level-4)
 PUBLISHED_CPU = {"precision": "int4", "block_size": 32, "accuracy_level": 4}
-HF, ONNX = "transformers:phi3-shaped", "onnx:phi3-shaped-int4"
+HF, ONNX, GGUF = "transformers:phi3-shaped", "onnx:phi3-shaped-int4", "llamacpp:phi3-shaped-f32"
 
 
 @pytest.fixture(scope="module")
 def added(tmp_path_factory):
-    """Both folders added with the Models page's own path, in a models folder of this module's own."""
+    """All three added with the Models page's own path, in a models folder of this module's own."""
     root = tmp_path_factory.mktemp("phi3")
     folder = build_tiny_phi3_that_answers(root / "Phi-3-mini-shaped")
     out_dir = root / "Phi-3-mini-shaped-onnx-int4"
     cmd = embedded.builder_command(folder, out_dir, root / "work", PUBLISHED_CPU)
     proc = subprocess.run(cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    gguf_file = write_phi3_gguf(folder, root / "Phi-3-mini-shaped-f32.gguf")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PHI_PLAYGROUND_MODELS", str(root / "models"))
         assert model_manager.add(str(folder), "phi3-shaped").target == HF
         assert model_manager.add(str(out_dir), "phi3-shaped-int4").target == ONNX
+        assert model_manager.add(str(gguf_file), "phi3-shaped-f32").target == GGUF
         yield
         get_backend("transformers").unload("phi3-shaped")
         get_backend("onnx").unload("phi3-shaped-int4")
+        for r in get_backend("llamacpp").loaded():
+            if r.key.endswith("Phi-3-mini-shaped-f32.gguf"):
+                get_backend("llamacpp").unload(r.key)
 
 
 def test_an_added_transformers_phi_folder_answers_with_the_phi_template_and_stops(added):
@@ -70,11 +76,25 @@ def test_an_added_onnx_phi_folder_answers_with_the_phi_template_and_stops(added)
     loaded = backend.load("phi3-shaped-int4")
     assert backend.prompt_text(loaded, (Message("system", SYSTEM), Message("user", QUESTION))) == PHI_PROMPT
     row = next(m for m in model_manager.overview()["installed"] if m["target"] == ONNX)
-    assert row["fit"]["format"] == "int4" and row["fit"]["need_bytes"] > 0
+    # its shape from genai_config.json (2 layers, 4 KV heads of 16), not from the "Phi-3-mini" in its name
+    assert row["fit"]["format"] == "int4" and row["fit"]["kv_bytes"] == 2 * 2 * 4 * 16 * 4096 * 4
 
 
-def test_compare_runs_both_added_runtimes_side_by_side(added):
-    run = run_compare(CompareSpec.build(QUESTION, [HF, ONNX], GREEDY, system=SYSTEM))
+def test_an_added_phi_gguf_answers_with_the_phi_template_and_stops(added):
+    out = chat_once(GGUF, QUESTION, system=SYSTEM, params=GREEDY)
+    # its eos is <|endoftext|>, as in the published Phi-3 GGUFs: <|end|> ends the turn all the same
+    assert out.error is None and out.text.strip() == "Paris" and out.finish_reason == "stop"
+    backend = get_backend("llamacpp")
+    loaded = backend.load("phi3-shaped-f32")
+    ids, _stops = backend.prompt_tokens(loaded, (Message("system", SYSTEM), Message("user", QUESTION)))
+    assert loaded.llm.detokenize(ids, special=True).decode() == PHI_PROMPT
+    row = next(m for m in model_manager.overview()["installed"] if m["target"] == GGUF)
+    # its shape from the GGUF header, f16 KV cache at 4,096 tokens; f32 weights as on disk
+    assert row["fit"]["format"] == "fp32" and row["fit"]["kv_bytes"] == 2 * 2 * 4 * 16 * 4096 * 2
+
+
+def test_compare_runs_the_three_added_runtimes_side_by_side(added):
+    run = run_compare(CompareSpec.build(QUESTION, [HF, ONNX, GGUF], GREEDY, system=SYSTEM))
     for r in run.results:
         assert r.ok, r.error
         assert r.text.strip() == "Paris" and r.finish_reason == "stop"
