@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from services.backends import instances, limits
 from services.backends.base import Resident
 from services.errors import BackendUnavailable, BadRequest
-from services.models.local import machine_memory, size_of
+from services.models.local import machine_memory
 
 # the default budget, as a share of physical RAM (the rest is for the app, the OS and page cache)
 DEFAULT_SHARE = 0.5
@@ -177,10 +177,24 @@ def weights_bytes(folder, *, float32: bool = True) -> int:
 
 
 def folder_bytes(path) -> int:
-    """Bytes of weights on disk: what a runtime that maps or copies them will hold (0 when unknown)."""
+    """Bytes of weights on disk: what a runtime that maps or copies them will hold (0 when unknown).
+
+    Links are followed: a model added on the Models page is a link to the user's own file or folder,
+    and its weights take memory all the same (size_of counts links as nothing, for disk space).
+    """
     from pathlib import Path
 
     try:
-        return size_of(Path(path))
+        p = Path(path).resolve()
+        if p.is_file():
+            return p.stat().st_size
+        total = 0
+        for dirpath, _dirs, files in os.walk(p):
+            for name in files:
+                try:
+                    total += (Path(dirpath) / name).stat().st_size  # stat follows a link to its target
+                except OSError:
+                    pass  # a dangling link weighs nothing
+        return total
     except OSError:
         return 0

@@ -17,11 +17,11 @@ from pathlib import Path
 import gguf
 import psutil
 
-from services.backends.memory import budget_bytes
+from services.backends.memory import budget_bytes, folder_bytes
 from services.errors import BadRequest
 from services.backends.transformers.moe_sizes import FIT_SHARE
 from services.models import measured as measured_mod
-from services.models.local import BACKEND_OF_KIND, LocalModel, Variant, human, machine_memory, size_of
+from services.models.local import BACKEND_OF_KIND, LocalModel, Variant, human, machine_memory
 
 # the context the KV cache is counted at: llama.cpp allocates its whole n_ctx (4,096 by default,
 # LLAMACPP_N_CTX) when it loads, and the other runtimes grow to it in a long chat
@@ -274,7 +274,7 @@ def _fmt_of_variant(v: Variant, on_disk: int | None, total: int | None) -> tuple
 
 def for_variant(v: Variant, h: Here, installed: LocalModel | None = None) -> Fit:
     """Fit and speed of a downloadable variant (its real size when it is on disk)."""
-    on_disk = size_of(installed.path.resolve()) if installed is not None else None
+    on_disk = folder_bytes(installed.path) if installed is not None else None
     fmt, stored = _fmt_of_variant(v, on_disk, h.total)
     shape = shape_for(v.model)
     return estimate(BACKEND_OF_KIND[v.runtime], fmt, shape, on_disk=on_disk, stored_bits=stored,
@@ -296,7 +296,7 @@ def for_installed(m: LocalModel, h: Here, variant: Variant | None = None) -> Fit
         return for_variant(variant, h, m)
     path = m.path.resolve()
     backend = BACKEND_OF_KIND[m.kind]
-    on_disk = size_of(path)
+    on_disk = folder_bytes(path)
     shape = shape_for(m.name) or shape_for(path.name)
     if m.kind == "transformers":
         shape = _with_params(shape_of_folder(path), shape)

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from services.backends import get_backend
+from services.backends import get_backend, memory
 from services.chat import chat_once
 from services.compare.run import CompareSpec, run_compare
 from services.models import embedded, manager as model_manager
@@ -52,7 +52,7 @@ def added(tmp_path_factory):
         get_backend("transformers").unload("phi3-shaped")
         get_backend("onnx").unload("phi3-shaped-int4")
         for r in get_backend("llamacpp").loaded():
-            if r.key.endswith("Phi-3-mini-shaped-f32.gguf"):
+            if r.key.endswith("phi3-shaped-f32.gguf"):
                 get_backend("llamacpp").unload(r.key)
 
 
@@ -99,3 +99,17 @@ def test_compare_runs_the_three_added_runtimes_side_by_side(added):
         assert r.ok, r.error
         assert r.text.strip() == "Paris" and r.finish_reason == "stop"
         assert r.metrics["completion_tokens"] <= 2
+
+
+def test_the_budget_spans_runtimes_answering_on_one_unloads_the_idle_other(added, monkeypatch):
+    assert chat_once(GGUF, QUESTION, system=SYSTEM, params=GREEDY).error is None
+    assert chat_once(ONNX, QUESTION, system=SYSTEM, params=GREEDY).error is None
+    sizes = {b.name: r.bytes for b, r in memory.residents() if r.key.endswith(("phi3-shaped-f32.gguf", "phi3-shaped-int4"))}
+    assert set(sizes) == {"llamacpp", "onnx"} and all(sizes.values())
+    # room for one of them: answering on llama.cpp again unloads the idle ONNX copy
+    monkeypatch.setenv("PHI_PLAYGROUND_MODEL_MEMORY_GB", str(1.2 * max(sizes.values()) / memory.GB))
+    get_backend("llamacpp").unload(next(r.key for r in get_backend("llamacpp").loaded()
+                                        if r.key.endswith("phi3-shaped-f32.gguf")))
+    assert chat_once(GGUF, QUESTION, system=SYSTEM, params=GREEDY).error is None
+    held = {b.name for b, r in memory.residents() if r.key.endswith(("phi3-shaped-f32.gguf", "phi3-shaped-int4"))}
+    assert held == {"llamacpp"}
