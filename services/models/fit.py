@@ -174,6 +174,17 @@ def transformers_format(stored: str, on_disk: int | None, memory: int | None) ->
     return "fp32"
 
 
+def format_of_gguf(path: Path) -> str:
+    """A GGUF's format from its header's general.file_type (Q4_K_M, Q4_0, fp16, ...), or ''."""
+    try:
+        field = gguf.GGUFReader(str(path)).get_field("general.file_type")
+        name = gguf.LlamaFileType(int(field.contents())).name if field is not None else ""
+    except Exception:  # a malformed header or an unknown type: the file name is the fallback
+        return ""
+    name = name.removeprefix("MOSTLY_").removeprefix("ALL_")
+    return {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "GUESSED": ""}.get(name, name)
+
+
 def format_of_file(name: str) -> str:
     """A GGUF's format from its file name (Q4_K_M, Q4_0, f16, ...), or ''."""
     m = re.search(r"(?i)(q\d_k_[sml]|q\d_k|q\d_\d|bf16|f16|fp16|f32)", name)
@@ -204,7 +215,7 @@ def estimate(backend: str, fmt: str, shape: Shape | None, *, on_disk: int | None
              measured: measured_mod.Measured | None = None, bandwidth: measured_mod.Bandwidth | None = None,
              available: int | None = None, budget: int | None = None, total: int | None = None) -> Fit:
     """The arithmetic for one model: memory, verdict and expected decode tokens/s (inputs passed in)."""
-    bits = bits_per_weight(backend, fmt, where)
+    bits = bits_per_weight(backend, fmt, where) if fmt else None
     # weights in memory: the files as the runtime holds them (transformers converts 16-bit to fp32)
     if on_disk:
         weights = int(on_disk * (bits / stored_bits if bits and stored_bits else 1))
@@ -309,7 +320,7 @@ def for_installed(m: LocalModel, h: Here, variant: Variant | None = None) -> Fit
         stored_bits = FORMAT_BITS[stored_fmt]
     elif m.kind == "gguf":
         shape = _with_params(shape_of_gguf(path), shape)
-        fmt = format_of_file(path.name)
+        fmt = format_of_gguf(path) or format_of_file(path.name)
         stored_bits = bits_per_weight(backend, fmt)
     else:
         shape = _with_params(shape_of_onnx(path), shape)

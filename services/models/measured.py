@@ -167,6 +167,8 @@ def predict(key: str, bytes_per_token: float | None, measured: Measured | None,
     """Expected decode tokens/s for runtime:format at this many weight bytes read per token."""
     if not bytes_per_token or bytes_per_token <= 0:
         return Prediction(None, "weight bytes per token unknown", key)
+    if key.endswith(":"):
+        return Prediction(None, "weight format unknown", key, bytes_per_token=bytes_per_token)
     eff = measured.efficiency_of(key) if measured else None
     if eff is None:
         return Prediction(None, f"{NOT_MEASURED} ({key})", key, bytes_per_token=bytes_per_token)

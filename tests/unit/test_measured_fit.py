@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from services.__main__ import main
 from services.chat import DEFAULT_TARGET
-from services.models import fit, local, measured
+from services.models import embedded, fit, local, measured
 from services.models.local import Variant
 
 CPU = "Test CPU 9000, 2 cores"
@@ -223,3 +224,14 @@ def test_models_list_shows_fit_and_speed_and_says_which_bandwidth(toml, tmp_path
 def test_a_malformed_budget_does_not_hide_the_listing(monkeypatch):
     monkeypatch.setenv("PHI_PLAYGROUND_MODEL_MEMORY_GB", "lots")
     assert fit.here().budget is None
+
+
+def test_the_format_of_a_gguf_comes_from_its_header():
+    assert fit.format_of_gguf(embedded.gguf_path()) == "Q4_1"  # the wheel's GGUF, whatever its name
+    assert fit.format_of_gguf(Path(__file__)) == ""
+
+
+def test_an_unknown_format_says_so(toml):
+    m = measured.load(toml)
+    p = measured.predict("llamacpp:", GB, m, measured.Bandwidth(10.0, "test"))
+    assert p.tokens_per_s is None and p.describe() == "weight format unknown"
