@@ -17,6 +17,7 @@ from tests.e2e._app import (
     wait_answer,
     watch_text,
 )
+from tests.fixtures.questions import CAPITAL
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +31,7 @@ def test_chat_streams_an_answer_from_the_embedded_model(page, app):
     set_number(page, "Max tokens", 48)
     slider_to_min(page, "Temperature")  # greedy, so the answer is the same every run
     watch_text(page, "[data-testid='stChatMessage']")
-    chat(page, "What is the capital of France?")
+    chat(page, CAPITAL)  # one greedy answer on every CPU (tests/fixtures/questions.py)
     wait_answer(page)
     messages = page.get_by_test_id("stChatMessage")
     assert messages.count() == 2

@@ -11,6 +11,7 @@ import pytest
 from services.chat import DEFAULT_TARGET, chat_once, start_chat
 from services.types import GenerationParams, Message
 from tests.fixtures.plain_paths import plain_generate, plain_onnx
+from tests.fixtures.questions import CAPITAL
 
 pytestmark = pytest.mark.integration
 # plain greedy, no penalty: the reference loops apply none (local runtimes default to 1.1)
@@ -92,7 +93,7 @@ def test_stop_strings_and_max_tokens(embedded_paths):
 
 def test_cli_chat_json(embedded_paths):
     proc = subprocess.run([sys.executable, "-m", "services", "chat", "--json", "--temperature", "0",
-                           "What is the capital of France?"], capture_output=True, text=True, timeout=300)
+                           CAPITAL], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["target"] == DEFAULT_TARGET == f"llamacpp:{EMBEDDED}"  # the default follows the measurement
