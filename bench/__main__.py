@@ -1,4 +1,4 @@
-"""Entry point: python -m bench [--quick] [--json FILE] (run from the project folder)."""
+"""Entry point: python -m bench [--quick] [--json FILE], or python -m bench phi ... (run from the project folder)."""
 
 import sys
 

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from bench.phi import cli as phi_cli
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of `python -m bench`."""
@@ -50,5 +52,8 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m bench`."""
+    """Entry point of `python -m bench`; `python -m bench phi ...` is the Phi-sized bench (bench/phi/)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["phi"]:
+        return phi_cli.main(argv[1:])
     return run(build_parser().parse_args(argv))

@@ -1,0 +1,139 @@
+"""One runtime on one built model in a fresh process: load, prefill at each prompt length, decode with no early stop.
+
+    python -m bench.phi.child '{"runtime": "llamacpp", "path": "...", "prompts": [128, 1000], "decode": 128}'
+
+Prints one JSON line after each phase (the parent keeps the last), so a run cut short still reports
+what it measured. Prompts are seeded random token ids below 32,000; greedy decoding ignores EOS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+
+from services import cpu_cores
+
+STARTED = time.perf_counter()
+
+
+def _status(key: str) -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def prompt(n: int, seed: int = 0) -> list[int]:
+    """n token ids, the same for every runtime."""
+    rng = random.Random(seed * 7919 + n)
+    return [rng.randrange(3, 32000) for _ in range(n)]
+
+
+class LlamaCpp:
+    """llama_cpp.Llama driven token by token: eval the prompt, then argmax and eval one token at a time."""
+
+    def __init__(self, path: str, ctx: int, threads: int):
+        import llama_cpp
+        import numpy as np
+
+        self.np = np
+        self.llm = llama_cpp.Llama(model_path=path, n_ctx=ctx, n_batch=512, n_threads=threads,
+                                   n_threads_batch=threads, verbose=False)
+
+    def _next(self) -> int:
+        return int(self.np.argmax(self.llm.scores[self.llm.n_tokens - 1]))
+
+    def run(self, ids: list[int], n: int) -> list[float]:
+        self.llm.reset()
+        t0 = time.perf_counter()
+        self.llm.eval(ids)
+        tok, stamps = self._next(), [time.perf_counter() - t0]
+        for _ in range(n - 1):
+            self.llm.eval([tok])
+            tok = self._next()
+            stamps.append(time.perf_counter() - t0)
+        return stamps
+
+
+class Onnx:
+    """og.Generator: append the prompt, then generate_next_token; min_length keeps EOS from ending it."""
+
+    def __init__(self, path: str, ctx: int, threads: int):
+        import onnxruntime_genai as og
+
+        self.og = og
+        # ONNX Runtime's own thread choice, as the app's ONNX backend leaves it
+        self.model = og.Model(og.Config(path))
+
+    def run(self, ids: list[int], n: int) -> list[float]:
+        og = self.og
+        params = og.GeneratorParams(self.model)
+        params.set_search_options(max_length=len(ids) + n, min_length=len(ids) + n, do_sample=False)
+        gen = og.Generator(self.model, params)
+        t0 = time.perf_counter()
+        gen.append_tokens(ids)
+        stamps = []
+        for _ in range(n):
+            gen.generate_next_token()
+            stamps.append(time.perf_counter() - t0)
+        del gen
+        return stamps
+
+
+class Transformers:
+    """The model's forward with its KV cache, greedy, in the checkpoint's bf16."""
+
+    def __init__(self, path: str, ctx: int, threads: int):
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self.torch = torch
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
+
+    def run(self, ids: list[int], n: int) -> list[float]:
+        torch = self.torch
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            out = self.model(torch.tensor([ids]), use_cache=True, logits_to_keep=1)
+            past, tok = out.past_key_values, int(out.logits[0, -1].argmax())
+            stamps = [time.perf_counter() - t0]
+            for _ in range(n - 1):
+                out = self.model(torch.tensor([[tok]]), past_key_values=past, use_cache=True)
+                past, tok = out.past_key_values, int(out.logits[0, -1].argmax())
+                stamps.append(time.perf_counter() - t0)
+        return stamps
+
+
+RUNTIMES = {"llamacpp": LlamaCpp, "onnx": Onnx, "transformers": Transformers}
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[0])
+    prompts, decode, seed = spec.get("prompts", [128]), int(spec.get("decode", 128)), int(spec.get("seed", 0))
+    # llama.cpp gets what the app gives it: one thread per free physical core (services/cpu_cores.py)
+    threads = int(spec.get("threads") or cpu_cores.threads_for_now("LLAMACPP_N_THREADS"))
+    ctx = int(spec.get("ctx") or max(max(prompts) + 1, prompts[0] + decode))
+    rt = RUNTIMES[spec["runtime"]](spec["path"], ctx, threads)
+    out = {"runtime": spec["runtime"], "pid": os.getpid(), "threads": threads, "ctx": ctx,
+           "load_s": time.perf_counter() - STARTED, "rss_load_mb": _status("VmRSS:"), "prefill": {}}
+    rt.run(prompt(16, seed + 1), 8)  # untimed: first-call allocations and kernel selection
+    # decode after the first (shortest) prompt; then prefill alone at each longer length
+    stamps = rt.run(prompt(prompts[0], seed), decode)
+    out["decode_tokens"] = len(stamps)
+    out["decode_tps"] = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    out["prefill"][str(prompts[0])] = {"ttft_s": stamps[0], "tps": prompts[0] / stamps[0]}
+    out["hwm_mb"] = _status("VmHWM:")
+    print(json.dumps(out), flush=True)
+    for n in prompts[1:]:
+        first = rt.run(prompt(n, seed), 1)[0]
+        out["prefill"][str(n)] = {"ttft_s": first, "tps": n / first}
+        out["hwm_mb"] = _status("VmHWM:")
+        print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

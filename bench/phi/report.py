@@ -1,0 +1,91 @@
+"""The Phi table as markdown, and services/models/measured.toml from it."""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+from bench import harness
+from services.models import weight_bytes
+
+fmt = harness.fmt
+
+
+def _sp(sp: list[float] | None, digits: int = 2) -> str:
+    """'median (min-max)'; a dash when missing."""
+    if not sp:
+        return "-"
+    if sp[0] == sp[2]:
+        return fmt(sp[1], digits)
+    return f"{fmt(sp[1], digits)} ({fmt(sp[0], digits)}-{fmt(sp[2], digits)})"
+
+
+def cpu_name() -> str:
+    """'<model name>, N cores' from /proc/cpuinfo and the affinity mask."""
+    model = "unknown CPU"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{model}, {len(os.sched_getaffinity(0))} cores"
+
+
+def markdown(rep: dict) -> str:
+    """Machine line, the decode table, prefill, memory, ratios and predictions."""
+    m = rep["machine"]
+    parts = [f"Machine: {m['cpu']}, read bandwidth {fmt(m['bandwidth_gbs'])} GB/s, load average "
+             f"{m['load_before']} before / {m['load_after']} after, {m['rounds']} rounds, {m['seconds']:.0f} s. "
+             f"Command: `{m['command']}`"]
+    rows = rep["rows"]
+    parts.append(harness.table(
+        ["Variant", "File MB", "Read MB/token", "Decode tok/s (min-max)", "Bound tok/s", "Of bound", "Load s",
+         "Processes", "How"],
+        [[r["name"], fmt(r["file_mb"], 0), fmt(r["per_token_mb"], 0), _sp(r["decode_tps"]), fmt(r["bound_tps"]),
+          fmt(r["fraction_of_bound"]), _sp(r["load_s"], 1), r["processes"], r["derived"] or "measured"]
+         for r in rows]))
+    sizes = sorted({int(n) for r in rows for n in r["prefill"]})
+    parts.append(harness.table(
+        ["Variant"] + [f"TTFT s / prefill tok/s at {n}" for n in sizes],
+        [[r["name"]] + [f"{_sp(r['prefill'][str(n)]['ttft_s'])} / {fmt(r['prefill'][str(n)]['tps'][1], 1)}"
+                        if str(n) in r["prefill"] else "-" for n in sizes] for r in rows]))
+    parts.append(harness.table(
+        ["Variant", "Peak RSS MB", "Weights MB", "KV MB (context)", "RSS / (weights + KV)", "Goal <= 1.2"],
+        [[r["name"], _sp(r["hwm_mb"], 0), fmt(r["file_mb"], 0), f"{fmt(r['kv_mb'], 0)} ({r['ctx']})",
+          fmt(r["memory_ratio"]), "-" if r["memory_ratio"] is None else ("yes" if r["memory_ratio"] <= 1.2 else "NO")]
+         for r in rows]))
+    if rep["ratios"]:
+        parts.append(harness.table(
+            ["A / B decode", "Depth", "Ratio (per-round min-max)", "Bytes per token A / B", "How"],
+            [[f"{x['a']} / {x['b']}", x["layers"], _sp([x["ratio_spread"][0], x["ratio"], x["ratio_spread"][2]])
+              if x["ratio_spread"] else fmt(x["ratio"]), fmt(x["bytes_ratio"]), x["derived"] or "measured"]
+             for x in rep["ratios"]]))
+    if rep["efficiency"]:
+        parts.append("Efficiency (decode / bound) used for predictions: " + "; ".join(
+            f"{k} {fmt(v['efficiency'], 3)} from {v['from']}" for k, v in rep["efficiency"].items()))
+    if rep["predictions"]:
+        parts.append(harness.table(
+            ["Variant", "Predicted tok/s", "Measured tok/s (min-max)", "Measured / predicted", "Within 25%"],
+            [[p["name"], fmt(p["predicted_tps"]), _sp(p["measured_spread"]), fmt(p["ratio"]),
+              "yes" if p["within_25pct"] else "NO"] for p in rep["predictions"]]))
+    notes = [f"{r['name']}: {e}" for r in rows for e in r["errors"]] + rep.get("notes", [])
+    if notes:
+        parts.append("\n".join(f"- {n}" for n in notes))
+    return "\n\n".join(parts) + "\n"
+
+
+def measured_toml(rep: dict) -> str:
+    """services/models/measured.toml: this machine's bandwidth and each runtime:format's efficiency."""
+    m = rep["machine"]
+    lines = ["# Written by `python -m bench phi --write-measured` on this machine; see docs/performance.md.",
+             "[machine]", f"bandwidth_gbs = {m['bandwidth_gbs']:.2f}", f'cpu = "{m["cpu"]}"',
+             f'date = "{datetime.date.today().isoformat()}"', f'command = "{m["command"]}"',
+             "[efficiency]   # measured decode tokens/s divided by the bandwidth bound, at Phi-3-mini shape"]
+    for key, e in sorted(rep["efficiency"].items()):
+        lines.append(f'"{key}" = {e["efficiency"]:.3f}   # {e["from"]}')
+    return "\n".join(lines) + "\n"
+
+
+def write_measured(rep: dict) -> str:
+    """Write measured.toml beside weight_bytes.py; returns its path."""
+    weight_bytes.MEASURED.write_text(measured_toml(rep))
+    return str(weight_bytes.MEASURED)
