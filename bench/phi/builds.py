@@ -27,7 +27,7 @@ class Variant:
 
     model: str
     layers: int
-    runtime: str  # llamacpp | onnx | transformers
+    runtime: str  # llamacpp (llamacpp-nommap: the file read, not mapped) | onnx | transformers
     fmt: str  # Q4_0 ... | int4, int4-b128 | bf16
 
     @property
@@ -86,7 +86,7 @@ def path(v: Variant, seed: int, progress) -> Path:
     base = folder(v.model, v.layers, seed)
     if v.runtime == "transformers":
         return src
-    if v.runtime == "llamacpp":
+    if v.runtime.startswith("llamacpp"):
         out = base / f"{v.fmt}.gguf"
         if not out.exists():
             wide = base / "bf16.gguf"

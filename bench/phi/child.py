@@ -35,13 +35,15 @@ def prompt(n: int, seed: int = 0) -> list[int]:
 class LlamaCpp:
     """llama_cpp.Llama driven token by token: eval the prompt, then argmax and eval one token at a time."""
 
-    def __init__(self, path: str, ctx: int, threads: int):
+    def __init__(self, path: str, ctx: int, threads: int, mmap: bool = True):
         import llama_cpp
         import numpy as np
 
         self.np = np
+        # mmap on, as the app's backend loads: the file's pages count in RSS while the CPU backend's
+        # repacked copies of the weights are anonymous memory
         self.llm = llama_cpp.Llama(model_path=path, n_ctx=ctx, n_batch=512, n_threads=threads,
-                                   n_threads_batch=threads, verbose=False)
+                                   n_threads_batch=threads, use_mmap=mmap, verbose=False)
 
     def _next(self) -> int:
         return int(self.np.argmax(self.llm.scores[self.llm.n_tokens - 1]))
@@ -91,6 +93,7 @@ class Transformers:
         from transformers import AutoModelForCausalLM
 
         self.torch = torch
+        self.threads = torch.get_num_threads()
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
 
     def run(self, ids: list[int], n: int) -> list[float]:
@@ -107,7 +110,19 @@ class Transformers:
         return stamps
 
 
-RUNTIMES = {"llamacpp": LlamaCpp, "onnx": Onnx, "transformers": Transformers}
+class LlamaCppNoMmap(LlamaCpp):
+    """The same, reading the file into memory instead of mapping it (a memory lever)."""
+
+    def __init__(self, path: str, ctx: int, threads: int):
+        super().__init__(path, ctx, threads, mmap=False)
+
+
+RUNTIMES = {"llamacpp": LlamaCpp, "llamacpp-nommap": LlamaCppNoMmap, "onnx": Onnx, "transformers": Transformers}
+
+
+def _memory(out: dict) -> None:
+    out["hwm_mb"] = _status("VmHWM:")
+    out["rss_anon_mb"], out["rss_file_mb"] = _status("RssAnon:"), _status("RssFile:")
 
 
 def main(argv: list[str]) -> int:
@@ -117,7 +132,9 @@ def main(argv: list[str]) -> int:
     threads = int(spec.get("threads") or cpu_cores.threads_for_now("LLAMACPP_N_THREADS"))
     ctx = int(spec.get("ctx") or max(max(prompts) + 1, prompts[0] + decode))
     rt = RUNTIMES[spec["runtime"]](spec["path"], ctx, threads)
-    out = {"runtime": spec["runtime"], "pid": os.getpid(), "threads": threads, "ctx": ctx,
+    # threads: llama.cpp's chosen count, torch's pool; ONNX Runtime's own is not exposed
+    used = threads if spec["runtime"].startswith("llamacpp") else getattr(rt, "threads", None)
+    out = {"runtime": spec["runtime"], "pid": os.getpid(), "threads": used, "ctx": ctx,
            "load_s": time.perf_counter() - STARTED, "rss_load_mb": _status("VmRSS:"), "prefill": {}}
     rt.run(prompt(16, seed + 1), 8)  # untimed: first-call allocations and kernel selection
     # decode after the first (shortest) prompt; then prefill alone at each longer length
@@ -125,12 +142,12 @@ def main(argv: list[str]) -> int:
     out["decode_tokens"] = len(stamps)
     out["decode_tps"] = (len(stamps) - 1) / (stamps[-1] - stamps[0])
     out["prefill"][str(prompts[0])] = {"ttft_s": stamps[0], "tps": prompts[0] / stamps[0]}
-    out["hwm_mb"] = _status("VmHWM:")
+    _memory(out)
     print(json.dumps(out), flush=True)
     for n in prompts[1:]:
         first = rt.run(prompt(n, seed), 1)[0]
         out["prefill"][str(n)] = {"ttft_s": first, "tps": n / first}
-        out["hwm_mb"] = _status("VmHWM:")
+        _memory(out)
         print(json.dumps(out), flush=True)
     return 0
 

@@ -13,6 +13,12 @@ from bench import harness
 from bench.phi import builds, configs, derive, measure, report
 from services.models import bandwidth
 
+# prompts above 1,000 tokens run only on the reference model up to this depth (deeper rows get them from the
+# slope) and never on transformers: a 4,000-token prefill at full depth takes minutes per process on 2 cores
+LONG_PROMPT = 1000
+LONG_PROMPT_MAX_LAYERS = 8
+# the models other than Phi-3-mini, there to check the predictions: one or two formats per runtime
+CHECK_FORMATS = {"llamacpp": ["Q4_0", "Q8_0"], "onnx": ["int4"], "transformers": ["bf16"]}
 FORMATS = {"llamacpp": ["Q4_0", "Q4_K_M", "Q8_0"], "onnx": ["int4", "int4-b128"], "transformers": ["bf16"]}
 
 
@@ -36,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=1500, help="seconds one measuring process may take")
     p.add_argument("--json", metavar="FILE", help="write the full report here (default: bench-phi.json)")
+    p.add_argument("--deep-prefill", type=int, default=1000, metavar="N",
+                   help="longest prompt for rows deeper than 8 layers and for the other models (default 1000)")
+    p.add_argument("--long-rounds", type=int, default=0, metavar="R",
+                   help="run prompts over 1,000 tokens only in the first R rounds (0: every round)")
+    p.add_argument("--report-from", metavar="SAMPLES",
+                   help="print the report from a run's saved .samples.jsonl (same flags), measuring nothing")
     p.add_argument("--build-only", action="store_true", help="build (and cache) the variants, measure nothing")
     p.add_argument("--write-measured", action="store_true",
                    help="write services/models/measured.toml (needs the Phi-3-mini full-depth rows)")
@@ -55,16 +67,20 @@ def depths(args) -> dict[str, int]:
 
 def variants(args) -> list[builds.Variant]:
     """What to build and run: the full depth where it fits, the slope depths where it does not."""
-    if args.quick:
+    if args.quick:  # one format per runtime
         return [builds.Variant("phi3-mini", depths(args)["phi3-mini"] if args.layers else 1, rt, FORMATS[rt][0])
                 for rt in FORMATS]
     out = []
     for model in args.models:
         depth = depths(args)[model]
         shallow = [n for n in args.slope_layers if n < depth]
-        out += [builds.Variant(model, depth, "llamacpp", f) for f in FORMATS["llamacpp"]]
+        formats = FORMATS if model == derive.REFERENCE else CHECK_FORMATS
+        out += [builds.Variant(model, depth, "llamacpp", f) for f in formats["llamacpp"]]
         onnx_depths = [depth] if builds.onnx_fits(model, depth)[0] else shallow
-        out += [builds.Variant(model, n, "onnx", f) for n in onnx_depths for f in FORMATS["onnx"]]
+        if not configs.is_moe(configs.config(model)):  # the builder's MoE is CUDA-only
+            out += [builds.Variant(model, n, "onnx", f) for n in onnx_depths for f in formats["onnx"]]
+        if model == derive.REFERENCE and not args.quick:
+            out.append(builds.Variant(model, depth, "llamacpp-nommap", "Q4_0"))
         if onnx_depths != [depth] and model == derive.REFERENCE:
             # the same slope on llama.cpp, whose full depth is measured too: the check of the method
             out += [builds.Variant(model, n, "llamacpp", "Q4_0") for n in shallow]
@@ -79,14 +95,8 @@ def progress(s: str) -> None:
     print(f"[bench phi] {s}", file=sys.stderr, flush=True)
 
 
-def run(args) -> dict:
-    started = time.time()
-    prefill = [32] if args.quick and args.prefill == [128, 1000, 4000] else args.prefill
-    decode = 16 if args.quick and args.decode == 128 else args.decode
-    rounds = 1 if args.quick else args.rounds
-    load_before = harness.load_average()
-    progress("measuring read bandwidth")
-    gbs = bandwidth.read_bandwidth_gbs()
+def specs_for(args, prefill: list[int], decode: int, progress) -> tuple[dict, dict, list[str]]:
+    """Build every variant; the child spec of each that built, its files, and notes on those that did not."""
     specs, files, notes = {}, {}, []
     for v in variants(args):
         try:
@@ -95,27 +105,58 @@ def run(args) -> dict:
             notes.append(f"{v.name} not built: {str(exc).strip().splitlines()[-1][:300]}")
             progress(notes[-1])
             continue
-        specs[v.name] = {"name": v.name, "runtime": v.runtime, "path": str(files[v]), "prompts": prefill,
+        # long prompts: the reference model at shallow depth only (deeper rows get them from the slope);
+        # transformers stops at 1,000
+        deep = v.layers > LONG_PROMPT_MAX_LAYERS or v.model != derive.REFERENCE
+        cap = args.deep_prefill if deep else (LONG_PROMPT if v.runtime == "transformers" else max(prefill))
+        specs[v.name] = {"name": v.name, "model": v.model, "layers": v.layers, "runtime": v.runtime, "fmt": v.fmt,
+                         "path": str(files[v]), "prompts": [n for n in prefill if n <= cap] or prefill[:1],
                          "decode": decode, "seed": args.seed}
-    if args.build_only:
-        return {"built": {v.name: str(p) for v, p in files.items()}, "notes": notes}
-    samples = measure.run_rounds(specs, rounds, args.timeout, progress)
-    gbs = max(gbs, bandwidth.read_bandwidth_gbs())
-    rows = [measure.row(v, files[v], samples[v.name], gbs) for v in files]
+    return specs, files, notes
+
+
+def run(args) -> dict:
+    started = time.time()
+    prefill = [32] if args.quick and args.prefill == [128, 1000, 4000] else args.prefill
+    decode = 16 if args.quick and args.decode == 128 else args.decode
+    rounds = 1 if args.quick else args.rounds
+    load_before = harness.load_average()
+    if args.report_from:
+        saved = [json.loads(x) for x in Path(args.report_from).read_text().splitlines() if x.strip()]
+        head, records = saved[0], saved[1:]
+        gbs, rounds, started, load_before = head["bandwidth_gbs"], head["rounds"], head["started"], head["load_before"]
+        samples, files = {}, {}
+        for rec in records:
+            spec = rec["spec"]
+            v = builds.Variant(spec["model"], spec["layers"], spec["runtime"], spec["fmt"])
+            files[v] = Path(spec["path"])
+            samples.setdefault(v.name, []).append(rec["result"])
+        notes = head.get("notes", [])
+    else:
+        progress("measuring read bandwidth")
+        gbs = bandwidth.read_bandwidth_gbs()
+        specs, files, notes = specs_for(args, prefill, decode, progress)
+        if args.build_only:
+            return {"built": {v.name: str(p) for v, p in files.items()}, "notes": notes}
+        log = Path(args.json or "bench-phi.json").with_suffix(".samples.jsonl")
+        log.write_text(json.dumps({"bandwidth_gbs": gbs, "rounds": rounds, "started": started,
+                                   "load_before": load_before, "notes": notes}) + "\n")
+        samples = measure.run_rounds(specs, rounds, args.timeout, progress, log, args.long_rounds)
+        gbs = max(gbs, bandwidth.read_bandwidth_gbs())
+    rows = [measure.row(v, files[v], samples[v.name], gbs) for v in files if v.name in samples]
     full = depths(args)[derive.REFERENCE]
     rows += derive.slope_rows(rows, full, gbs)
     effs = derive.efficiencies(rows, full)
     command = "python -m bench phi " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["phi"] else sys.argv[1:])
-    rep = {
+    return {
         "machine": {"cpu": report.cpu_name(), "bandwidth_gbs": gbs, "load_before": load_before,
                     "load_after": harness.load_average(), "rounds": rounds, "seconds": time.time() - started,
                     "command": command.strip()},
         "rows": rows, "efficiency": effs, "predictions": derive.predictions(rows, effs),
         "ratios": derive.ratio_rows(rows, "onnx:int4", "llamacpp:Q4_0")
         + derive.ratio_rows(rows, "onnx:int4-b128", "llamacpp:Q4_0"),
-        "notes": notes,
+        "slope_checks": derive.slope_checks(rows), "notes": notes,
     }
-    return rep
 
 
 def main(argv: list[str] | None = None) -> int:

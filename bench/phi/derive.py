@@ -37,7 +37,7 @@ def extrapolate(lo: dict, hi: dict, depth: int, gbs: float) -> dict:
     kv = hi["kv_mb"] / lb * depth
     hwm = _line(lo["hwm_mb"][1], hi["hwm_mb"][1], la, lb, depth) if lo["hwm_mb"] and hi["hwm_mb"] else None
     bound = bandwidth.bound_tokens_per_s(per_token * 1e6, gbs)
-    name = hi["name"].replace(f" L{lb} ", f" L{depth} ")
+    name = hi["name"].replace(f" L{lb} ", f" L{depth} ") + " (slope)"
     return {
         "name": name, "model": hi["model"], "layers": depth, "key": hi["key"], "path": None,
         "file_mb": file_mb, "per_token_mb": per_token, "active_fraction": hi["active_fraction"],
@@ -94,10 +94,23 @@ def predictions(rows: list[dict], effs: dict[str, dict]) -> list[dict]:
     return out
 
 
+def slope_checks(rows: list[dict]) -> list[dict]:
+    """Where a variant was both measured at full depth and derived from shallow depths: how close the slope came."""
+    measured = {(r["model"], r["layers"], r["key"]): r for r in rows if r["derived"] is None}
+    out = []
+    for d in rows:
+        m = measured.get((d["model"], d["layers"], d["key"]))
+        if d["derived"] and m and m["decode_tps"] and d["decode_tps"]:
+            out.append({"name": m["name"], "measured_tps": m["decode_tps"][1], "derived_tps": d["decode_tps"][1],
+                        "ratio": m["decode_tps"][1] / d["decode_tps"][1], "how": d["derived"]})
+    return out
+
+
 def ratio_rows(rows: list[dict], a_key: str, b_key: str) -> list[dict]:
     """a/b decode per model and depth where both ran, with the spread of the per-round ratios."""
     out = []
-    index = {(r["model"], r["layers"], r["key"]): r for r in rows}
+    # a measured row wins over one derived for the same variant
+    index = {(r["model"], r["layers"], r["key"]): r for r in sorted(rows, key=lambda r: r["derived"] is None)}
     for (model, layers, key), a in index.items():
         b = index.get((model, layers, b_key))
         if key != a_key or not b or not a["decode_tps"] or not b["decode_tps"]:

@@ -14,7 +14,7 @@ from services.models import bandwidth, weight_bytes
 ROOT = Path(__file__).resolve().parents[2]
 # KV cache element bytes as each runtime keeps it on CPU: llama.cpp f16 by default; the ONNX builder's
 # int4 CPU models take and return fp32 past key/values; transformers keeps the checkpoint's bf16
-KV_BYTES = {"llamacpp": 2, "onnx": 4, "transformers": 2}
+KV_BYTES = {"llamacpp": 2, "llamacpp-nommap": 2, "onnx": 4, "transformers": 2}
 
 
 def spawn(spec: dict, timeout: float) -> dict:
@@ -38,11 +38,22 @@ def spawn(spec: dict, timeout: float) -> dict:
     return res
 
 
-def run_rounds(specs: dict[str, dict], rounds: int, timeout: float, progress) -> dict[str, list[dict]]:
-    """A B C ... A B C ...: one process per variant per round, so a load change hits every variant alike."""
+def run_rounds(specs: dict[str, dict], rounds: int, timeout: float, progress, log: Path | None = None,
+               long_rounds: int = 0) -> dict[str, list[dict]]:
+    """A B C ... A B C ...: one process per variant per round, so a load change hits every variant alike.
+    Each result is appended to `log` as it comes; prompts over 1,000 tokens only in the first long_rounds."""
+    done: dict[str, int] = {}
+
     def one(spec: dict) -> dict:
-        progress(f"round: {spec['name']}")
+        r = done.get(spec["name"], 0)
+        done[spec["name"]] = r + 1
+        if long_rounds and r >= long_rounds:
+            spec = {**spec, "prompts": [n for n in spec["prompts"] if n <= 1000]}
+        progress(f"round {r + 1}: {spec['name']} (prompts {spec['prompts']})")
         res = spawn(spec, timeout)
+        if log:
+            with log.open("a") as fh:
+                fh.write(json.dumps({"spec": spec, "result": {**res, "round": r}}) + "\n")
         if "error" in res:
             progress(f"  {spec['name']} failed: {res['error']}")
         else:
@@ -73,6 +84,9 @@ def row(v: builds.Variant, files: Path, samples: list[dict], gbs: float) -> dict
         "decode_tps": decode, "per_round_decode": {s["round"]: s["decode_tps"] for s in ok},
         "prefill": prefill, "load_s": harness.spread([s.get("load_s") for s in ok]),
         "rss_load_mb": harness.spread([s.get("rss_load_mb") for s in ok]), "hwm_mb": hwm, "ctx": ctx,
+        "rss_anon_mb": harness.spread([s.get("rss_anon_mb") for s in ok]),
+        "rss_file_mb": harness.spread([s.get("rss_file_mb") for s in ok]),
+        "threads": sorted({s.get("threads") for s in ok if s.get("threads")}),
         "kv_mb": kv / 1e6, "bound_tps": bound, "processes": len(ok), "loads": [s.get("load") for s in samples],
         "errors": [s["error"] for s in samples if "error" in s], "derived": None,
     }

@@ -39,9 +39,11 @@ def markdown(rep: dict) -> str:
     rows = rep["rows"]
     parts.append(harness.table(
         ["Variant", "File MB", "Read MB/token", "Decode tok/s (min-max)", "Bound tok/s", "Of bound", "Load s",
-         "Processes", "How"],
+         "Threads", "Processes (load avg)", "How"],
         [[r["name"], fmt(r["file_mb"], 0), fmt(r["per_token_mb"], 0), _sp(r["decode_tps"]), fmt(r["bound_tps"]),
-          fmt(r["fraction_of_bound"]), _sp(r["load_s"], 1), r["processes"], r["derived"] or "measured"]
+          fmt(r["fraction_of_bound"]), _sp(r["load_s"], 1), ",".join(map(str, r.get("threads") or [])) or "-",
+          f"{r['processes']} ({', '.join(fmt(x, 1) for x in r['loads'])})" if r["loads"] else r["processes"],
+          r["derived"] or "measured"]
          for r in rows]))
     sizes = sorted({int(n) for r in rows for n in r["prefill"]})
     parts.append(harness.table(
@@ -49,8 +51,11 @@ def markdown(rep: dict) -> str:
         [[r["name"]] + [f"{_sp(r['prefill'][str(n)]['ttft_s'])} / {fmt(r['prefill'][str(n)]['tps'][1], 1)}"
                         if str(n) in r["prefill"] else "-" for n in sizes] for r in rows]))
     parts.append(harness.table(
-        ["Variant", "Peak RSS MB", "Weights MB", "KV MB (context)", "RSS / (weights + KV)", "Goal <= 1.2"],
-        [[r["name"], _sp(r["hwm_mb"], 0), fmt(r["file_mb"], 0), f"{fmt(r['kv_mb'], 0)} ({r['ctx']})",
+        ["Variant", "Peak RSS MB", "of it anon / file MB", "Weights MB", "KV MB (context)", "RSS / (weights + KV)",
+         "Goal <= 1.2"],
+        [[r["name"], _sp(r["hwm_mb"], 0),
+          f"{fmt(r['rss_anon_mb'][1], 0)} / {fmt(r['rss_file_mb'][1], 0)}" if r.get("rss_anon_mb") else "-",
+          fmt(r["file_mb"], 0), f"{fmt(r['kv_mb'], 0)} ({r['ctx']})",
           fmt(r["memory_ratio"]), "-" if r["memory_ratio"] is None else ("yes" if r["memory_ratio"] <= 1.2 else "NO")]
          for r in rows]))
     if rep["ratios"]:
@@ -59,6 +64,10 @@ def markdown(rep: dict) -> str:
             [[f"{x['a']} / {x['b']}", x["layers"], _sp([x["ratio_spread"][0], x["ratio"], x["ratio_spread"][2]])
               if x["ratio_spread"] else fmt(x["ratio"]), fmt(x["bytes_ratio"]), x["derived"] or "measured"]
              for x in rep["ratios"]]))
+    if rep.get("slope_checks"):
+        parts.append("Check of the slope method (measured at full depth / derived from the shallow depths): " + "; ".join(
+            f"{c['name']} {fmt(c['measured_tps'])} / {fmt(c['derived_tps'])} tok/s = {fmt(c['ratio'])} ({c['how']})"
+            for c in rep["slope_checks"]))
     if rep["efficiency"]:
         parts.append("Efficiency (decode / bound) used for predictions: " + "; ".join(
             f"{k} {fmt(v['efficiency'], 3)} from {v['from']}" for k, v in rep["efficiency"].items()))
