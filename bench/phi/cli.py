@@ -18,7 +18,10 @@ from services.models import bandwidth
 LONG_PROMPT = 1000
 LONG_PROMPT_MAX_LAYERS = 8
 # the models other than Phi-3-mini, there to check the predictions: one or two formats per runtime
-CHECK_FORMATS = {"llamacpp": ["Q4_0", "Q8_0"], "onnx": ["int4"], "transformers": ["bf16"]}
+CHECK_FORMATS = {"phi35-mini": {"llamacpp": ["Q4_0"], "onnx": ["int4"], "transformers": []},
+                 "phi35-moe": {"llamacpp": ["Q4_0"], "onnx": [], "transformers": ["bf16"]}}
+# the headline pair: only they get the prompts over 1,000 tokens
+LONG_KEYS = {"onnx:int4", "llamacpp:Q4_0"}
 FORMATS = {"llamacpp": ["Q4_0", "Q4_K_M", "Q8_0"], "onnx": ["int4", "int4-b128"], "transformers": ["bf16"]}
 
 
@@ -48,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run prompts over 1,000 tokens only in the first R rounds (0: every round)")
     p.add_argument("--report-from", metavar="SAMPLES",
                    help="print the report from a run's saved .samples.jsonl (same flags), measuring nothing")
+    p.add_argument("--levers", action="store_true", help="also llama.cpp Q4_0 with the file read instead of mapped")
     p.add_argument("--build-only", action="store_true", help="build (and cache) the variants, measure nothing")
     p.add_argument("--write-measured", action="store_true",
                    help="write services/models/measured.toml (needs the Phi-3-mini full-depth rows)")
@@ -74,18 +78,18 @@ def variants(args) -> list[builds.Variant]:
     for model in args.models:
         depth = depths(args)[model]
         shallow = [n for n in args.slope_layers if n < depth]
-        formats = FORMATS if model == derive.REFERENCE else CHECK_FORMATS
+        formats = FORMATS if model == derive.REFERENCE else CHECK_FORMATS[model]
         out += [builds.Variant(model, depth, "llamacpp", f) for f in formats["llamacpp"]]
         onnx_depths = [depth] if builds.onnx_fits(model, depth)[0] else shallow
         if not configs.is_moe(configs.config(model)):  # the builder's MoE is CUDA-only
             out += [builds.Variant(model, n, "onnx", f) for n in onnx_depths for f in formats["onnx"]]
-        if model == derive.REFERENCE and not args.quick:
+        if model == derive.REFERENCE and args.levers:
             out.append(builds.Variant(model, depth, "llamacpp-nommap", "Q4_0"))
         if onnx_depths != [depth] and model == derive.REFERENCE:
             # the same slope on llama.cpp, whose full depth is measured too: the check of the method
             out += [builds.Variant(model, n, "llamacpp", "Q4_0") for n in shallow]
         tf_depths = shallow if len(shallow) == 2 and configs.config(model, depth)["num_hidden_layers"] > 8 else [depth]
-        out += [builds.Variant(model, n, "transformers", "bf16") for n in tf_depths]
+        out += [builds.Variant(model, n, "transformers", f) for n in tf_depths for f in formats["transformers"]]
     if args.only:
         out = [v for v in out if any(s in v.name for s in args.only)]
     return out
@@ -105,10 +109,10 @@ def specs_for(args, prefill: list[int], decode: int, progress) -> tuple[dict, di
             notes.append(f"{v.name} not built: {str(exc).strip().splitlines()[-1][:300]}")
             progress(notes[-1])
             continue
-        # long prompts: the reference model at shallow depth only (deeper rows get them from the slope);
-        # transformers stops at 1,000
+        # long prompts: the headline pair of the reference model at shallow depth only (deeper rows get
+        # them from the slope)
         deep = v.layers > LONG_PROMPT_MAX_LAYERS or v.model != derive.REFERENCE
-        cap = args.deep_prefill if deep else (LONG_PROMPT if v.runtime == "transformers" else max(prefill))
+        cap = args.deep_prefill if deep else (max(prefill) if v.key in LONG_KEYS else LONG_PROMPT)
         specs[v.name] = {"name": v.name, "model": v.model, "layers": v.layers, "runtime": v.runtime, "fmt": v.fmt,
                          "path": str(files[v]), "prompts": [n for n in prefill if n <= cap] or prefill[:1],
                          "decode": decode, "seed": args.seed}
