@@ -46,7 +46,9 @@ class LlamaCpp:
                                    n_threads_batch=threads, use_mmap=mmap, verbose=False)
 
     def _next(self) -> int:
-        return int(self.np.argmax(self.llm.scores[self.llm.n_tokens - 1]))
+        # the last token's logits straight from the context: Llama.eval keeps no scores unless logits_all
+        logits = self.np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(-1), shape=(self.llm.n_vocab(),))
+        return int(self.np.argmax(logits))
 
     def run(self, ids: list[int], n: int) -> list[float]:
         self.llm.reset()
@@ -66,12 +68,28 @@ class Onnx:
     def __init__(self, path: str, ctx: int, threads: int):
         import onnxruntime_genai as og
 
-        self.og = og
+        self.og, self.path = og, path
         # ONNX Runtime's own thread choice, as the app's ONNX backend leaves it
-        self.model = og.Model(og.Config(path))
+        config = json.load(open(os.path.join(path, "genai_config.json")))
+        window = (config["model"]["decoder"].get("sliding_window") or {}).get("window_size")
+        self.shared_limit = window + 16 if window else None
+        self.model, self.long = og.Model(og.Config(path)), False
+
+    def _long_model(self):
+        """og 0.18 with the builder's Phi-3 sliding window (2047) and the shared KV buffer stops at 2,063 tokens
+        of context ("total_sequence_length must equal past_sequence_length + ..."): past the window the
+        model is loaded again with past_present_share_buffer off, the one setting that lets it through."""
+        if not self.long:
+            del self.model
+            config = self.og.Config(self.path)
+            config.overlay(json.dumps({"search": {"past_present_share_buffer": False}}))
+            self.model, self.long = self.og.Model(config), True
+        return self.model
 
     def run(self, ids: list[int], n: int) -> list[float]:
         og = self.og
+        if self.shared_limit and len(ids) + n > self.shared_limit:
+            self._long_model()
         params = og.GeneratorParams(self.model)
         params.set_search_options(max_length=len(ids) + n, min_length=len(ids) + n, do_sample=False)
         gen = og.Generator(self.model, params)
