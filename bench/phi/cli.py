@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -152,6 +153,8 @@ def run(args) -> dict:
     rows += derive.slope_rows(rows, full, gbs)
     effs = derive.efficiencies(rows, full)
     command = "python -m bench phi " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["phi"] else sys.argv[1:])
+    if os.environ.get("LLAMACPP_N_THREADS"):
+        command = f"LLAMACPP_N_THREADS={os.environ['LLAMACPP_N_THREADS']} {command}"
     return {
         "machine": {"cpu": report.cpu_name(), "bandwidth_gbs": gbs, "load_before": load_before,
                     "load_after": harness.load_average(), "rounds": rounds, "seconds": time.time() - started,

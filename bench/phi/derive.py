@@ -20,12 +20,15 @@ def _line(a: float, b: float, la: int, lb: int, lt: int) -> float:
 def extrapolate(lo: dict, hi: dict, depth: int, gbs: float) -> dict:
     """A row at `depth` from rows at two shallower depths, round by round where both rounds ran."""
     la, lb = lo["layers"], hi["layers"]
+    if 1.0 / hi["decode_tps"][1] <= 1.0 / lo["decode_tps"][1]:
+        return None  # the deeper model measured no slower: load noise, no slope to extend
     per_round = {}
     for r, tps_b in hi["per_round_decode"].items():
         tps_a = lo["per_round_decode"].get(r)
-        if tps_a:
+        if tps_a and tps_b < tps_a:  # a round whose pair has a slope
             per_round[r] = 1.0 / _line(1.0 / tps_a, 1.0 / tps_b, la, lb, depth)
-    decode = harness.spread(list(per_round.values()))
+    decode = harness.spread(list(per_round.values())) or [1.0 / _line(
+        1.0 / lo["decode_tps"][1], 1.0 / hi["decode_tps"][1], la, lb, depth)] * 3
     prefill = {}
     for n, hi_p in hi["prefill"].items():
         lo_p = lo["prefill"].get(n)
@@ -61,7 +64,9 @@ def slope_rows(rows: list[dict], depth: int, gbs: float) -> list[dict]:
     for (_model, _key), group in groups.items():
         shallow = sorted((r for r in group if r["layers"] < depth), key=lambda r: r["layers"])
         if len(shallow) >= 2:
-            out.append(extrapolate(shallow[-2], shallow[-1], depth, gbs))
+            row = extrapolate(shallow[-2], shallow[-1], depth, gbs)
+            if row:
+                out.append(row)
     return out
 
 

@@ -81,7 +81,8 @@ def row(v: builds.Variant, files: Path, samples: list[dict], gbs: float) -> dict
     out = {
         "name": v.name, "model": v.model, "layers": v.layers, "key": v.key, "path": str(files),
         "file_mb": wb.file_bytes / 1e6, "per_token_mb": wb.per_token / 1e6, "active_fraction": wb.active_fraction,
-        "decode_tps": decode, "per_round_decode": {s["round"]: s["decode_tps"] for s in ok},
+        "decode_tps": decode, "decode_mean_tps": harness.spread([s.get("decode_mean_tps") for s in ok]),
+        "per_round_decode": {s["round"]: s["decode_tps"] for s in ok},
         "prefill": prefill, "load_s": harness.spread([s.get("load_s") for s in ok]),
         "rss_load_mb": harness.spread([s.get("rss_load_mb") for s in ok]), "hwm_mb": hwm, "ctx": ctx,
         "rss_anon_mb": harness.spread([s.get("rss_anon_mb") for s in ok]),

@@ -38,9 +38,9 @@ def markdown(rep: dict) -> str:
              f"Command: `{m['command']}`"]
     rows = rep["rows"]
     parts.append(harness.table(
-        ["Variant", "File MB", "Read MB/token", "Decode tok/s (min-max)", "Bound tok/s", "Of bound", "Load s",
+        ["Variant", "File MB", "Read MB/token", "Decode tok/s (min-max)", "Mean tok/s", "Bound tok/s", "Of bound", "Load s",
          "Threads", "Processes (load avg)", "How"],
-        [[r["name"], fmt(r["file_mb"], 0), fmt(r["per_token_mb"], 0), _sp(r["decode_tps"]), fmt(r["bound_tps"]),
+        [[r["name"], fmt(r["file_mb"], 0), fmt(r["per_token_mb"], 0), _sp(r["decode_tps"]), _sp(r.get("decode_mean_tps")), fmt(r["bound_tps"]),
           fmt(r["fraction_of_bound"]), _sp(r["load_s"], 1), ",".join(map(str, r.get("threads") or [])) or "-",
           f"{r['processes']} ({', '.join(fmt(x, 1) for x in r['loads'])})" if r["loads"] else r["processes"],
           r["derived"] or "measured"]
