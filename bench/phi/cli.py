@@ -122,6 +122,9 @@ def specs_for(args, prefill: list[int], decode: int, progress) -> tuple[dict, di
 
 def run(args) -> dict:
     started = time.time()
+    command = "python -m bench phi " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["phi"] else sys.argv[1:])
+    if os.environ.get("LLAMACPP_N_THREADS"):
+        command = f"LLAMACPP_N_THREADS={os.environ['LLAMACPP_N_THREADS']} {command}"
     prefill = [32] if args.quick and args.prefill == [128, 1000, 4000] else args.prefill
     decode = 16 if args.quick and args.decode == 128 else args.decode
     rounds = 1 if args.quick else args.rounds
@@ -137,6 +140,9 @@ def run(args) -> dict:
             files[v] = Path(spec["path"])
             samples.setdefault(v.name, []).append(rec["result"])
         notes = head.get("notes", [])
+        command = head.get("command", command)
+        # the run's own end: its last process's start and load, not the time of this report
+        ended, load_after = head.get("ended"), records[-1]["result"].get("load") if records else None
     else:
         progress("measuring read bandwidth")
         gbs = bandwidth.read_bandwidth_gbs()
@@ -145,19 +151,18 @@ def run(args) -> dict:
             return {"built": {v.name: str(p) for v, p in files.items()}, "notes": notes}
         log = Path(args.json or "bench-phi.json").with_suffix(".samples.jsonl")
         log.write_text(json.dumps({"bandwidth_gbs": gbs, "rounds": rounds, "started": started,
-                                   "load_before": load_before, "notes": notes}) + "\n")
+                                   "load_before": load_before, "notes": notes, "command": command}) + "\n")
         samples = measure.run_rounds(specs, rounds, args.timeout, progress, log, args.long_rounds)
         gbs = max(gbs, bandwidth.read_bandwidth_gbs())
+        ended, load_after = time.time(), harness.load_average()
     rows = [measure.row(v, files[v], samples[v.name], gbs) for v in files if v.name in samples]
     full = depths(args)[derive.REFERENCE]
     rows += derive.slope_rows(rows, full, gbs)
     effs = derive.efficiencies(rows, full)
-    command = "python -m bench phi " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["phi"] else sys.argv[1:])
-    if os.environ.get("LLAMACPP_N_THREADS"):
-        command = f"LLAMACPP_N_THREADS={os.environ['LLAMACPP_N_THREADS']} {command}"
     return {
         "machine": {"cpu": report.cpu_name(), "bandwidth_gbs": gbs, "load_before": load_before,
-                    "load_after": harness.load_average(), "rounds": rounds, "seconds": time.time() - started,
+                    "load_after": load_after, "rounds": rounds,
+                    "seconds": (ended - started) if ended else float("nan"),
                     "command": command.strip()},
         "rows": rows, "efficiency": effs, "predictions": derive.predictions(rows, effs),
         "ratios": derive.ratio_rows(rows, "onnx:int4", "llamacpp:Q4_0")

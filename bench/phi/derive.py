@@ -32,7 +32,7 @@ def extrapolate(lo: dict, hi: dict, depth: int, gbs: float) -> dict:
     prefill = {}
     for n, hi_p in hi["prefill"].items():
         lo_p = lo["prefill"].get(n)
-        if lo_p and lo_p["ttft_s"] and hi_p["ttft_s"]:
+        if lo_p and lo_p["ttft_s"] and hi_p["ttft_s"] and hi_p["ttft_s"][1] > lo_p["ttft_s"][1]:
             ttft = _line(lo_p["ttft_s"][1], hi_p["ttft_s"][1], la, lb, depth)
             prefill[n] = {"ttft_s": [ttft] * 3, "tps": [int(n) / ttft] * 3}
     per_token = _line(lo["per_token_mb"], hi["per_token_mb"], la, lb, depth)

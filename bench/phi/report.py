@@ -34,9 +34,12 @@ def markdown(rep: dict) -> str:
     """Machine line, the decode table, prefill, memory, ratios and predictions."""
     m = rep["machine"]
     parts = [f"Machine: {m['cpu']}, read bandwidth {fmt(m['bandwidth_gbs'])} GB/s, load average "
-             f"{m['load_before']} before / {m['load_after']} after, {m['rounds']} rounds, {m['seconds']:.0f} s. "
+             f"{m['load_before']} before / {m['load_after']} after, {m['rounds']} rounds, {fmt(m['seconds'], 0)} s. "
              f"Command: `{m['command']}`"]
     rows = rep["rows"]
+    lead = summary(rows)
+    if lead:
+        parts.append(lead)
     parts.append(harness.table(
         ["Variant", "File MB", "Read MB/token", "Decode tok/s (min-max)", "Mean tok/s", "Bound tok/s", "Of bound", "Load s",
          "Threads", "Processes (load avg)", "How"],
@@ -80,6 +83,28 @@ def markdown(rep: dict) -> str:
     if notes:
         parts.append("\n".join(f"- {n}" for n in notes))
     return "\n\n".join(parts) + "\n"
+
+
+def summary(rows: list[dict]) -> str:
+    """The lead table: each runtime:format at the reference model's deepest depth, measured before derived."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        if r["model"] != "phi3-mini" or not r["decode_tps"]:
+            continue
+        cur = best.get(r["key"])
+        if cur is None or (r["layers"], r["derived"] is None) > (cur["layers"], cur["derived"] is None):
+            best[r["key"]] = r
+    if not best:
+        return ""
+    longest = max((int(n) for r in best.values() for n in r["prefill"]), default=None)
+    return harness.table(
+        ["Phi-3-mini", "Layers", "Decode tok/s (min-max)", "Of bound", "Read MB/token",
+         f"TTFT s at 128 / {longest}" if longest else "TTFT s", "Peak RSS / (weights + KV)", "How"],
+        [[k, r["layers"], _sp(r["decode_tps"]), fmt(r["fraction_of_bound"]), fmt(r["per_token_mb"], 0),
+          " / ".join(fmt(r["prefill"][str(n)]["ttft_s"][1], 1) if str(n) in r["prefill"] else "-"
+                     for n in dict.fromkeys([128, longest])),
+          fmt(r["memory_ratio"]), r["derived"] or "measured"]
+         for k, r in sorted(best.items())])
 
 
 def measured_toml(rep: dict) -> str:
