@@ -131,7 +131,8 @@ def run(args) -> dict:
     load_before = harness.load_average()
     if args.report_from:
         saved = [json.loads(x) for x in Path(args.report_from).read_text().splitlines() if x.strip()]
-        head, records = saved[0], saved[1:]
+        head, records = saved[0], [x for x in saved[1:] if "spec" in x]
+        end = next((x["end"] for x in saved if "end" in x), {})
         gbs, rounds, started, load_before = head["bandwidth_gbs"], head["rounds"], head["started"], head["load_before"]
         samples, files = {}, {}
         for rec in records:
@@ -142,7 +143,9 @@ def run(args) -> dict:
         notes = head.get("notes", [])
         command = head.get("command", command)
         # the run's own end: its last process's start and load, not the time of this report
-        ended, load_after = head.get("ended"), records[-1]["result"].get("load") if records else None
+        ended = end.get("ended")
+        load_after = end.get("load_after", records[-1]["result"].get("load") if records else None)
+        gbs = end.get("bandwidth_gbs", gbs)  # the better of before and after, as the run itself used
     else:
         progress("measuring read bandwidth")
         gbs = bandwidth.read_bandwidth_gbs()
@@ -155,6 +158,8 @@ def run(args) -> dict:
         samples = measure.run_rounds(specs, rounds, args.timeout, progress, log, args.long_rounds)
         gbs = max(gbs, bandwidth.read_bandwidth_gbs())
         ended, load_after = time.time(), harness.load_average()
+        with log.open("a") as fh:
+            fh.write(json.dumps({"end": {"bandwidth_gbs": gbs, "ended": ended, "load_after": load_after}}) + "\n")
     rows = [measure.row(v, files[v], samples[v.name], gbs) for v in files if v.name in samples]
     full = depths(args)[derive.REFERENCE]
     rows += derive.slope_rows(rows, full, gbs)

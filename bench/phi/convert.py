@@ -13,8 +13,9 @@ from pathlib import Path
 # llama_ftype values (llama.h)
 GGUF_TYPES = {"Q4_0": 2, "Q8_0": 7, "Q4_K_M": 15}
 # ONNX variants: the published CPU builds' int4 recipe (RTN, block 32, accuracy level 4), and block 128
-ONNX_VARIANTS = {"int4": ["int4_block_size=32", "int4_accuracy_level=4"],
-                 "int4-b128": ["int4_block_size=128", "int4_accuracy_level=4"]}
+# (og 0.18 names them block_size and accuracy_level; it ignores the older int4_block_size spelling)
+ONNX_VARIANTS = {"int4": ["block_size=32", "accuracy_level=4"],
+                 "int4-b128": ["block_size=128", "accuracy_level=4"]}
 
 QUANTIZE = r"""
 import sys, llama_cpp
@@ -86,5 +87,17 @@ def onnx_from_hf(hf: Path, out: Path, variant: str, progress) -> Path:
           "-e", "cpu", "-c", str(cache), "--extra_options", *ONNX_VARIANTS[variant]], progress,
          f"onnxruntime_genai.models.builder int4 {' '.join(ONNX_VARIANTS[variant])} -> {out.name}")
     shutil.rmtree(cache, ignore_errors=True)  # the builder's copy of the fp32 weights
+    want = int(ONNX_VARIANTS[variant][0].split("=")[1])
+    got = block_sizes(tmp)
+    if got != {want}:
+        raise RuntimeError(f"the builder wrote MatMulNBits block sizes {sorted(got)}, not {want}")
     tmp.rename(out)
     return out
+
+
+def block_sizes(folder: Path) -> set[int]:
+    """The block_size of every MatMulNBits node in folder/model.onnx."""
+    import onnx
+
+    model = onnx.load(str(Path(folder) / "model.onnx"), load_external_data=False)
+    return {a.i for n in model.graph.node if n.op_type == "MatMulNBits" for a in n.attribute if a.name == "block_size"}
