@@ -82,15 +82,16 @@ def hf_folder(model: str, layers: int, seed: int, progress) -> Path:
 
 def path(v: Variant, seed: int, progress) -> Path:
     """The built files of one variant, building (and caching) whatever is missing."""
-    src = hf_folder(v.model, v.layers, seed, progress)
     base = folder(v.model, v.layers, seed)
+    # the Hugging Face folder is built only when something is made from it: a cache may keep only the outputs
     if v.runtime == "transformers":
-        return src
+        return hf_folder(v.model, v.layers, seed, progress)
     if v.runtime.startswith("llamacpp"):
         out = base / f"{v.fmt}.gguf"
         if not out.exists():
             wide = base / "bf16.gguf"
             if not wide.exists():
+                src = hf_folder(v.model, v.layers, seed, progress)
                 convert.gguf_from_hf(src, wide, convert.llama_cpp_source(cache_root(), progress), progress)
             convert.quantize(wide, out, v.fmt, progress)
         return out
@@ -100,5 +101,5 @@ def path(v: Variant, seed: int, progress) -> Path:
         if not fits:
             raise MemoryError(f"the ONNX builder needs about {need:.0f} GB for {v.model} at {v.layers} layers, "
                               f"{available_gb():.0f} GB is available: build shallower and use the slope")
-        convert.onnx_from_hf(src, out, v.fmt, progress)
+        convert.onnx_from_hf(hf_folder(v.model, v.layers, seed, progress), out, v.fmt, progress)
     return out
