@@ -171,7 +171,9 @@ def run(args) -> dict:
                     "command": command.strip()},
         "rows": rows, "efficiency": effs, "predictions": derive.predictions(rows, effs),
         "ratios": derive.ratio_rows(rows, "onnx:int4", "llamacpp:Q4_0")
-        + derive.ratio_rows(rows, "onnx:int4-b128", "llamacpp:Q4_0"),
+        + derive.ratio_rows(rows, "onnx:int4-b128", "llamacpp:Q4_0")
+        + derive.ratio_rows(rows, "onnx:int4-b128", "onnx:int4")
+        + derive.ratio_rows(rows, "llamacpp:Q4_K_M", "llamacpp:Q4_0"),
         "slope_checks": derive.slope_checks(rows), "notes": notes,
     }
 

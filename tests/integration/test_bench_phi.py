@@ -2,7 +2,8 @@
 
 The built files are cached under ~/.cache/phi-playground/bench-phi (keyed by config, depth and seed), so
 a second run only measures; from an empty cache it trains the tokenizer and converts first.
-No timing is asserted: only that the table is whole and every runtime decoded.
+No timing is asserted: only that the table is whole and every runtime decoded. Cost measured here
+(2 cores, load 1.3): 83 s from an empty cache (sdist download, tokenizer, converters; 2 GB), 18 s warm.
 """
 
 from __future__ import annotations
