@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import build_parser as bench_parser
+from bench.phi.cli import build_parser as bench_phi_parser
 from services.__main__ import build_parser as services_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,6 +158,8 @@ def command_problem(command: str) -> str | None:
         if name not in known:
             return f"no subcommand {name!r} (known: {', '.join(sorted(known))})"
         allowed = known[name]
+    elif program == "bench" and rest.split()[:1] == ["phi"]:
+        allowed = _options(bench_phi_parser())
     elif program == "bench":
         allowed = _options(bench_parser())
     else:
@@ -211,6 +214,8 @@ def test_the_checks_catch_what_they_should():
     assert command_problem("python -m services chat hi --no-such-flag")
     assert command_problem("python -m bench.nothing_here")
     assert command_problem("python -m bench --quick --json FILE") is None
+    assert command_problem("python -m bench phi --quick --layers 1") is None
+    assert command_problem("python -m bench phi --nothing")
     assert command_problem("python -m services models pull ID --variant V") is None
     assert github_slug("Targets, cloud endpoints, Ollama and llama.cpp") == "targets-cloud-endpoints-ollama-and-llamacpp"
     assert github_slug("Code for the `current` request") == "code-for-the-current-request"
