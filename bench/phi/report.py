@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime
-import os
 
 from bench import harness
-from services.models import weight_bytes
+from services.models import measured
 
 fmt = harness.fmt
 
@@ -21,13 +20,8 @@ def _sp(sp: list[float] | None, digits: int = 2) -> str:
 
 
 def cpu_name() -> str:
-    """'<model name>, N cores' from /proc/cpuinfo and the affinity mask."""
-    model = "unknown CPU"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return f"{model}, {len(os.sched_getaffinity(0))} cores"
+    """'<model name>, N cores', spelled as services/models/measured.py matches it against this machine."""
+    return measured.machine_cpu()
 
 
 def markdown(rep: dict) -> str:
@@ -120,6 +114,6 @@ def measured_toml(rep: dict) -> str:
 
 
 def write_measured(rep: dict) -> str:
-    """Write measured.toml beside weight_bytes.py; returns its path."""
-    weight_bytes.MEASURED.write_text(measured_toml(rep))
-    return str(weight_bytes.MEASURED)
+    """Write services/models/measured.toml, which services/models/measured.py reads; returns its path."""
+    measured.MEASURED_FILE.write_text(measured_toml(rep))
+    return str(measured.MEASURED_FILE)

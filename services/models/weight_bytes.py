@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import struct
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-MEASURED = Path(__file__).with_name("measured.toml")
 EMBEDDING_NAMES = ("token_embd.weight", "model.embed_tokens.weight", "transformer.wte.weight")
 # lookups read one row of their tables per token
 LOOKUP_OPS = {"Gather", "GatherBlockQuantized"}
@@ -127,17 +125,3 @@ def of(path: Path) -> WeightBytes:
         return onnx(path)
     return safetensors(path)
 
-
-def measured(path: Path = MEASURED) -> dict:
-    """This machine's measured bandwidth and per-runtime efficiencies (empty when never measured here)."""
-    return tomllib.loads(path.read_text()) if path.exists() else {}
-
-
-def expected_tokens_per_s(key: str, per_token: float, figures: dict | None = None) -> float | None:
-    """efficiency[runtime:format] x the bandwidth bound for per_token bytes; None without a measurement."""
-    figures = measured() if figures is None else figures
-    eff = figures.get("efficiency", {}).get(key)
-    gbs = figures.get("machine", {}).get("bandwidth_gbs")
-    if not eff or not gbs or per_token <= 0:
-        return None
-    return eff * gbs * 1e9 / per_token

@@ -64,8 +64,3 @@ def test_safetensors_bytes_per_token_count_one_embedding_row_and_active_experts(
     assert wb.file_bytes == offset and wb.active_fraction == 2 / 16
     assert wb.per_token == pytest.approx(offset - experts + experts / 8 - embedding + embedding / 32064)
 
-
-def test_expected_speed_is_efficiency_times_the_bound():
-    figures = {"machine": {"bandwidth_gbs": 20.0}, "efficiency": {"llamacpp:Q4_0": 0.5}}
-    assert weight_bytes.expected_tokens_per_s("llamacpp:Q4_0", 2e9, figures) == pytest.approx(5.0)
-    assert weight_bytes.expected_tokens_per_s("onnx:int4", 2e9, figures) is None
