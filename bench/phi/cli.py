@@ -27,6 +27,7 @@ FORMATS = {"llamacpp": ["Q4_0", "Q4_K_M", "Q8_0"], "onnx": ["int4", "int4-b128"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The flags of `python -m bench phi`."""
     p = argparse.ArgumentParser(prog="python -m bench phi", description=(
         "Seeded random-weight Phi-3/3.5 models at their published shapes, converted with the users' tools "
         "(onnxruntime-genai's builder, llama.cpp's convert_hf_to_gguf.py and quantize) and measured per runtime."))
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def depths(args) -> dict[str, int]:
+    """Each model's depth: its default, or --layers N for all, or --layers MODEL=N for one."""
     out = {m: configs.DEFAULT_LAYERS[m] for m in configs.CONFIGS}
     for item in args.layers:
         if "=" in item:
@@ -97,6 +99,7 @@ def variants(args) -> list[builds.Variant]:
 
 
 def progress(s: str) -> None:
+    """A progress line on stderr."""
     print(f"[bench phi] {s}", file=sys.stderr, flush=True)
 
 
@@ -121,6 +124,7 @@ def specs_for(args, prefill: list[int], decode: int, progress) -> tuple[dict, di
 
 
 def run(args) -> dict:
+    """Build, measure (or read a saved run) and return the report."""
     started = time.time()
     command = "python -m bench phi " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["phi"] else sys.argv[1:])
     if os.environ.get("LLAMACPP_N_THREADS"):
@@ -179,6 +183,7 @@ def run(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m bench phi`: the tables to stdout, the JSON to --json."""
     args = build_parser().parse_args(argv)
     rep = run(args)
     if args.build_only:
