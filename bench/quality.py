@@ -71,7 +71,7 @@ def variants(recipes_dir: Path | None) -> list[dict]:
     """The three local targets of the embedded model, then each extra recipe built into recipes_dir."""
     name = embedded.recipe_name()
     out = [
-        {"name": f"ONNX {name} (default target)", "runtime": "onnx", "path": str(embedded.ensure_onnx()),
+        {"name": f"ONNX {name}", "runtime": "onnx", "path": str(embedded.ensure_onnx()),
          "target": f"onnx:{EMB}"},
         {"name": "llama.cpp Q4_1 (GGUF in the wheel)", "runtime": "llamacpp", "path": str(embedded.gguf_path()),
          "target": f"llamacpp:{EMB}"},

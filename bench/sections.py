@@ -12,7 +12,7 @@ from services.models import bandwidth
 from services.models import embedded
 
 EMB = embedded.EMBEDDED_MODEL
-ONNX_SVC = "ONNX (service, default target)"
+ONNX_SVC = "ONNX (service)"
 ONNX_RAW = "ONNX (raw og.Generator loop)"
 LLAMA_SVC = "llama.cpp Q4_1 (service, threads chosen per load)"
 TF_NAIVE = "transformers fp32 generate() (naive)"
@@ -129,10 +129,10 @@ def runtimes(report: Report, n: int, rounds: int, runs: int, gbs: float, quick: 
                             res, LLAMA_SVC, best, "decode_tps", "service", best.split("(raw, ")[1].rstrip(")"),
                             "tok/s", ">= 0.95 (level)", lambda r: r >= 0.95,
                             f"the service chose n_threads={threads if threads is None else int(threads)}"))
-    report.rows.append(_row("b. runtimes", "ONNX (default target) vs best llama.cpp, same source weights (decode)",
+    report.rows.append(_row("b. runtimes", "ONNX int8 build vs best llama.cpp, same source weights (decode)",
                             res, ONNX_SVC, best, "decode_tps", "ONNX", "llama.cpp", "tok/s", ">= 1.2",
                             lambda r: r >= 1.2, f"llama.cpp at its best fixed thread count ({best})"))
-    report.rows.append(_row("b. runtimes", "ONNX (default target) vs llama.cpp service (TTFT, lower is better)", res, ONNX_SVC,
+    report.rows.append(_row("b. runtimes", "ONNX int8 build vs llama.cpp service (TTFT, lower is better)", res, ONNX_SVC,
                             LLAMA_SVC, "ttft_s", "ONNX", "llama.cpp", "s", "<= 1.0", lambda r: r <= 1.0))
     report.rows.append(_row("b. runtimes", "transformers: service fast path vs naive generate() (decode)", res,
                             TF_SVC, TF_NAIVE, "decode_tps", "fast", "generate()", "tok/s", ">= 2.0",
