@@ -1,13 +1,15 @@
 """Whether each Phi variant fits this machine's memory and budget, and the decode speed to expect here.
 
 Memory = weights as the runtime holds them + the KV cache at FIT_CONTEXT tokens. Weight bytes read
-per token (the decode bound's denominator) = the weights less the embedding table, which a token
-reads one row of: for a model on disk its real size, else parameters x the format's bits per weight;
-MoE models count only the active parameters. The speed itself comes from services/models/measured.py.
+per token (the decode bound's denominator): for a model on disk, read from its own tensors by
+services/models/weight_bytes.py (the same figure the bench's predictions are checked with); else the
+weights less the embedding table, which a token reads one row of, at parameters x the format's bits
+per weight. MoE models count only the active experts. The speed itself comes from services/models/measured.py.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -21,6 +23,7 @@ from services.backends.memory import budget_bytes, folder_bytes
 from services.errors import BadRequest
 from services.backends.transformers.moe_sizes import FIT_SHARE
 from services.models import measured as measured_mod
+from services.models import weight_bytes
 from services.models.local import BACKEND_OF_KIND, LocalModel, Variant, human, machine_memory
 
 # the context the KV cache is counted at: llama.cpp allocates its whole n_ctx (4,096 by default,
@@ -127,15 +130,13 @@ def shape_of_onnx(folder: Path) -> Shape | None:
         return None
 
 
-def shape_of_gguf(path: Path) -> Shape | None:
-    """A GGUF's shape from its header metadata (read as data; no tensor is loaded)."""
+def _gguf_shape(reader) -> Shape | None:
+    """The shape a GGUF header records (read as data; no tensor is loaded)."""
+    def field(key: str):
+        f = reader.get_field(key)
+        return None if f is None else f.contents()
+
     try:
-        reader = gguf.GGUFReader(str(path))
-
-        def field(key: str):
-            f = reader.get_field(key)
-            return None if f is None else f.contents()
-
         arch = field("general.architecture")
         hidden, layers = int(field(f"{arch}.embedding_length")), int(field(f"{arch}.block_count"))
         heads = int(field(f"{arch}.attention.head_count") or 0)
@@ -145,6 +146,36 @@ def shape_of_gguf(path: Path) -> Shape | None:
         return Shape(0.0, hidden, layers, int(kv or heads) or None, int(head_dim) or None, len(tokens))
     except Exception:  # any malformed header: fall back to the name's shape, never fail the listing
         return None
+
+
+def _gguf_format(reader) -> str:
+    """The format general.file_type records (Q4_K_M, Q4_0, fp16, ...), or ''."""
+    try:
+        field = reader.get_field("general.file_type")
+        name = gguf.LlamaFileType(int(field.contents())).name if field is not None else ""
+    except Exception:  # an unknown type: the file name is the fallback
+        return ""
+    name = name.removeprefix("MOSTLY_").removeprefix("ALL_")
+    return {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "GUESSED": ""}.get(name, name)
+
+
+@functools.lru_cache(maxsize=64)
+def _gguf_header(path: str, mtime_ns: int, size: int) -> tuple[Shape | None, str]:
+    try:
+        reader = gguf.GGUFReader(path)
+    except Exception:  # not a GGUF, or a malformed one
+        return None, ""
+    return _gguf_shape(reader), _gguf_format(reader)
+
+
+def gguf_header(path: Path) -> tuple[Shape | None, str]:
+    """A GGUF's shape and format from one read of its header, read again only when the file changes."""
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except OSError:
+        return None, ""
+    return _gguf_header(str(p), st.st_mtime_ns, st.st_size)
 
 
 def _onnx_bits(fmt: str, where: str) -> float | None:
@@ -176,13 +207,7 @@ def transformers_format(stored: str, on_disk: int | None, memory: int | None) ->
 
 def format_of_gguf(path: Path) -> str:
     """A GGUF's format from its header's general.file_type (Q4_K_M, Q4_0, fp16, ...), or ''."""
-    try:
-        field = gguf.GGUFReader(str(path)).get_field("general.file_type")
-        name = gguf.LlamaFileType(int(field.contents())).name if field is not None else ""
-    except Exception:  # a malformed header or an unknown type: the file name is the fallback
-        return ""
-    name = name.removeprefix("MOSTLY_").removeprefix("ALL_")
-    return {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "GUESSED": ""}.get(name, name)
+    return gguf_header(path)[1]
 
 
 def format_of_file(name: str) -> str:
@@ -211,7 +236,8 @@ def _memory_verdict(need: int | None, available: int | None, budget: int | None,
 
 
 def estimate(backend: str, fmt: str, shape: Shape | None, *, on_disk: int | None = None,
-             stored_bits: float | None = None, where: str = "", context: int = FIT_CONTEXT,
+             stored_bits: float | None = None, read_per_token: float | None = None, where: str = "",
+             context: int = FIT_CONTEXT,
              measured: measured_mod.Measured | None = None, bandwidth: measured_mod.Bandwidth | None = None,
              available: int | None = None, budget: int | None = None, total: int | None = None) -> Fit:
     """The arithmetic for one model: memory, verdict and expected decode tokens/s (inputs passed in)."""
@@ -230,7 +256,10 @@ def estimate(backend: str, fmt: str, shape: Shape | None, *, on_disk: int | None
     need = weights + (kv or 0) if weights else None
     verdict, text = _memory_verdict(need, available, budget, total, kv is not None, context)
     per_token = None
-    if weights and shape is not None and bits:
+    if read_per_token:
+        # from the model's own tensors (services/models/weight_bytes.py), as the runtime holds them
+        per_token = read_per_token * (bits / stored_bits if bits and stored_bits else 1)
+    elif weights and shape is not None and bits:
         embed_bits = 32 if backend == "onnx" and on_disk else bits  # the builder leaves it fp32
         per_token = weights - shape.embedding_params() * embed_bits / 8
         if shape.active_params_b and shape.params_b:
@@ -275,6 +304,24 @@ def here(path: str | Path | None = None) -> Here:
     return Here(m, measured_mod.bandwidth_here(m), available, budget, machine_memory())
 
 
+@functools.lru_cache(maxsize=64)
+def _read_per_token(path: str, mtime_ns: int, size: int) -> float | None:
+    try:
+        return weight_bytes.of(Path(path)).per_token or None
+    except Exception:  # a file the runtime cannot read either: the estimate from the shape stands
+        return None
+
+
+def read_per_token(path: Path) -> float | None:
+    """Weight bytes one decoded token reads, from the model's own files; read again only when they change."""
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return _read_per_token(str(p), st.st_mtime_ns, st.st_size)
+
+
 def _fmt_of_variant(v: Variant, on_disk: int | None, total: int | None) -> tuple[str, float | None]:
     """The format the runtime runs and the bits per weight stored on disk."""
     backend = BACKEND_OF_KIND[v.runtime]
@@ -288,8 +335,9 @@ def for_variant(v: Variant, h: Here, installed: LocalModel | None = None) -> Fit
     on_disk = folder_bytes(installed.path) if installed is not None else None
     fmt, stored = _fmt_of_variant(v, on_disk, h.total)
     shape = shape_for(v.model)
+    read = read_per_token(installed.path) if installed is not None else None
     return estimate(BACKEND_OF_KIND[v.runtime], fmt, shape, on_disk=on_disk, stored_bits=stored,
-                    where=v.subfolder, measured=h.measured, bandwidth=h.bandwidth,
+                    read_per_token=read, where=v.subfolder, measured=h.measured, bandwidth=h.bandwidth,
                     available=h.available, budget=h.budget, total=h.total)
 
 
@@ -319,14 +367,16 @@ def for_installed(m: LocalModel, h: Here, variant: Variant | None = None) -> Fit
         fmt = transformers_format(stored_fmt, on_disk, h.total)
         stored_bits = FORMAT_BITS[stored_fmt]
     elif m.kind == "gguf":
-        shape = _with_params(shape_of_gguf(path), shape)
-        fmt = format_of_gguf(path) or format_of_file(path.name)
+        own, fmt = gguf_header(path)
+        shape = _with_params(own, shape)
+        fmt = fmt or format_of_file(path.name)
         stored_bits = bits_per_weight(backend, fmt)
     else:
         shape = _with_params(shape_of_onnx(path), shape)
         fmt = "int4" if "int4" in str(path).lower() else ("int8" if "int8" in str(path).lower() else "")
         stored_bits = bits_per_weight(backend, fmt, str(path))
-    return estimate(backend, fmt, shape, on_disk=on_disk, stored_bits=stored_bits, where=str(path),
+    return estimate(backend, fmt, shape, on_disk=on_disk, stored_bits=stored_bits,
+                    read_per_token=read_per_token(path), where=str(path),
                     measured=h.measured, bandwidth=h.bandwidth, available=h.available, budget=h.budget,
                     total=h.total)
 
