@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from services.backends import instances, limits
 from services.backends.base import Resident
@@ -182,8 +183,6 @@ def folder_bytes(path) -> int:
     Links are followed: a model added on the Models page is a link to the user's own file or folder,
     and its weights take memory all the same (size_of counts links as nothing, for disk space).
     """
-    from pathlib import Path
-
     try:
         p = Path(path).resolve()
         if p.is_file():
