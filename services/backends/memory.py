@@ -10,6 +10,7 @@ A model alone may exceed the budget (the budget bounds how many stay loaded, not
 from __future__ import annotations
 
 import gc
+import json
 import os
 import threading
 import time
@@ -162,9 +163,6 @@ def room(backend: ResidentModels, key, need: int) -> Iterator[None]:
 def weights_bytes(folder, *, float32: bool = True) -> int:
     """Bytes a transformers model's weights take once loaded: their size on disk, doubled when
     16-bit weights load as float32 (0 when the folder is not here)."""
-    import json
-    from pathlib import Path
-
     folder = Path(folder)
     if not folder.is_dir():
         return 0
